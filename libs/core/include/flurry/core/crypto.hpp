@@ -1,0 +1,14 @@
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace flurry::crypto {
+
+// Lower-case hex of HMAC-SHA256(key, data).
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+// Lower-case hex of SHA-256(data).
+std::string sha256_hex(std::string_view data);
+// Compares in time that depends only on the lengths, not the contents.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace flurry::crypto

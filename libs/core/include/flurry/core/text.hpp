@@ -1,0 +1,29 @@
+#pragma once
+// Small string helpers shared by all services.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flurry::text {
+
+bool starts_with(std::string_view s, std::string_view prefix);
+bool ends_with(std::string_view s, std::string_view suffix);
+std::string trim(std::string_view s);
+std::vector<std::string> split(std::string_view s, char sep);
+std::string to_lower(std::string_view s);
+// True if s is exactly 40 lower- or upper-case hex digits (a git sha1).
+bool is_sha1_hex(std::string_view s);
+// A file-name-safe slug: [A-Za-z0-9._-] kept, everything else becomes '_',
+// never "." or "..", never empty. Used for directory names derived from
+// attacker-controlled strings.
+std::string safe_file_name(std::string_view s);
+// A Nix string literal ("...") with \, ", ${ escaped: safe to embed any text
+// in a Nix expression.
+std::string nix_string_literal(std::string_view s);
+// Cuts s to at most max bytes without splitting a UTF-8 sequence; appends
+// "…" when it cut.
+std::string truncate_utf8(std::string_view s, std::size_t max);
+// The last `max_lines` lines of s.
+std::string tail_lines(std::string_view s, std::size_t max_lines);
+
+}  // namespace flurry::text

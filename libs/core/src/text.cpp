@@ -1,0 +1,94 @@
+#include "flurry/core/text.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace flurry::text {
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool ends_with(std::string_view s, std::string_view x) { return s.size() >= x.size() && s.substr(s.size() - x.size()) == x; }
+
+std::string trim(std::string_view s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  while (true) {
+    auto pos = s.find(sep);
+    out.emplace_back(s.substr(0, pos));
+    if (pos == std::string_view::npos) break;
+    s = s.substr(pos + 1);
+  }
+  return out;
+}
+
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool is_sha1_hex(std::string_view s) {
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+}
+
+std::string safe_file_name(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    out += (std::isalnum(c) || c == '.' || c == '_' || c == '-') ? static_cast<char>(c) : '_';
+  }
+  if (out.empty() || out == "." || out == "..") out = "_" + out;
+  if (out[0] == '-' || out[0] == '.') out = "_" + out;
+  return out;
+}
+
+std::string nix_string_literal(std::string_view s) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '$' && i + 1 < s.size() && s[i + 1] == '{') {
+      out += "\\$";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string truncate_utf8(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  const std::string_view ellipsis = "\xE2\x80\xA6";
+  std::size_t cut = max >= ellipsis.size() ? max - ellipsis.size() : 0;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(s.substr(0, cut)) + std::string(ellipsis);
+}
+
+std::string tail_lines(std::string_view s, std::size_t max_lines) {
+  if (max_lines == 0) return {};
+  std::size_t end = s.size();
+  if (end > 0 && s[end - 1] == '\n') --end;
+  std::size_t pos = end;
+  std::size_t lines = 0;
+  while (pos > 0) {
+    if (s[pos - 1] == '\n' && ++lines == max_lines) break;
+    --pos;
+  }
+  return std::string(s.substr(pos));
+}
+
+}  // namespace flurry::text

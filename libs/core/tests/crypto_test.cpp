@@ -1,0 +1,21 @@
+#include "flurry/core/crypto.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace flurry::crypto;
+
+TEST(Crypto, HmacMatchesGithubDocumentedExample) {
+  // From GitHub's "Validating webhook deliveries" documentation.
+  EXPECT_EQ(hmac_sha256_hex("It's a Secret to Everybody", "Hello, World!"),
+            "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
+}
+
+TEST(Crypto, Sha256OfEmptyString) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Crypto, ConstantTimeEqualComparesContentAndLength) {
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(constant_time_equal("abc", "abcd"));
+}

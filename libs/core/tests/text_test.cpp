@@ -1,0 +1,44 @@
+#include "flurry/core/text.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace flurry::text;
+
+TEST(Text, SafeFileNameNeutralisesTraversalAndSeparators) {
+  EXPECT_EQ(safe_file_name("../../etc/passwd"), "_.._.._etc_passwd");
+  EXPECT_EQ(safe_file_name(".."), "_..");
+  EXPECT_EQ(safe_file_name(""), "_");
+  EXPECT_EQ(safe_file_name("-rf"), "_-rf");
+  EXPECT_EQ(safe_file_name("owner/repo"), "owner_repo");
+  EXPECT_EQ(safe_file_name("a b;$(x)"), "a_b___x_");
+}
+
+TEST(Text, NixStringLiteralEscapesInterpolationAndQuotes) {
+  EXPECT_EQ(nix_string_literal("a\"b"), "\"a\\\"b\"");
+  EXPECT_EQ(nix_string_literal("${x}"), "\"\\${x}\"");
+  EXPECT_EQ(nix_string_literal("a\\b"), "\"a\\\\b\"");
+  EXPECT_EQ(nix_string_literal("$a"), "\"$a\"");
+}
+
+TEST(Text, IsSha1HexRequiresFortyHexDigits) {
+  EXPECT_TRUE(is_sha1_hex("0123456789abcdef0123456789abcdef01234567"));
+  EXPECT_FALSE(is_sha1_hex("0123456"));
+  EXPECT_FALSE(is_sha1_hex("g123456789abcdef0123456789abcdef01234567"));
+}
+
+TEST(Text, TruncateUtf8NeverSplitsACharacter) {
+  std::string s = "ab\xC3\xA9\xC3\xA9\xC3\xA9";  // abééé
+  EXPECT_EQ(truncate_utf8(s, 6), "ab\xE2\x80\xA6");  // "abé…" would be 7 bytes
+  EXPECT_EQ(truncate_utf8(s, 7), "ab\xC3\xA9\xE2\x80\xA6");
+  EXPECT_EQ(truncate_utf8("short", 10), "short");
+}
+
+TEST(Text, TailLinesKeepsTheLastLines) {
+  EXPECT_EQ(tail_lines("a\nb\nc\n", 2), "b\nc\n");
+  EXPECT_EQ(tail_lines("a\nb\nc", 5), "a\nb\nc");
+  EXPECT_EQ(tail_lines("a\nb\nc", 1), "c");
+}
+
+TEST(Text, SplitKeepsEmptyParts) {
+  EXPECT_EQ(split("a..b", '.'), (std::vector<std::string>{"a", "", "b"}));
+}

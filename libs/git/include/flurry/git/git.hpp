@@ -1,0 +1,27 @@
+#pragma once
+// The git port: keeps a bare mirror per project and fetches revisions into
+// it. Production: CliGit (runs git through the process runner, with
+// protocol restrictions). Tests use real git on local repositories.
+#include <string>
+
+#include "flurry/core/error.hpp"
+
+namespace flurry::git {
+
+struct FetchRequest {
+  std::string url;         // clone URL from the change event
+  std::string ref;         // "refs/heads/main"; may be empty
+  std::string rev;         // 40 hex digits; must exist after the fetch
+  std::string mirror_dir;  // bare repository, created if missing
+};
+
+class Git {
+ public:
+  virtual ~Git() = default;
+  // Makes `rev` present in the mirror under refs/flurry/<rev> and returns a
+  // flake reference for it ("git+file://<mirror>?ref=refs/flurry/<rev>&rev=<rev>").
+  // Unreachable remote -> transient error; rev missing after fetch -> rejected.
+  virtual Result<std::string> fetch(const FetchRequest& req) = 0;
+};
+
+}  // namespace flurry::git

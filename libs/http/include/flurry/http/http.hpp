@@ -1,0 +1,81 @@
+#pragma once
+// One HTTP server wrapper and one HTTP client port, shared by all services.
+// cpprestsdk stays inside http/src: these headers are cheap to include.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "flurry/core/error.hpp"
+
+namespace flurry::http {
+
+struct Request {
+  std::string method;                          // "GET", "POST", ...
+  std::string path;                            // decoded path, no query
+  std::string query;                           // raw query string
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;                            // raw bytes
+  std::string header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::map<std::string, std::string> headers;
+  std::string header(const std::string& lower_name) const;  // case-insensitive
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  int port = 0;                              // must be set
+  std::size_t max_body = 25 * 1024 * 1024;   // larger bodies get 413
+  std::chrono::seconds timeout{30};          // per-request read/write timeout
+};
+
+class Server {
+ public:
+  virtual ~Server() = default;
+  // Routes match method and exact path; a path ending in '*' matches by
+  // prefix. Add routes before start(). Unmatched paths get 404, handler
+  // exceptions 500 (and a log line).
+  virtual void route(const std::string& method, const std::string& path, Handler handler) = 0;
+  // Throws std::runtime_error if the address cannot be bound.
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  virtual std::string url() const = 0;  // "http://127.0.0.1:port"
+};
+
+std::unique_ptr<Server> make_server(const ServerOptions& options);
+
+// Sets the worker pool size of the HTTP machinery; call once from main
+// before any server or client is made (cpprest's default of 40 threads is
+// four times slower on two cores).
+void init_threads(int n);
+
+struct ClientRequest {
+  std::string method = "GET";
+  std::string url;
+  std::map<std::string, std::string> headers;
+  std::string body;
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+};
+
+class Client {
+ public:
+  virtual ~Client() = default;
+  // Any HTTP answer is a value; an error means no answer (connection
+  // refused, timeout): transient.
+  virtual Result<Response> send(const ClientRequest& req) = 0;
+};
+
+std::unique_ptr<Client> make_client();
+
+}  // namespace flurry::http

@@ -1,0 +1,119 @@
+#pragma once
+// Bus message types. Each has a JSON codec with strict checking (wrong
+// version or missing field -> poison error) and a JSON Schema in schemas/.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flurry/core/error.hpp"
+#include "flurry/messages/job_state.hpp"
+
+namespace flurry::msg {
+
+inline constexpr int kVersion = 1;
+
+// Where a change happened, forge-neutral.
+struct Repo {
+  std::string forge;           // "github", "gitea", "gitlab", "git"
+  std::string owner;
+  std::string name;
+  std::string clone_url;
+  std::string html_url;
+  std::string default_branch;
+  bool operator==(const Repo&) const = default;
+  std::string full_name() const { return owner + "/" + name; }
+};
+
+// schemas/change_event.schema.json; subject flurry.change.<forge>
+struct ChangeEvent {
+  std::string id;    // globally unique: "<forge>:<delivery id>"
+  std::string kind;  // "push"
+  Repo repo;
+  std::string ref;     // "refs/heads/main", "refs/tags/v1"
+  std::string branch;  // set for branch pushes
+  std::string tag;     // set for tag pushes
+  std::string rev;     // 40 hex
+  std::string before;  // previous rev, may be empty
+  std::string sender;
+  std::int64_t received_at_ms = 0;
+  bool operator==(const ChangeEvent&) const = default;
+};
+
+// schemas/build_request.schema.json; subject flurry.build.<system>
+struct BuildRequest {
+  std::string eval_id;
+  std::string job_id;
+  std::string attr;
+  std::string drv_path;
+  std::string system;
+  std::string store_url;  // store holding the derivation closure ("" = local)
+  bool operator==(const BuildRequest&) const = default;
+};
+
+// schemas/job_finished.schema.json; subject flurry.job.finished
+struct JobFinished {
+  std::string eval_id;
+  std::string job_id;
+  std::string attr;
+  std::string drv_path;
+  std::string system;
+  JobState state = JobState::kQueued;
+  std::map<std::string, std::string> outputs;  // output name -> store path
+  std::string store_url;                       // store holding the outputs ("" = local)
+  bool operator==(const JobFinished&) const = default;
+};
+
+// schemas/eval_finished.schema.json; subject flurry.eval.finished
+struct EvalFinished {
+  std::string eval_id;
+  std::string state;  // "succeeded" | "failed"
+  Repo repo;
+  std::string ref;
+  std::string branch;
+  std::string tag;
+  std::string rev;
+  int jobs_total = 0;
+  int jobs_failed = 0;
+  bool operator==(const EvalFinished&) const = default;
+};
+
+// schemas/status_event.schema.json; subject flurry.status.<forge>
+struct StatusEvent {
+  std::string eval_id;
+  Repo repo;
+  std::string rev;
+  std::string context;  // "flurry/eval", "flurry/effects", "flurry/checks.x86_64-linux.ok"
+  StatusState state = StatusState::kPending;
+  std::string description;
+  std::string target_url;
+  std::int64_t at_us = 0;  // when the state was decided; later wins per context
+  bool operator==(const StatusEvent&) const = default;
+};
+
+// schemas/dead_letter.schema.json; subject flurry.dead.<consumer>
+struct DeadLetter {
+  std::string consumer;
+  std::string subject;
+  std::string reason;
+  std::uint64_t deliveries = 0;
+  std::string data;  // the original payload, verbatim
+  bool operator==(const DeadLetter&) const = default;
+};
+
+std::string encode(const ChangeEvent&);
+std::string encode(const BuildRequest&);
+std::string encode(const JobFinished&);
+std::string encode(const EvalFinished&);
+std::string encode(const StatusEvent&);
+std::string encode(const DeadLetter&);
+
+Result<ChangeEvent> decode_change_event(std::string_view json);
+Result<BuildRequest> decode_build_request(std::string_view json);
+Result<JobFinished> decode_job_finished(std::string_view json);
+Result<EvalFinished> decode_eval_finished(std::string_view json);
+Result<StatusEvent> decode_status_event(std::string_view json);
+Result<DeadLetter> decode_dead_letter(std::string_view json);
+
+}  // namespace flurry::msg

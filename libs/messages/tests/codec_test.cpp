@@ -1,0 +1,91 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "flurry/messages/messages.hpp"
+#include "flurry/messages/subjects.hpp"
+
+using namespace flurry;
+using namespace flurry::msg;
+
+namespace {
+Repo sample_repo() {
+  return {"github", "octo", "hello", "https://github.com/octo/hello.git", "https://github.com/octo/hello", "main"};
+}
+}  // namespace
+
+TEST(Codec, ChangeEventRoundTrips) {
+  ChangeEvent e{"github:abc", "push", sample_repo(), "refs/heads/main", "main", "",
+                std::string(40, 'a'), std::string(40, 'b'), "octocat", 123};
+  auto d = decode_change_event(encode(e));
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  EXPECT_EQ(*d, e);
+}
+
+TEST(Codec, EveryMessageRoundTrips) {
+  BuildRequest b{"e1", "j1", "checks.x86_64-linux.ok", "/nix/store/x.drv", "x86_64-linux", ""};
+  EXPECT_EQ(*decode_build_request(encode(b)), b);
+  JobFinished f{"e1", "j1", "a", "/nix/store/x.drv", "x86_64-linux", JobState::kDependencyFailed, {{"out", "/nix/store/o"}}, ""};
+  EXPECT_EQ(*decode_job_finished(encode(f)), f);
+  EvalFinished ef{"e1", "succeeded", sample_repo(), "refs/heads/main", "main", "", std::string(40, 'c'), 5, 2};
+  EXPECT_EQ(*decode_eval_finished(encode(ef)), ef);
+  StatusEvent s{"e1", sample_repo(), std::string(40, 'c'), "flurry/eval", StatusState::kFailure, "d", "http://x", 42};
+  EXPECT_EQ(*decode_status_event(encode(s)), s);
+  DeadLetter dl{"builder", "flurry.build.x", "bad json", 3, "{not json"};
+  EXPECT_EQ(*decode_dead_letter(encode(dl)), dl);
+}
+
+TEST(Codec, UnknownVersionIsPoison) {
+  auto j = nlohmann::json::parse(encode(BuildRequest{"e", "j", "a", "d", "s", ""}));
+  j["version"] = 99;
+  auto d = decode_build_request(j.dump());
+  ASSERT_FALSE(d.has_value());
+  EXPECT_EQ(d.error().code, ErrorCode::kPoison);
+  EXPECT_NE(d.error().message.find("version"), std::string::npos);
+}
+
+TEST(Codec, MalformedOrTruncatedJsonIsPoison) {
+  for (std::string bad : {"", "{", "[]", "null", "{\"version\":1", "{\"version\":\"1\"}"}) {
+    auto d = decode_change_event(bad);
+    ASSERT_FALSE(d.has_value()) << bad;
+    EXPECT_EQ(d.error().code, ErrorCode::kPoison);
+  }
+}
+
+TEST(Codec, MissingOrMistypedFieldsAreNamed) {
+  auto d = decode_build_request(R"({"version":1,"eval_id":"e","job_id":"j","attr":"a","system":"s"})");
+  ASSERT_FALSE(d.has_value());
+  EXPECT_NE(d.error().message.find("drv_path"), std::string::npos);
+  auto c = decode_change_event(R"({"version":1,"id":"x","kind":"push","repo":{"forge":1},"ref":"r","rev":"r"})");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("forge"), std::string::npos);
+}
+
+TEST(Codec, ChangeEventRevMustBeFullSha) {
+  ChangeEvent e{"github:abc", "push", sample_repo(), "refs/heads/main", "main", "", "abc123", "", "", 0};
+  auto d = decode_change_event(encode(e));
+  ASSERT_FALSE(d.has_value());
+  EXPECT_NE(d.error().message.find("rev"), std::string::npos);
+}
+
+TEST(Codec, UnknownJobStateIsPoison) {
+  auto j = nlohmann::json::parse(encode(JobFinished{"e", "j", "a", "d", "s", JobState::kFailed, {}, ""}));
+  j["state"] = "exploded";
+  EXPECT_FALSE(decode_job_finished(j.dump()).has_value());
+}
+
+TEST(Subjects, TokensCannotEscapeTheirLevel) {
+  EXPECT_EQ(subjects::build("x86_64-linux"), "flurry.build.x86_64-linux");
+  EXPECT_EQ(subjects::build("a.b>*"), "flurry.build.a_b__");
+  EXPECT_EQ(subjects::status(""), "flurry.status._");
+}
+
+TEST(JobStates, MapToForgeStates) {
+  EXPECT_EQ(status_for(JobState::kSkipped), StatusState::kSuccess);
+  EXPECT_EQ(status_for(JobState::kDependencyFailed), StatusState::kFailure);
+  EXPECT_EQ(status_for(JobState::kCancelled), StatusState::kError);
+  EXPECT_EQ(status_for(JobState::kQueued), StatusState::kPending);
+  for (auto s : {JobState::kQueued, JobState::kEvalFailed, JobState::kUnsupportedSystem}) {
+    EXPECT_EQ(parse_job_state(to_string(s)), s);
+  }
+}

@@ -1,0 +1,109 @@
+#pragma once
+// A scripted NixRunner for unit tests: tests fill in what each call
+// returns and inspect what was asked.
+#include <map>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "flurry/nix/nix_runner.hpp"
+
+namespace flurry::nix::testing {
+
+class FakeNixRunner final : public NixRunner {
+ public:
+  // --- what calls return ---
+  Result<EvalResult> eval_result = EvalResult{};
+  std::map<std::string, std::vector<std::string>> graph;      // drv -> input drvs
+  std::set<std::string> valid;                                 // valid store paths
+  std::map<std::string, BuildResult> build_results;            // drv -> result (default: succeeded)
+  std::map<std::string, std::string> build_logs;               // drv -> log text sent to on_log
+  std::map<std::string, Error> build_errors;                   // drv -> nix could not run
+  std::map<std::string, Result<std::string>> json_results;     // joined attr path -> eval_json answer
+  std::map<std::string, Derivation> derivations;
+  std::optional<Error> copy_error;
+  std::optional<Error> realise_error;
+
+  // --- what was asked ---
+  std::vector<EvalRequest> evals;
+  std::vector<std::string> builds;
+  std::vector<std::pair<std::string, std::vector<std::string>>> copies;
+  std::vector<std::string> json_applies;
+  std::vector<std::vector<std::string>> realised;
+
+  Result<EvalResult> eval_attrs(const EvalRequest& req) override {
+    std::lock_guard lock(mu_);
+    evals.push_back(req);
+    return eval_result;
+  }
+  Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) override {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::vector<std::string>> out;
+    std::vector<std::string> todo = drvs;
+    while (!todo.empty()) {
+      auto d = todo.back();
+      todo.pop_back();
+      if (out.count(d)) continue;
+      auto it = graph.find(d);
+      out[d] = it == graph.end() ? std::vector<std::string>{} : it->second;
+      for (const auto& i : out[d]) todo.push_back(i);
+    }
+    return out;
+  }
+  Result<std::vector<std::string>> invalid_paths(const std::vector<std::string>& paths) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& p : paths) {
+      if (!valid.count(p)) out.push_back(p);
+    }
+    return out;
+  }
+  Result<BuildResult> build(const BuildRequest& req) override {
+    std::unique_lock lock(mu_);
+    builds.push_back(req.drv_path);
+    if (auto e = build_errors.find(req.drv_path); e != build_errors.end()) return fail(e->second);
+    auto log = build_logs.count(req.drv_path) ? build_logs[req.drv_path] : std::string();
+    BuildResult r;
+    if (auto it = build_results.find(req.drv_path); it != build_results.end()) {
+      r = it->second;
+    } else {
+      r.outcome = BuildResult::Outcome::kSucceeded;
+    }
+    lock.unlock();
+    if (req.on_log && !log.empty()) req.on_log(log);
+    return r;
+  }
+  Result<void> copy_to(const std::string& store_url, const std::vector<std::string>& paths) override {
+    std::lock_guard lock(mu_);
+    if (copy_error) return fail(*copy_error);
+    copies.emplace_back(store_url, paths);
+    return {};
+  }
+  Result<std::string> eval_json(const std::string&, const std::vector<std::string>& attr_path, const std::string& apply,
+                                std::chrono::milliseconds) override {
+    std::lock_guard lock(mu_);
+    json_applies.push_back(apply);
+    std::string key;
+    for (const auto& p : attr_path) key += (key.empty() ? "" : ".") + p;
+    auto it = json_results.find(key);
+    if (it == json_results.end()) return fail(Error::rejected("error: flake does not provide attribute '" + key + "'"));
+    return it->second;
+  }
+  Result<Derivation> show_derivation(const std::string& drv_path) override {
+    std::lock_guard lock(mu_);
+    auto it = derivations.find(drv_path);
+    if (it == derivations.end()) return fail(Error::not_found("no derivation " + drv_path));
+    return it->second;
+  }
+  Result<void> realise(const std::vector<std::string>& drv_paths) override {
+    std::lock_guard lock(mu_);
+    realised.push_back(drv_paths);
+    if (realise_error) return fail(*realise_error);
+    return {};
+  }
+
+ private:
+  std::mutex mu_;
+};
+
+}  // namespace flurry::nix::testing

@@ -1,0 +1,134 @@
+#pragma once
+// The build-state store port. Production: Redis (redis_store.hpp, every
+// multi-key change one Lua script). Tests: MemoryStore
+// (testing/memory_store.hpp). Both pass tests/state_contract.
+//
+// Every mutating call is safe to repeat with the same arguments: handlers
+// run again after a crash or redelivery.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flurry/core/error.hpp"
+#include "flurry/messages/job_state.hpp"
+#include "flurry/messages/messages.hpp"
+
+namespace flurry::state {
+
+enum class EvalState { kEvaluating, kBuilding, kSucceeded, kFailed, kCancelled };
+std::string_view to_string(EvalState s);
+std::optional<EvalState> parse_eval_state(std::string_view s);
+
+struct EvalRecord {
+  std::string id;
+  std::string change_id;
+  msg::Repo repo;
+  std::string ref;
+  std::string branch;
+  std::string tag;
+  std::string rev;
+  EvalState state = EvalState::kEvaluating;
+  std::string error;  // why the eval failed as a whole
+  std::int64_t created_ms = 0;
+  std::int64_t finished_ms = 0;
+  int jobs_total = 0;
+  int jobs_pending = 0;  // not yet terminal
+  int jobs_failed = 0;   // terminal and not a success
+};
+
+// A job as the evaluator hands it over.
+struct JobSpec {
+  std::string id;  // unique across evals; see ids.hpp
+  std::string attr;
+  std::string drv_path;  // empty for eval_failed
+  std::string system;
+  std::map<std::string, std::string> outputs;
+  msg::JobState state = msg::JobState::kQueued;  // queued, eval_failed, skipped or unsupported_system
+  std::string error;                             // nix's text for eval_failed
+  std::vector<std::string> deps;                 // ids of jobs of the same eval this one waits for
+};
+
+struct JobRecord {
+  std::string id;
+  std::string eval_id;
+  std::string attr;
+  std::string drv_path;
+  std::string system;
+  std::map<std::string, std::string> outputs;
+  msg::JobState state = msg::JobState::kQueued;
+  std::string error;
+  std::int64_t started_ms = 0;
+  std::int64_t finished_ms = 0;
+  int attempts = 0;  // times a builder started it
+};
+
+// What one job reaching a terminal state set in motion. Stored with the job
+// so that a repeated finish returns it again and the caller can republish.
+struct Transition {
+  std::vector<std::string> ready;              // job ids that may build now
+  std::vector<std::string> dependency_failed;  // job ids that ended dependency_failed
+  bool eval_finished = false;                  // this change ended the eval
+  EvalState eval_state = EvalState::kBuilding;
+  bool operator==(const Transition&) const = default;
+};
+
+struct EffectRecord {
+  std::string eval_id;
+  std::string name;  // "<job>.<effect>", e.g. "default.deploy"
+  std::string state;  // "running" | "succeeded" | "failed"
+  std::string log;
+  std::int64_t finished_ms = 0;
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  // Creates the eval in state evaluating. Returns false (and changes
+  // nothing) if an eval with this id exists.
+  virtual Result<bool> create_eval(const EvalRecord& eval) = 0;
+  virtual Result<std::optional<EvalRecord>> get_eval(const std::string& eval_id) = 0;
+  // Records every job of an eval with its dependency edges, moves the eval
+  // to building, and returns the queued jobs with no pending dependency.
+  // Jobs created terminal count as finished at once; if all are, the eval
+  // finishes here (eval_finished set). A dependency on a job that is not a
+  // success makes the dependent dependency_failed. A second call for the
+  // same eval changes nothing and returns the first call's result.
+  virtual Result<Transition> add_jobs(const std::string& eval_id, const std::vector<JobSpec>& jobs, std::int64_t now_ms) = 0;
+  // The eval could not be evaluated at all: failed with `error`, finished.
+  // No-op if the eval already ended.
+  virtual Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) = 0;
+
+  virtual Result<std::optional<JobRecord>> get_job(const std::string& job_id) = 0;
+  virtual Result<std::vector<JobRecord>> list_jobs(const std::string& eval_id) = 0;
+  // queued -> building (and counts an attempt). Returns the state the job
+  // is in afterwards: building (now or already: a previous builder died),
+  // or the terminal state it already reached.
+  virtual Result<msg::JobState> start_job(const std::string& job_id, std::int64_t now_ms) = 0;
+  // queued|building -> `state` (terminal). Fails every transitive dependent
+  // as dependency_failed (error names this job's attr), releases dependents
+  // whose last dependency this was, counts down the eval and ends it when
+  // nothing is pending. If the job is already terminal, changes nothing and
+  // returns the transition stored when it ended.
+  virtual Result<Transition> finish_job(const std::string& job_id, msg::JobState state, const std::string& error, std::int64_t now_ms) = 0;
+
+  // Build logs, capped to the last `cap` bytes.
+  virtual Result<void> append_log(const std::string& job_id, const std::string& chunk, std::size_t cap) = 0;
+  virtual Result<std::string> get_log(const std::string& job_id) = 0;
+
+  // First caller for `key` within `ttl_seconds` gets true; later ones false.
+  virtual Result<bool> claim_once(const std::string& key, int ttl_seconds) = 0;
+  // Records at_us for a status context if it is not older than the stored
+  // one; true if the caller should post this status.
+  virtual Result<bool> advance_status(const std::string& context_key, std::int64_t at_us) = 0;
+
+  virtual Result<void> put_effect(const EffectRecord& effect) = 0;
+  virtual Result<std::vector<EffectRecord>> list_effects(const std::string& eval_id) = 0;
+
+  // True if the store answers.
+  virtual bool healthy() = 0;
+};
+
+}  // namespace flurry::state

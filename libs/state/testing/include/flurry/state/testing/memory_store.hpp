@@ -1,0 +1,60 @@
+#pragma once
+// An in-memory StateStore: the reference semantics for the Redis adapter.
+// Both pass libs/state/tests/state_contract.hpp.
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "flurry/state/store.hpp"
+
+namespace flurry::state::testing {
+
+class MemoryStore final : public StateStore {
+ public:
+  Result<bool> create_eval(const EvalRecord& eval) override;
+  Result<std::optional<EvalRecord>> get_eval(const std::string& eval_id) override;
+  Result<Transition> add_jobs(const std::string& eval_id, const std::vector<JobSpec>& jobs, std::int64_t now_ms) override;
+  Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) override;
+  Result<std::optional<JobRecord>> get_job(const std::string& job_id) override;
+  Result<std::vector<JobRecord>> list_jobs(const std::string& eval_id) override;
+  Result<msg::JobState> start_job(const std::string& job_id, std::int64_t now_ms) override;
+  Result<Transition> finish_job(const std::string& job_id, msg::JobState state, const std::string& error, std::int64_t now_ms) override;
+  Result<void> append_log(const std::string& job_id, const std::string& chunk, std::size_t cap) override;
+  Result<std::string> get_log(const std::string& job_id) override;
+  Result<bool> claim_once(const std::string& key, int ttl_seconds) override;
+  Result<bool> advance_status(const std::string& context_key, std::int64_t at_us) override;
+  Result<void> put_effect(const EffectRecord& effect) override;
+  Result<std::vector<EffectRecord>> list_effects(const std::string& eval_id) override;
+  bool healthy() override { return !down_; }
+
+  // Makes every call fail as a lost connection would.
+  void set_down(bool down) { down_ = down; }
+
+ private:
+  struct Job {
+    JobRecord rec;
+    std::vector<std::string> deps;
+    std::vector<std::string> children;
+    int deps_pending = 0;
+    std::optional<Transition> transition;
+  };
+  struct Eval {
+    EvalRecord rec;
+    std::vector<std::string> job_ids;
+    std::optional<Transition> added;
+  };
+  // Ends `job` (already set terminal by the caller) in its eval's counters
+  // and fails its dependents; fills `t`.
+  void settle_locked(Job& job, Eval& eval, Transition& t, std::int64_t now_ms);
+
+  std::mutex mu_;
+  bool down_ = false;
+  std::map<std::string, Eval> evals_;
+  std::map<std::string, Job> jobs_;
+  std::map<std::string, std::string> logs_;
+  std::set<std::string> claims_;
+  std::map<std::string, std::int64_t> statuses_;
+  std::map<std::string, std::map<std::string, EffectRecord>> effects_;
+};
+
+}  // namespace flurry::state::testing

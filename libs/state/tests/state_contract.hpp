@@ -1,0 +1,247 @@
+#pragma once
+// The StateStore contract, as typed tests. Instantiate with a factory type
+// providing `static std::unique_ptr<StateStore> make();` (a fresh, empty
+// namespace each call).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "flurry/state/store.hpp"
+
+namespace flurry::state::contract {
+
+using msg::JobState;
+
+template <typename Factory>
+class StateContract : public ::testing::Test {
+ protected:
+  void SetUp() override { store = Factory::make(); }
+
+  EvalRecord eval(const std::string& id = "e1") {
+    EvalRecord e;
+    e.id = id;
+    e.change_id = "github:" + id;
+    e.repo = {"github", "octo", "hello", "https://example.invalid/octo/hello.git", "", "main"};
+    e.ref = "refs/heads/main";
+    e.branch = "main";
+    e.rev = std::string(40, 'a');
+    e.created_ms = 1;
+    return e;
+  }
+  static JobSpec job(const std::string& id, std::vector<std::string> deps = {}, JobState s = JobState::kQueued) {
+    JobSpec j;
+    j.id = id;
+    j.attr = "checks.x86_64-linux." + id;
+    j.drv_path = s == JobState::kEvalFailed ? "" : "/nix/store/" + id + ".drv";
+    j.system = "x86_64-linux";
+    j.outputs = {{"out", "/nix/store/" + id}};
+    j.state = s;
+    j.error = s == JobState::kEvalFailed ? "error: boom" : "";
+    j.deps = std::move(deps);
+    return j;
+  }
+  static std::vector<std::string> sorted(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+  JobState state_of(const std::string& id) { return (*store->get_job(id))->state; }
+
+  std::unique_ptr<StateStore> store;
+};
+
+TYPED_TEST_SUITE_P(StateContract);
+
+TYPED_TEST_P(StateContract, CreateEvalIsIdempotent) {
+  auto& s = *this->store;
+  EXPECT_TRUE(*s.create_eval(this->eval()));
+  EXPECT_FALSE(*s.create_eval(this->eval()));
+  auto e = *s.get_eval("e1");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->state, EvalState::kEvaluating);
+  EXPECT_EQ(e->repo.owner, "octo");
+  EXPECT_EQ(e->rev, std::string(40, 'a'));
+  EXPECT_FALSE(s.get_eval("nope")->has_value());
+}
+
+TYPED_TEST_P(StateContract, AddJobsReleasesOnlyJobsWithoutDependencies) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto t = s.add_jobs("e1", {this->job("a"), this->job("b", {"a"}), this->job("c")}, 10);
+  ASSERT_TRUE(t.has_value()) << t.error().message;
+  EXPECT_EQ(this->sorted(t->ready), (std::vector<std::string>{"a", "c"}));
+  EXPECT_FALSE(t->eval_finished);
+  auto e = *s.get_eval("e1");
+  EXPECT_EQ(e->state, EvalState::kBuilding);
+  EXPECT_EQ(e->jobs_total, 3);
+  EXPECT_EQ(e->jobs_pending, 3);
+  auto jobs = *s.list_jobs("e1");
+  ASSERT_EQ(jobs.size(), 3u);
+  auto j = *s.get_job("b");
+  ASSERT_TRUE(j.has_value());
+  EXPECT_EQ(j->eval_id, "e1");
+  EXPECT_EQ(j->attr, "checks.x86_64-linux.b");
+  EXPECT_EQ(j->outputs.at("out"), "/nix/store/b");
+}
+
+TYPED_TEST_P(StateContract, AddJobsTwiceReturnsTheFirstResult) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto first = *s.add_jobs("e1", {this->job("a"), this->job("b", {"a"})}, 10);
+  auto second = *s.add_jobs("e1", {this->job("a"), this->job("b", {"a"})}, 11);
+  EXPECT_EQ(first, second);
+  EXPECT_EQ((*s.get_eval("e1"))->jobs_total, 2);
+}
+
+TYPED_TEST_P(StateContract, SuccessReleasesDependentsWhenTheirLastDependencyEnds) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b"), this->job("c", {"a", "b"})}, 10).has_value());
+  EXPECT_EQ(*s.start_job("a", 11), JobState::kBuilding);
+  auto t1 = *s.finish_job("a", JobState::kSucceeded, "", 12);
+  EXPECT_TRUE(t1.ready.empty());
+  auto t2 = *s.finish_job("b", JobState::kSucceeded, "", 13);
+  EXPECT_EQ(t2.ready, std::vector<std::string>{"c"});
+  EXPECT_FALSE(t2.eval_finished);
+  auto t3 = *s.finish_job("c", JobState::kSucceeded, "", 14);
+  EXPECT_TRUE(t3.eval_finished);
+  EXPECT_EQ(t3.eval_state, EvalState::kSucceeded);
+  auto e = *s.get_eval("e1");
+  EXPECT_EQ(e->state, EvalState::kSucceeded);
+  EXPECT_EQ(e->jobs_pending, 0);
+  EXPECT_EQ(e->jobs_failed, 0);
+  EXPECT_EQ(e->finished_ms, 14);
+}
+
+TYPED_TEST_P(StateContract, FailureFailsEveryTransitiveDependent) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b", {"a"}), this->job("c", {"b"}), this->job("d")}, 10).has_value());
+  auto t = *s.finish_job("a", JobState::kFailed, "builder failed", 12);
+  EXPECT_EQ(this->sorted(t.dependency_failed), (std::vector<std::string>{"b", "c"}));
+  EXPECT_TRUE(t.ready.empty());
+  EXPECT_FALSE(t.eval_finished);
+  EXPECT_EQ(this->state_of("b"), JobState::kDependencyFailed);
+  EXPECT_EQ(this->state_of("c"), JobState::kDependencyFailed);
+  EXPECT_NE((*s.get_job("c"))->error.find("checks.x86_64-linux.a"), std::string::npos);
+  auto td = *s.finish_job("d", JobState::kSucceeded, "", 13);
+  EXPECT_TRUE(td.eval_finished);
+  EXPECT_EQ(td.eval_state, EvalState::kFailed);
+  auto e = *s.get_eval("e1");
+  EXPECT_EQ(e->jobs_failed, 3);
+  EXPECT_EQ(e->jobs_pending, 0);
+}
+
+TYPED_TEST_P(StateContract, FinishingTwiceReturnsTheStoredTransition) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b", {"a"})}, 10).has_value());
+  auto first = *s.finish_job("a", JobState::kSucceeded, "", 12);
+  auto again = *s.finish_job("a", JobState::kSucceeded, "", 13);
+  EXPECT_EQ(first, again);
+  EXPECT_EQ(again.ready, std::vector<std::string>{"b"});
+  // A conflicting second finish does not change the terminal state.
+  auto other = *s.finish_job("a", JobState::kFailed, "late", 14);
+  EXPECT_EQ(other, first);
+  EXPECT_EQ(this->state_of("a"), JobState::kSucceeded);
+  EXPECT_EQ((*s.get_eval("e1"))->jobs_pending, 1);
+}
+
+TYPED_TEST_P(StateContract, JobsBornTerminalSettleAtOnce) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto t = *s.add_jobs("e1",
+                       {this->job("bad", {}, JobState::kEvalFailed), this->job("done", {}, JobState::kSkipped),
+                        this->job("after", {"done"}), this->job("x", {"bad"})},
+                       10);
+  EXPECT_EQ(t.ready, std::vector<std::string>{"after"});
+  EXPECT_EQ(t.dependency_failed, std::vector<std::string>{"x"});
+  EXPECT_FALSE(t.eval_finished);
+  auto e = *s.get_eval("e1");
+  EXPECT_EQ(e->jobs_pending, 1);
+  EXPECT_EQ(e->jobs_failed, 2);
+  EXPECT_EQ((*s.get_job("bad"))->error, "error: boom");
+}
+
+TYPED_TEST_P(StateContract, EvalWithOnlyTerminalJobsFinishesInAddJobs) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto t = *s.add_jobs("e1", {this->job("done", {}, JobState::kSkipped)}, 10);
+  EXPECT_TRUE(t.eval_finished);
+  EXPECT_EQ(t.eval_state, EvalState::kSucceeded);
+  ASSERT_TRUE(*s.create_eval(this->eval("e2")));
+  auto empty = *s.add_jobs("e2", {}, 10);
+  EXPECT_TRUE(empty.eval_finished);
+  EXPECT_EQ(empty.eval_state, EvalState::kSucceeded);
+}
+
+TYPED_TEST_P(StateContract, StartJobCountsAttemptsAndReportsTerminalState) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a")}, 10).has_value());
+  EXPECT_EQ(*s.start_job("a", 11), JobState::kBuilding);
+  EXPECT_EQ(*s.start_job("a", 12), JobState::kBuilding);  // a builder died; another takes over
+  EXPECT_EQ((*s.get_job("a"))->attempts, 2);
+  ASSERT_TRUE(s.finish_job("a", JobState::kTimedOut, "timed out", 13).has_value());
+  EXPECT_EQ(*s.start_job("a", 14), JobState::kTimedOut);
+  EXPECT_FALSE(s.start_job("missing", 1).has_value());
+}
+
+TYPED_TEST_P(StateContract, FailEvalEndsItOnce) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.fail_eval("e1", "error: syntax error", 20).has_value());
+  ASSERT_TRUE(s.fail_eval("e1", "second", 21).has_value());
+  auto e = *s.get_eval("e1");
+  EXPECT_EQ(e->state, EvalState::kFailed);
+  EXPECT_EQ(e->error, "error: syntax error");
+  EXPECT_EQ(e->finished_ms, 20);
+}
+
+TYPED_TEST_P(StateContract, LogsAreCappedToTheTail) {
+  auto& s = *this->store;
+  ASSERT_TRUE(s.append_log("j", "0123456789", 8).has_value());
+  ASSERT_TRUE(s.append_log("j", "abc", 8).has_value());
+  EXPECT_EQ(s.get_log("j")->size(), 8u);
+  EXPECT_EQ(*s.get_log("j"), "56789abc");
+  EXPECT_EQ(*s.get_log("none"), "");
+}
+
+TYPED_TEST_P(StateContract, ClaimOnceAndStatusOrdering) {
+  auto& s = *this->store;
+  EXPECT_TRUE(*s.claim_once("delivery:1", 60));
+  EXPECT_FALSE(*s.claim_once("delivery:1", 60));
+  EXPECT_TRUE(*s.advance_status("ctx", 100));
+  EXPECT_TRUE(*s.advance_status("ctx", 100));  // a retry of the same status
+  EXPECT_FALSE(*s.advance_status("ctx", 50));  // older than what was posted
+  EXPECT_TRUE(*s.advance_status("ctx", 150));
+}
+
+TYPED_TEST_P(StateContract, EffectsAreListedPerEval) {
+  auto& s = *this->store;
+  ASSERT_TRUE(s.put_effect({"e1", "default.deploy", "running", "", 0}).has_value());
+  ASSERT_TRUE(s.put_effect({"e1", "default.deploy", "succeeded", "done\n", 5}).has_value());
+  auto fx = *s.list_effects("e1");
+  ASSERT_EQ(fx.size(), 1u);
+  EXPECT_EQ(fx[0].state, "succeeded");
+  EXPECT_EQ(fx[0].log, "done\n");
+  EXPECT_TRUE(s.list_effects("e2")->empty());
+}
+
+TYPED_TEST_P(StateContract, HostileNamesAreStoredExactly) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto j = this->job("h");
+  j.attr = "checks.x86_64-linux.\"a.b c\" ${x} \xC3\xA9 ; rm -rf /";
+  ASSERT_TRUE(s.add_jobs("e1", {j}, 1).has_value());
+  EXPECT_EQ((*s.get_job("h"))->attr, j.attr);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(StateContract, CreateEvalIsIdempotent, AddJobsReleasesOnlyJobsWithoutDependencies,
+                            AddJobsTwiceReturnsTheFirstResult, SuccessReleasesDependentsWhenTheirLastDependencyEnds,
+                            FailureFailsEveryTransitiveDependent, FinishingTwiceReturnsTheStoredTransition,
+                            JobsBornTerminalSettleAtOnce, EvalWithOnlyTerminalJobsFinishesInAddJobs,
+                            StartJobCountsAttemptsAndReportsTerminalState, FailEvalEndsItOnce, LogsAreCappedToTheTail,
+                            ClaimOnceAndStatusOrdering, EffectsAreListedPerEval, HostileNamesAreStoredExactly);
+
+}  // namespace flurry::state::contract
