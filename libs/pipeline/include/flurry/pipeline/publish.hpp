@@ -1,0 +1,47 @@
+#pragma once
+// What evaluator and builder both do after a state change: turn a
+// state::Transition into bus messages (build requests for released jobs,
+// job.finished and a commit status for each job that ended, eval.finished
+// when the eval ended). Every message carries a deterministic msg id, so
+// publishing the same transition twice (after a crash) is harmless.
+#include <string>
+#include <vector>
+
+#include "flurry/bus/bus.hpp"
+#include "flurry/core/clock.hpp"
+#include "flurry/messages/messages.hpp"
+#include "flurry/state/store.hpp"
+
+namespace flurry::pipeline {
+
+struct Ports {
+  bus::Bus& bus;
+  state::StateStore& state;
+};
+
+struct Links {
+  std::string public_url;  // web base URL for target_url; empty = none
+};
+
+// "flurry/eval", "flurry/effects", and "flurry/<attr>" per job.
+inline constexpr std::string_view kEvalContext = "flurry/eval";
+inline constexpr std::string_view kEffectsContext = "flurry/effects";
+std::string job_context(const std::string& attr);
+
+// The commit status for a job in its current state. at_us is derived from
+// the job's timestamps so a republished status orders the same way.
+msg::StatusEvent job_status(const state::EvalRecord& eval, const state::JobRecord& job, const Links& links);
+msg::StatusEvent eval_status(const state::EvalRecord& eval, msg::StatusState s, const std::string& description,
+                             std::int64_t at_us, const Links& links);
+
+Result<void> publish_status(bus::Bus& bus, const msg::StatusEvent& status);
+Result<void> publish_build_request(bus::Bus& bus, const state::JobRecord& job);
+Result<void> publish_job_finished(bus::Bus& bus, const state::JobRecord& job);
+Result<void> publish_eval_finished(bus::Bus& bus, const state::EvalRecord& eval);
+
+// Publishes what `t` implies. `ended` are job ids the caller ended itself
+// (dependency_failed ones come from `t`). Reads the records it needs.
+Result<void> publish_transition(Ports ports, const std::string& eval_id, const std::vector<std::string>& ended,
+                                const state::Transition& t, const Links& links);
+
+}  // namespace flurry::pipeline

@@ -1,0 +1,131 @@
+#include "flurry/pipeline/publish.hpp"
+
+#include "flurry/core/crypto.hpp"
+#include "flurry/core/text.hpp"
+#include "flurry/messages/subjects.hpp"
+
+namespace flurry::pipeline {
+namespace {
+
+std::string describe(const state::JobRecord& job) {
+  using msg::JobState;
+  switch (job.state) {
+    case JobState::kQueued: return "Queued";
+    case JobState::kBuilding: return "Building";
+    case JobState::kSucceeded: return "Build succeeded";
+    case JobState::kSkipped: return "Already built";
+    case JobState::kFailed: return "Build failed" + (job.error.empty() ? std::string() : ": " + job.error);
+    case JobState::kDependencyFailed: return "Not built: " + job.error;
+    case JobState::kCachedFailure: return "Failed before (cached failure)";
+    case JobState::kTimedOut: return "Build timed out";
+    case JobState::kCancelled: return "Cancelled";
+    case JobState::kEvalFailed: return "Evaluation failed: " + job.error;
+    case JobState::kUnsupportedSystem: return "No builder for system " + job.system;
+  }
+  return std::string(msg::to_string(job.state));
+}
+
+std::string target_url(const Links& links, const std::string& eval_id, const std::string& job_id) {
+  if (links.public_url.empty()) return {};
+  std::string url = links.public_url + "/evals/" + eval_id;
+  if (!job_id.empty()) url += "/jobs/" + job_id;
+  return url;
+}
+
+// GitHub caps descriptions at 140 characters; keep the first line only.
+std::string short_description(const std::string& s) {
+  auto nl = s.find('\n');
+  return text::truncate_utf8(nl == std::string::npos ? s : s.substr(0, nl), 140);
+}
+
+}  // namespace
+
+std::string job_context(const std::string& attr) { return "flurry/" + attr; }
+
+msg::StatusEvent job_status(const state::EvalRecord& eval, const state::JobRecord& job, const Links& links) {
+  msg::StatusEvent s;
+  s.eval_id = eval.id;
+  s.repo = eval.repo;
+  s.rev = eval.rev;
+  s.context = job_context(job.attr);
+  s.state = msg::status_for(job.state);
+  s.description = short_description(describe(job));
+  s.target_url = target_url(links, eval.id, job.id);
+  // Terminal after pending: finished_ms is never before the eval's creation.
+  s.at_us = msg::is_terminal(job.state) ? job.finished_ms * 1000 + 1 : eval.created_ms * 1000;
+  return s;
+}
+
+msg::StatusEvent eval_status(const state::EvalRecord& eval, msg::StatusState st, const std::string& description,
+                             std::int64_t at_us, const Links& links) {
+  msg::StatusEvent s;
+  s.eval_id = eval.id;
+  s.repo = eval.repo;
+  s.rev = eval.rev;
+  s.context = std::string(kEvalContext);
+  s.state = st;
+  s.description = short_description(description);
+  s.target_url = target_url(links, eval.id, "");
+  s.at_us = at_us;
+  return s;
+}
+
+Result<void> publish_status(bus::Bus& bus, const msg::StatusEvent& status) {
+  auto id = "status:" + status.eval_id + ":" + crypto::sha256_hex(status.context).substr(0, 16) + ":" +
+            std::string(msg::to_string(status.state)) + ":" + std::to_string(status.at_us);
+  return bus.publish({subjects::status(status.repo.forge), msg::encode(status), id});
+}
+
+Result<void> publish_build_request(bus::Bus& bus, const state::JobRecord& job) {
+  msg::BuildRequest req{job.eval_id, job.id, job.attr, job.drv_path, job.system, ""};
+  return bus.publish({subjects::build(job.system), msg::encode(req), "build:" + job.id});
+}
+
+Result<void> publish_job_finished(bus::Bus& bus, const state::JobRecord& job) {
+  msg::JobFinished f{job.eval_id, job.id, job.attr, job.drv_path, job.system, job.state, job.outputs, ""};
+  return bus.publish({std::string(subjects::kJobFinished), msg::encode(f), "finished:" + job.id});
+}
+
+Result<void> publish_eval_finished(bus::Bus& bus, const state::EvalRecord& eval) {
+  msg::EvalFinished f;
+  f.eval_id = eval.id;
+  f.state = std::string(state::to_string(eval.state));
+  f.repo = eval.repo;
+  f.ref = eval.ref;
+  f.branch = eval.branch;
+  f.tag = eval.tag;
+  f.rev = eval.rev;
+  f.jobs_total = eval.jobs_total;
+  f.jobs_failed = eval.jobs_failed;
+  return bus.publish({std::string(subjects::kEvalFinished), msg::encode(f), "eval-finished:" + eval.id});
+}
+
+Result<void> publish_transition(Ports ports, const std::string& eval_id, const std::vector<std::string>& ended,
+                                const state::Transition& t, const Links& links) {
+  auto eval = ports.state.get_eval(eval_id);
+  if (!eval) return fail(eval.error());
+  if (!eval->has_value()) return fail(Error::not_found("eval " + eval_id + " not found"));
+  const auto& e = **eval;
+
+  std::vector<std::string> finished = ended;
+  finished.insert(finished.end(), t.dependency_failed.begin(), t.dependency_failed.end());
+  for (const auto& id : finished) {
+    auto job = ports.state.get_job(id);
+    if (!job) return fail(job.error());
+    if (!job->has_value()) continue;
+    if (auto r = publish_job_finished(ports.bus, **job); !r) return r;
+    if (auto r = publish_status(ports.bus, job_status(e, **job, links)); !r) return r;
+  }
+  for (const auto& id : t.ready) {
+    auto job = ports.state.get_job(id);
+    if (!job) return fail(job.error());
+    if (!job->has_value()) continue;
+    if (auto r = publish_build_request(ports.bus, **job); !r) return r;
+  }
+  if (t.eval_finished) {
+    if (auto r = publish_eval_finished(ports.bus, e); !r) return r;
+  }
+  return {};
+}
+
+}  // namespace flurry::pipeline

@@ -1,0 +1,77 @@
+#include "flurry/pipeline/publish.hpp"
+
+#include <gtest/gtest.h>
+
+#include "flurry/bus/testing/memory_bus.hpp"
+#include "flurry/state/testing/memory_store.hpp"
+
+using namespace flurry;
+using msg::JobState;
+
+namespace {
+state::JobSpec job(const std::string& id, std::vector<std::string> deps = {}) {
+  return {id, "checks.x86_64-linux." + id, "/nix/store/" + id + ".drv", "x86_64-linux", {{"out", "/nix/store/" + id}},
+          JobState::kQueued, "", std::move(deps)};
+}
+}  // namespace
+
+class Publish : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state::EvalRecord e;
+    e.id = "e1";
+    e.repo = {"github", "octo", "hello", "file:///x", "", "main"};
+    e.rev = std::string(40, 'a');
+    e.created_ms = 1000;
+    ASSERT_TRUE(*store.create_eval(e));
+  }
+  bus::testing::MemoryBus bus;
+  state::testing::MemoryStore store;
+};
+
+TEST_F(Publish, FailureTransitionPublishesFinishedAndStatusesForDependents) {
+  ASSERT_TRUE(store.add_jobs("e1", {job("a"), job("b", {"a"})}, 1000).has_value());
+  auto t = *store.finish_job("a", JobState::kFailed, "exit code 3", 2000);
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", {"a"}, t, {"http://ci"}).has_value());
+  EXPECT_EQ(bus.published("flurry.job.finished").size(), 2u);
+  auto statuses = bus.published("flurry.status.github");
+  ASSERT_EQ(statuses.size(), 2u);
+  auto b = *msg::decode_status_event(statuses[1].data);
+  EXPECT_EQ(b.context, "flurry/checks.x86_64-linux.b");
+  EXPECT_EQ(b.state, msg::StatusState::kFailure);
+  EXPECT_NE(b.description.find("checks.x86_64-linux.a"), std::string::npos);
+  EXPECT_EQ(b.target_url, "http://ci/evals/e1/jobs/b");
+  EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+  EXPECT_TRUE(bus.published("flurry.build.").empty());
+}
+
+TEST_F(Publish, RepublishingTheSameTransitionIsDeduplicated) {
+  ASSERT_TRUE(store.add_jobs("e1", {job("a"), job("b", {"a"})}, 1000).has_value());
+  auto t = *store.finish_job("a", JobState::kSucceeded, "", 2000);
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", {"a"}, t, {}).has_value());
+  auto again = *store.finish_job("a", JobState::kSucceeded, "", 3000);
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", {"a"}, again, {}).has_value());
+  EXPECT_EQ(bus.published("flurry.build.x86_64-linux").size(), 1u);
+  EXPECT_EQ(bus.published("flurry.job.finished").size(), 1u);
+  EXPECT_EQ(bus.published("flurry.status.").size(), 1u);
+}
+
+TEST_F(Publish, PendingStatusOrdersBeforeTerminal) {
+  ASSERT_TRUE(store.add_jobs("e1", {job("a")}, 1000).has_value());
+  auto eval = **store.get_eval("e1");
+  auto pending = pipeline::job_status(eval, **store.get_job("a"), {});
+  ASSERT_TRUE(store.finish_job("a", JobState::kSucceeded, "", 1000).has_value());
+  auto done = pipeline::job_status(eval, **store.get_job("a"), {});
+  EXPECT_EQ(pending.state, msg::StatusState::kPending);
+  EXPECT_EQ(done.state, msg::StatusState::kSuccess);
+  EXPECT_LT(pending.at_us, done.at_us);
+}
+
+TEST_F(Publish, PublishFailureIsReturned) {
+  ASSERT_TRUE(store.add_jobs("e1", {job("a")}, 1000).has_value());
+  auto t = *store.finish_job("a", JobState::kSucceeded, "", 2000);
+  bus.fail_next_publishes(1);
+  auto r = pipeline::publish_transition({bus, store}, "e1", {"a"}, t, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kTransient);
+}
