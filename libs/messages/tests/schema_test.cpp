@@ -1,0 +1,49 @@
+// Every encoded message validates against its JSON Schema in schemas/, and
+// the validator really rejects a wrong document.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "flurry/core/process.hpp"
+#include "flurry/messages/messages.hpp"
+
+using namespace flurry;
+using namespace flurry::msg;
+
+namespace {
+
+const std::string kSchemas = std::string(FLURRY_SOURCE_DIR) + "/schemas/";
+
+// Runs schemas/validate.py on `doc`; returns its exit code (stderr in `err`).
+int validate(const std::string& schema, const std::string& doc, std::string& err) {
+  std::string path = ::testing::TempDir() + "/" + schema + ".sample.json";
+  std::ofstream(path) << doc;
+  PosixProcessRunner runner;
+  auto r = runner.run({.argv = {"/usr/bin/python3", kSchemas + "validate.py", kSchemas + schema + ".schema.json", path}});
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+  if (!r) return -1;
+  err = r->err;
+  return r->exit_code;
+}
+
+Repo repo() { return {"github", "octo", "hello", "https://github.com/octo/hello.git", "https://github.com/octo/hello", "main"}; }
+const std::string kRev(40, 'a');
+
+}  // namespace
+
+TEST(Schemas, EveryEncodedMessageIsValid) {
+  std::string err;
+  EXPECT_EQ(validate("change_event", encode(ChangeEvent{"github:1", "push", repo(), "refs/heads/main", "main", "", kRev, kRev, "me", 1}), err), 0) << err;
+  EXPECT_EQ(validate("build_request", encode(BuildRequest{"e", "j", "checks.x.a", "/nix/store/a.drv", "x86_64-linux", ""}), err), 0) << err;
+  EXPECT_EQ(validate("job_finished", encode(JobFinished{"e", "j", "a", "/nix/store/a.drv", "x86_64-linux", JobState::kUnsupportedSystem, {{"out", "/nix/store/o"}}, ""}), err), 0) << err;
+  EXPECT_EQ(validate("eval_finished", encode(EvalFinished{"e", "failed", repo(), "refs/heads/main", "main", "", kRev, 3, 1}), err), 0) << err;
+  EXPECT_EQ(validate("status_event", encode(StatusEvent{"e", repo(), kRev, "flurry/eval", StatusState::kError, "d", "", 5}), err), 0) << err;
+  EXPECT_EQ(validate("dead_letter", encode(DeadLetter{"builder", "flurry.build.x", "bad", 5, "{"}), err), 0) << err;
+}
+
+TEST(Schemas, ValidatorRejectsAWrongDocument) {
+  std::string err;
+  EXPECT_EQ(validate("status_event", R"({"version":1,"repo":{"forge":"github","owner":"o","name":"n","clone_url":"u"},"rev":"short","context":"c","state":"exploded"})", err), 1);
+  EXPECT_NE(err.find("state"), std::string::npos);
+  EXPECT_EQ(validate("build_request", R"({"version":2})", err), 1);
+}

@@ -1,0 +1,94 @@
+#pragma once
+// A whole Flurry installation on one machine: nats-server, redis-server and
+// the six services as child processes on loopback, with all data under one
+// state directory. `flurry up` runs it for people; the end-to-end and fault
+// tests run it for assertions.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flurry/core/child.hpp"
+#include "flurry/core/error.hpp"
+
+namespace flurry::stack {
+
+// The services in start order (consumers before producers).
+const std::vector<std::string>& service_names();
+
+struct StackOptions {
+  std::string state_dir;          // created if missing; everything lives here
+  std::string bin_dir;            // build tree (services/<name>/flurry-<name>) or a flat bin dir
+  int ingest_port = 0;            // 0 = any free port
+  std::string github_api_url;     // reporter posts statuses here; empty = reporter only logs
+  std::string github_token;       // written to a secret file when api url is set
+  std::string public_url;         // target_url base; empty = none
+  std::string log_level = "info";
+  std::vector<std::string> allowed_url_schemes = {"https", "ssh", "git", "file"};
+  // Extra "key=value" TOML assignments appended to the generated config
+  // (e.g. "builder.slots=4").
+  std::vector<std::string> extra_config;
+  // Effect secrets: "github:owner/repo" -> JSON text written to a file.
+  std::map<std::string, std::string> effect_secrets;
+  // Environment for every child (e.g. NIX_CONFIG).
+  std::map<std::string, std::string> env;
+};
+
+class Stack {
+ public:
+  explicit Stack(StackOptions options);
+  ~Stack();  // stops everything
+
+  // Starts servers and services and waits until each answers /healthz.
+  Result<void> start();
+  // SIGTERM to every service (then the servers); returns the services whose
+  // exit status was not 0.
+  std::vector<std::string> stop();
+
+  const StackOptions& options() const { return options_; }
+  std::string webhook_url() const;   // http://127.0.0.1:<ingest>/webhooks/github
+  std::string webhook_secret() const;
+  std::string service_url(const std::string& name) const;  // http://127.0.0.1:<port>
+  std::string nats_url() const;
+  int redis_port() const { return redis_port_; }
+  std::string cache_dir() const;     // the file:// binary cache uploader fills
+  std::string cache_public_key() const;
+  std::string config_path() const;
+  std::string log_path(const std::string& name) const;
+  // Names of children that died on their own (crashed) since start.
+  std::vector<std::string> dead_children();
+
+  // For fault tests.
+  void kill_service(const std::string& name);
+  Result<void> start_service(const std::string& name);
+
+ private:
+  Result<void> write_config();
+  Result<void> start_servers();
+  Result<void> wait_healthy(const std::string& name, std::chrono::milliseconds timeout);
+  std::string binary_for(const std::string& name) const;
+
+  StackOptions options_;
+  int nats_port_ = 0;
+  int redis_port_ = 0;
+  std::map<std::string, int> ports_;
+  std::unique_ptr<ChildProcess> nats_;
+  std::unique_ptr<ChildProcess> redis_;
+  std::map<std::string, std::unique_ptr<ChildProcess>> services_;
+};
+
+// Copies `source_dir` into a git repository at `repo_dir` (created with a
+// `main` branch if missing), commits if anything changed, and returns the
+// HEAD revision.
+Result<std::string> commit_directory(const std::string& source_dir, const std::string& repo_dir, const std::string& message);
+// Commits the working tree of an existing repository; returns HEAD.
+Result<std::string> commit_all(const std::string& repo_dir, const std::string& message);
+
+// A GitHub `push` webhook body for a local repository, shaped like
+// GitHub's documented payload.
+std::string github_push_payload(const std::string& owner, const std::string& name, const std::string& clone_url,
+                                const std::string& branch, const std::string& default_branch,
+                                const std::string& before, const std::string& after);
+
+}  // namespace flurry::stack

@@ -1,0 +1,256 @@
+// flurry: runs a whole Flurry installation on this machine.
+//
+//   flurry up [--state-dir DIR] [--port N] [--example DIR] [--no-example]
+//             [--exit-when-done] [--timeout SECONDS]
+//
+// Starts nats-server, redis-server and the six services on loopback with
+// all data under the state directory, pushes the bundled example flake
+// through them as a signed GitHub webhook, prints each attribute's result
+// as it lands, then keeps the stack running until Ctrl-C (or exits with
+// --exit-when-done: status 0 when the example's eval succeeded).
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "flurry/core/crypto.hpp"
+#include "flurry/core/log.hpp"
+#include "flurry/http/http.hpp"
+#include "flurry/stack/stack.hpp"
+#include "flurry/state/ids.hpp"
+#include "flurry/state/redis_store.hpp"
+
+namespace fs = std::filesystem;
+using namespace flurry;
+
+namespace {
+
+bool g_color = isatty(1);
+std::string paint(const char* code, const std::string& s) { return g_color ? std::string("\033[") + code + "m" + s + "\033[0m" : s; }
+void say(const std::string& s) { std::cout << paint("1", "flurry: ") << s << std::endl; }
+
+// True when SIGINT/SIGTERM arrived within `wait`.
+bool interrupted(std::chrono::milliseconds wait) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  timespec ts{static_cast<time_t>(wait.count() / 1000), static_cast<long>((wait.count() % 1000) * 1000000)};
+  return sigtimedwait(&set, nullptr, &ts) > 0;
+}
+
+std::string mark(msg::JobState s) {
+  if (msg::is_success(s)) return paint("32", "✓");
+  if (s == msg::JobState::kCancelled) return paint("33", "-");
+  return paint("31", "✗");
+}
+
+struct Watch {
+  bool finished = false;
+  bool succeeded = false;
+  bool stopped = false;
+};
+
+// Prints job results of `eval_id` as they land, then the effects.
+Watch watch_eval(state::StateStore& store, const std::string& eval_id, std::chrono::seconds timeout) {
+  Watch w;
+  std::map<std::string, msg::JobState> shown;
+  bool announced = false;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::optional<state::EvalRecord> eval;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (interrupted(std::chrono::milliseconds(200))) {
+      w.stopped = true;
+      return w;
+    }
+    auto e = store.get_eval(eval_id);
+    if (!e || !e->has_value()) continue;
+    eval = **e;
+    if (!announced && eval->state != state::EvalState::kEvaluating) {
+      if (!eval->error.empty()) say(paint("31", "evaluation failed: ") + eval->error);
+      else say("eval " + eval_id + ": " + std::to_string(eval->jobs_total) + " jobs");
+      announced = true;
+    }
+    auto jobs = store.list_jobs(eval_id);
+    if (jobs) {
+      for (const auto& j : *jobs) {
+        if (!msg::is_terminal(j.state) || shown.count(j.id)) continue;
+        shown[j.id] = j.state;
+        std::string line = "  " + mark(j.state) + " " + j.attr + "  " + std::string(msg::to_string(j.state));
+        if (!j.error.empty() && !msg::is_success(j.state)) line += paint("2", "  (" + j.error.substr(0, j.error.find('\n')) + ")");
+        std::cout << line << std::endl;
+      }
+    }
+    if (eval->state == state::EvalState::kSucceeded || eval->state == state::EvalState::kFailed ||
+        eval->state == state::EvalState::kCancelled) {
+      w.finished = true;
+      w.succeeded = eval->state == state::EvalState::kSucceeded;
+      say(std::string("eval ") + (w.succeeded ? paint("32", "succeeded") : paint("31", std::string(state::to_string(eval->state)))) +
+          " (" + std::to_string(eval->jobs_total) + " jobs, " + std::to_string(eval->jobs_failed) + " not successful)");
+      break;
+    }
+  }
+  if (!w.finished) {
+    say(paint("31", "timed out waiting for the eval; see the logs under the state directory"));
+    return w;
+  }
+  if (!w.succeeded) return w;
+  // Effects run after a successful default-branch eval; wait for them to settle.
+  auto effects_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::map<std::string, std::string> effects_shown;
+  int quiet_rounds = 0;
+  while (std::chrono::steady_clock::now() < effects_deadline) {
+    if (interrupted(std::chrono::milliseconds(250))) {
+      w.stopped = true;
+      return w;
+    }
+    auto fx = store.list_effects(eval_id);
+    if (!fx) continue;
+    bool all_done = !fx->empty();
+    for (const auto& f : *fx) {
+      if (f.state == "running") {
+        all_done = false;
+        continue;
+      }
+      if (effects_shown[f.name] == f.state) continue;
+      effects_shown[f.name] = f.state;
+      bool ok = f.state == "succeeded";
+      std::cout << "  " << (ok ? paint("32", "✓") : paint("31", "✗")) << " effect " << f.name << "  " << f.state << std::endl;
+      if (!ok) w.succeeded = false;
+    }
+    quiet_rounds = all_done ? quiet_rounds + 1 : 0;
+    if (quiet_rounds >= 4) break;
+  }
+  if (effects_shown.empty()) say("no effects ran");
+  return w;
+}
+
+std::string default_bin_dir(const char* argv0) {
+  std::error_code ec;
+  auto self = fs::canonical("/proc/self/exe", ec);
+  if (ec) self = fs::absolute(argv0);
+  // Installed next to the services, or in the build tree's tools/flurry/.
+  auto dir = self.parent_path();
+  if (fs::exists(dir / "flurry-evaluator")) return dir.string();
+  return dir.parent_path().parent_path().string();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Flurry: Nix-native CI on one machine"};
+  app.require_subcommand(1);
+  auto* up = app.add_subcommand("up", "start the whole stack and run CI on the example flake");
+  std::string state_dir = ".state";
+  std::string bin_dir = default_bin_dir(argv[0]);
+  std::string example = std::string(FLURRY_SOURCE_DIR) + "/examples/hello";
+  int port = 8080;
+  bool no_example = false, exit_when_done = false;
+  int timeout_s = 600;
+  up->add_option("--state-dir", state_dir, "where all data, logs and secrets live")->capture_default_str();
+  up->add_option("--bin-dir", bin_dir, "where the service binaries are")->capture_default_str();
+  up->add_option("--port", port, "webhook-ingest port on 127.0.0.1 (0 = any)")->capture_default_str();
+  up->add_option("--example", example, "flake directory to push through the stack")->capture_default_str();
+  up->add_flag("--no-example", no_example, "start the stack only");
+  up->add_flag("--exit-when-done", exit_when_done, "stop after the example finished; exit 0 if it succeeded");
+  up->add_option("--timeout", timeout_s, "seconds to wait for the example")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  // Signals are taken synchronously (sigtimedwait) by the main thread.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  log::init("flurry", log::Level::kWarn);
+  http::init_threads(2);
+
+  stack::StackOptions opts;
+  opts.state_dir = state_dir;
+  opts.bin_dir = bin_dir;
+  opts.ingest_port = port;
+  const char* nix_config = std::getenv("NIX_CONFIG");
+  if (!nix_config || !*nix_config) {
+    // Offline-friendly defaults: flakes on, no substituters to wait for.
+    opts.env["NIX_CONFIG"] = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nflake-registry = /dev/null\n";
+    setenv("NIX_CONFIG", opts.env["NIX_CONFIG"].c_str(), 1);
+  }
+  opts.effect_secrets["github:local/*"] = R"({"example": {"data": {"greeting": "hello from the secrets file"}}})";
+
+  stack::Stack stack(opts);
+  say("state directory " + fs::absolute(state_dir).lexically_normal().string());
+  if (auto r = stack.start(); !r) {
+    say(paint("31", "could not start: ") + r.error().message);
+    stack.stop();
+    return 1;
+  }
+  say("nats-server, redis-server and 6 services are up (logs in " + fs::absolute(state_dir).lexically_normal().string() + "/logs)");
+
+  int exit_code = 0;
+  if (!no_example) {
+    std::string repo_dir = fs::absolute(state_dir).lexically_normal().string() + "/example-repo";
+    auto rev = stack::commit_directory(example, repo_dir, "example");
+    if (!rev) {
+      say(paint("31", "could not prepare the example: ") + rev.error().message);
+      stack.stop();
+      return 1;
+    }
+    say("example repository " + repo_dir + " at " + rev->substr(0, 12));
+    auto body = stack::github_push_payload("local", "example", "file://" + repo_dir, "main", "main", std::string(40, '0'), *rev);
+    std::string delivery = "local-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+    auto client = http::make_client();
+    auto resp = client->send({.method = "POST",
+                              .url = stack.webhook_url(),
+                              .headers = {{"Content-Type", "application/json"},
+                                          {"X-GitHub-Event", "push"},
+                                          {"X-GitHub-Delivery", delivery},
+                                          {"X-Hub-Signature-256", "sha256=" + crypto::hmac_sha256_hex(stack.webhook_secret(), body)}},
+                              .body = body});
+    if (!resp || resp->status / 100 != 2) {
+      say(paint("31", "webhook was not accepted: ") + (resp ? std::to_string(resp->status) + " " + resp->body : resp.error().message));
+      stack.stop();
+      return 1;
+    }
+    say("sent a signed push webhook (delivery " + delivery + "): HTTP " + std::to_string(resp->status));
+    auto store = state::connect_redis({.host = "127.0.0.1", .port = stack.redis_port()});
+    if (!store) {
+      say(paint("31", "cannot read state: ") + store.error().message);
+      stack.stop();
+      return 1;
+    }
+    auto w = watch_eval(**store, state::eval_id_for_change("github:" + delivery), std::chrono::seconds(timeout_s));
+    exit_code = w.finished && w.succeeded ? 0 : 1;
+    if (w.stopped) {
+      say("stopping");
+      auto unclean = stack.stop();
+      return unclean.empty() ? 130 : 1;
+    }
+    std::error_code ec;
+    int narinfos = 0;
+    for (const auto& e : fs::directory_iterator(stack.cache_dir(), ec)) narinfos += e.path().extension() == ".narinfo";
+    say("binary cache file://" + stack.cache_dir() + " holds " + std::to_string(narinfos) + " store paths");
+  }
+  if (exit_when_done) {
+    auto unclean = stack.stop();
+    for (const auto& u : unclean) say(paint("31", "unclean stop: ") + u);
+    return unclean.empty() ? exit_code : 1;
+  }
+  say("running. Point a GitHub webhook (push, JSON) at " + stack.webhook_url() + " with the secret in " +
+      fs::absolute(state_dir).lexically_normal().string() + "/secrets/webhook-secret. Ctrl-C stops everything.");
+  std::set<std::string> reported;
+  while (!interrupted(std::chrono::seconds(2))) {
+    for (const auto& dead : stack.dead_children()) {
+      if (reported.insert(dead).second) say(paint("31", dead + " exited; see " + stack.log_path(dead)));
+    }
+  }
+  say("stopping");
+  auto unclean = stack.stop();
+  for (const auto& u : unclean) say(paint("31", "unclean stop: ") + u);
+  return unclean.empty() ? 0 : 1;
+}
