@@ -1,0 +1,308 @@
+// JetStream adapter for the Bus port. All libnats calls live here.
+#include "flurry/bus/nats_bus.hpp"
+
+#include <nats/nats.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "flurry/core/log.hpp"
+#include "flurry/messages/messages.hpp"
+#include "flurry/messages/subjects.hpp"
+
+namespace flurry::bus {
+namespace {
+
+constexpr std::int64_t kNanosPerMilli = 1'000'000;
+constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
+
+std::string nats_error(natsStatus s, jsErrCode jerr = static_cast<jsErrCode>(0)) {
+  std::string out = natsStatus_GetText(s);
+  const char* last = nats_GetLastError(nullptr);
+  if (last && *last) out += std::string(": ") + last;
+  if (jerr != 0) out += " (jetstream error " + std::to_string(static_cast<int>(jerr)) + ")";
+  return out;
+}
+
+struct StreamSpec {
+  std::string name;
+  std::vector<std::string> subjects;
+  jsRetentionPolicy retention;
+  std::int64_t max_age_ns;
+};
+
+std::vector<StreamSpec> flurry_streams() {
+  const std::int64_t day = 24LL * 3600 * kNanosPerSecond;
+  return {
+      {std::string(subjects::kChangesStream), {"flurry.change.>"}, js_WorkQueuePolicy, 0},
+      {std::string(subjects::kBuildsStream), {"flurry.build.>"}, js_WorkQueuePolicy, 0},
+      {std::string(subjects::kEventsStream), {"flurry.job.>", "flurry.eval.>", "flurry.status.>", "flurry.effect.>"},
+       js_LimitsPolicy, 7 * day},
+      {std::string(subjects::kDeadStream), {"flurry.dead.>"}, js_LimitsPolicy, 30 * day},
+  };
+}
+
+class NatsBus final : public Bus {
+ public:
+  NatsBus(natsConnection* nc, jsCtx* js, NatsOptions o) : nc_(nc), js_(js), options_(std::move(o)) {}
+  ~NatsBus() override {
+    jsCtx_Destroy(js_);
+    natsConnection_Destroy(nc_);
+  }
+
+  Result<void> ensure_streams() {
+    for (const auto& s : flurry_streams()) {
+      jsStreamConfig cfg;
+      jsStreamConfig_Init(&cfg);
+      std::vector<const char*> subs;
+      for (const auto& subj : s.subjects) subs.push_back(subj.c_str());
+      cfg.Name = s.name.c_str();
+      cfg.Subjects = subs.data();
+      cfg.SubjectsLen = static_cast<int>(subs.size());
+      cfg.Retention = s.retention;
+      cfg.Storage = js_FileStorage;
+      cfg.MaxAge = s.max_age_ns;
+      cfg.Replicas = options_.stream_replicas;
+      cfg.Duplicates = 10LL * 60 * kNanosPerSecond;
+      jsStreamInfo* si = nullptr;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus st = js_AddStream(&si, js_, &cfg, nullptr, &jerr);
+      if (st != NATS_OK && jerr == JSStreamNameExistErr) {
+        st = js_UpdateStream(&si, js_, &cfg, nullptr, &jerr);
+      }
+      jsStreamInfo_Destroy(si);
+      if (st != NATS_OK) return fail(Error::transient("nats: cannot create stream " + s.name + ": " + nats_error(st, jerr)));
+    }
+    return {};
+  }
+
+  Result<void> publish(const OutMessage& msg) override {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = options_.publish_timeout.count();
+    if (!msg.msg_id.empty()) po.MsgId = msg.msg_id.c_str();
+    jsPubAck* pa = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus st = js_Publish(&pa, js_, msg.subject.c_str(), msg.data.data(), static_cast<int>(msg.data.size()), &po, &jerr);
+    jsPubAck_Destroy(pa);
+    if (st != NATS_OK) return fail(Error::transient("nats: publish to " + msg.subject + " failed: " + nats_error(st, jerr)));
+    return {};
+  }
+
+  bool healthy() override { return natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
+
+  Result<void> consume(const ConsumerSpec& spec, Handler handler, const std::atomic<bool>& stop) override {
+    if (auto r = ensure_consumer(spec); !r) return r;
+    int n = std::max(1, spec.concurrency);
+    std::vector<std::thread> workers;
+    for (int i = 0; i < n; ++i) {
+      workers.emplace_back([this, &spec, &handler, &stop] { worker(spec, handler, stop); });
+    }
+    for (auto& w : workers) w.join();
+    return {};
+  }
+
+ private:
+  Result<void> ensure_consumer(const ConsumerSpec& spec) {
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = spec.durable.c_str();
+    cc.FilterSubject = spec.filter_subject.c_str();
+    cc.AckPolicy = js_AckExplicit;
+    cc.DeliverPolicy = js_DeliverAll;
+    cc.AckWait = static_cast<std::int64_t>(spec.ack_wait.count()) * kNanosPerMilli;
+    cc.MaxDeliver = -1;  // the adapter dead-letters after spec.max_deliver itself
+    cc.MaxAckPending = std::max(16, spec.concurrency * 4);
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus st = js_AddConsumer(&ci, js_, spec.stream.c_str(), &cc, nullptr, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    if (st == NATS_OK || jerr == JSConsumerNameExistErr || jerr == JSConsumerExistingActiveErr) return {};
+    // Another instance may have created it a moment ago with the same config.
+    ci = nullptr;
+    jsErrCode jerr2 = static_cast<jsErrCode>(0);
+    natsStatus st2 = js_GetConsumerInfo(&ci, js_, spec.stream.c_str(), spec.durable.c_str(), nullptr, &jerr2);
+    jsConsumerInfo_Destroy(ci);
+    if (st2 == NATS_OK) return {};
+    return fail(Error::transient("nats: cannot create consumer " + spec.durable + ": " + nats_error(st, jerr)));
+  }
+
+  natsSubscription* subscribe(const ConsumerSpec& spec) {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = spec.stream.c_str();
+    so.Consumer = spec.durable.c_str();  // bind: never create or delete the durable
+    natsSubscription* sub = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus st = js_PullSubscribe(&sub, js_, spec.filter_subject.c_str(), spec.durable.c_str(), nullptr, &so, &jerr);
+    if (st != NATS_OK) {
+      log::warn("bus.subscribe_failed", "cannot bind to consumer", {{"consumer", spec.durable}, {"error", nats_error(st, jerr)}});
+      natsSubscription_Destroy(sub);
+      return nullptr;
+    }
+    return sub;
+  }
+
+  void worker(const ConsumerSpec& spec, const Handler& handler, const std::atomic<bool>& stop) {
+    natsSubscription* sub = nullptr;
+    bool warned = false;
+    while (!stop.load()) {
+      if (!sub) {
+        if (!healthy() || !ensure_consumer(spec) || !(sub = subscribe(spec))) {
+          sleep_unless_stopped(stop, std::chrono::seconds(1));
+          continue;
+        }
+      }
+      natsMsgList list{};
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus st = natsSubscription_Fetch(&list, sub, 1, 1000, &jerr);
+      if (st == NATS_TIMEOUT) continue;
+      if (st != NATS_OK) {
+        if (!warned) {
+          log::warn("bus.fetch_failed", "fetch failed; retrying", {{"consumer", spec.durable}, {"error", nats_error(st, jerr)}});
+          warned = true;
+        }
+        natsMsgList_Destroy(&list);
+        if (st == NATS_INVALID_SUBSCRIPTION || st == NATS_CONNECTION_CLOSED || st == NATS_NOT_FOUND) {
+          natsSubscription_Destroy(sub);
+          sub = nullptr;
+        }
+        sleep_unless_stopped(stop, std::chrono::seconds(1));
+        continue;
+      }
+      warned = false;
+      for (int i = 0; i < list.Count; ++i) handle_one(spec, handler, list.Msgs[i]);
+      natsMsgList_Destroy(&list);
+    }
+    if (sub) natsSubscription_Destroy(sub);  // Destroy (not Unsubscribe) keeps the durable
+  }
+
+  void handle_one(const ConsumerSpec& spec, const Handler& handler, natsMsg* m) {
+    Delivery d;
+    d.subject = natsMsg_GetSubject(m);
+    d.data.assign(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, m) == NATS_OK && meta) {
+      d.num_delivered = meta->NumDelivered;
+      d.stream_seq = meta->Sequence.Stream;
+    }
+    jsMsgMetaData_Destroy(meta);
+
+    // Heartbeat: tell the server we are alive while the handler works.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    auto beat = std::max<std::chrono::milliseconds>(spec.ack_wait / 3, std::chrono::milliseconds(100));
+    std::thread heart([&] {
+      std::unique_lock lock(mu);
+      while (!cv.wait_for(lock, beat, [&] { return done; })) natsMsg_InProgress(m, nullptr);
+    });
+    d.in_progress = [&] {
+      std::lock_guard lock(mu);
+      if (!done) natsMsg_InProgress(m, nullptr);
+    };
+
+    Disposition disp;
+    try {
+      disp = handler(d);
+    } catch (const std::exception& e) {
+      log::error("bus.handler_threw", "handler threw; will redeliver", {{"consumer", spec.durable}, {"error", e.what()}});
+      disp = Disposition::nak(std::string("handler threw: ") + e.what());
+    } catch (...) {
+      disp = Disposition::nak("handler threw");
+    }
+    {
+      std::lock_guard lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+    heart.join();
+
+    if (disp.kind == Disposition::Kind::kNak && d.num_delivered >= static_cast<std::uint64_t>(spec.max_deliver)) {
+      disp = Disposition::dead_letter("gave up after " + std::to_string(d.num_delivered) + " deliveries: " + disp.reason);
+    }
+    switch (disp.kind) {
+      case Disposition::Kind::kAck: {
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus st = natsMsg_AckSync(m, nullptr, &jerr);
+        if (st != NATS_OK) {
+          // The work is done and idempotent; a redelivery will be a no-op.
+          log::warn("bus.ack_failed", "ack failed; message may be redelivered",
+                    {{"consumer", spec.durable}, {"error", nats_error(st, jerr)}});
+        }
+        break;
+      }
+      case Disposition::Kind::kNak:
+        natsMsg_NakWithDelay(m, static_cast<std::int64_t>(disp.delay.count()), nullptr);  // milliseconds
+        break;
+      case Disposition::Kind::kDeadLetter: {
+        msg::DeadLetter dl{spec.durable, d.subject, disp.reason, d.num_delivered, d.data};
+        auto r = publish({subjects::dead(spec.durable), msg::encode(dl), ""});
+        if (!r) {
+          log::error("bus.dead_letter_failed", "cannot dead-letter; will redeliver", {{"consumer", spec.durable}, {"error", r.error().message}});
+          natsMsg_NakWithDelay(m, 5000, nullptr);
+          break;
+        }
+        log::warn("bus.dead_lettered", "message dead-lettered",
+                  {{"consumer", spec.durable}, {"subject", d.subject}, {"reason", disp.reason},
+                   {"deliveries", d.num_delivered}});
+        natsMsg_Term(m, nullptr);
+        break;
+      }
+    }
+  }
+
+  static void sleep_unless_stopped(const std::atomic<bool>& stop, std::chrono::milliseconds d) {
+    auto until = std::chrono::steady_clock::now() + d;
+    while (!stop.load() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  natsConnection* nc_;
+  jsCtx* js_;
+  NatsOptions options_;
+};
+
+void on_disconnected(natsConnection*, void* closure) {
+  log::warn("bus.disconnected", "lost connection to NATS; reconnecting", {{"url", *static_cast<std::string*>(closure)}});
+}
+void on_reconnected(natsConnection*, void* closure) {
+  log::info("bus.reconnected", "reconnected to NATS", {{"url", *static_cast<std::string*>(closure)}});
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Bus>> connect_nats(const NatsOptions& options) {
+  static std::string url_for_callbacks;  // outlives every connection
+  url_for_callbacks = options.url;
+  natsOptions* opts = nullptr;
+  if (natsOptions_Create(&opts) != NATS_OK) return fail(Error::transient("nats: cannot create options"));
+  natsOptions_SetURL(opts, options.url.c_str());
+  natsOptions_SetName(opts, options.name.c_str());
+  natsOptions_SetSendAsap(opts, true);
+  natsOptions_SetMaxReconnect(opts, -1);
+  natsOptions_SetReconnectWait(opts, 250);
+  natsOptions_SetTimeout(opts, 5000);
+  natsOptions_SetDisconnectedCB(opts, on_disconnected, &url_for_callbacks);
+  natsOptions_SetReconnectedCB(opts, on_reconnected, &url_for_callbacks);
+  natsConnection* nc = nullptr;
+  natsStatus st = natsConnection_Connect(&nc, opts);
+  natsOptions_Destroy(opts);
+  if (st != NATS_OK) return fail(Error::transient("nats: cannot connect to " + options.url + ": " + nats_error(st)));
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options.publish_timeout.count();
+  jsCtx* js = nullptr;
+  st = natsConnection_JetStream(&js, nc, &jo);
+  if (st != NATS_OK) {
+    natsConnection_Destroy(nc);
+    return fail(Error::transient("nats: no JetStream context: " + nats_error(st)));
+  }
+  auto bus = std::make_unique<NatsBus>(nc, js, options);
+  if (auto r = bus->ensure_streams(); !r) return fail(r.error());
+  log::info("bus.connected", "connected to NATS", {{"url", options.url}});
+  return std::unique_ptr<Bus>(std::move(bus));
+}
+
+}  // namespace flurry::bus

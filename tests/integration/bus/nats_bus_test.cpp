@@ -1,0 +1,179 @@
+// The JetStream adapter against a real nats-server.
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "flurry/bus/nats_bus.hpp"
+#include "flurry/messages/messages.hpp"
+#include "flurry/messages/subjects.hpp"
+#include "flurry/test/servers.hpp"
+
+using namespace flurry;
+using namespace flurry::bus;
+using namespace std::chrono_literals;
+
+namespace {
+
+class NatsBusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    nats = std::make_unique<test::NatsServer>(tmp.file("nats"));
+    bus = connect();
+  }
+  std::unique_ptr<Bus> connect() {
+    auto b = connect_nats({.url = nats->url()});
+    EXPECT_TRUE(b.has_value()) << b.error().message;
+    return b ? std::move(*b) : nullptr;
+  }
+  static ConsumerSpec spec(const std::string& durable, const std::string& filter) {
+    return {.stream = std::string(subjects::kBuildsStream), .durable = durable, .filter_subject = filter,
+            .max_deliver = 3, .ack_wait = 2000ms, .concurrency = 1};
+  }
+  // Consumes on a background thread until `until` says stop or 20 s pass.
+  void consume_until(Bus& b, const ConsumerSpec& s, Handler h, std::function<bool()> until) {
+    std::atomic<bool> stop{false};
+    std::thread t([&] { ASSERT_TRUE(b.consume(s, h, stop).has_value()); });
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!until() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    stop = true;
+    t.join();
+  }
+
+  test::TempDir tmp{"flurry-bus"};
+  std::unique_ptr<test::NatsServer> nats;
+  std::unique_ptr<Bus> bus;
+};
+
+}  // namespace
+
+TEST_F(NatsBusTest, PublishedMessageIsDeliveredOnceAndDuplicatesAreDropped) {
+  ASSERT_TRUE(bus->publish({"flurry.build.x86_64-linux", "one", "id-1"}).has_value());
+  ASSERT_TRUE(bus->publish({"flurry.build.x86_64-linux", "one again", "id-1"}).has_value());
+  ASSERT_TRUE(bus->publish({"flurry.build.x86_64-linux", "two", "id-2"}).has_value());
+  std::mutex mu;
+  std::vector<std::string> got;
+  consume_until(*bus, spec("builder-x86_64-linux", "flurry.build.x86_64-linux"),
+                [&](const Delivery& d) {
+                  std::lock_guard lock(mu);
+                  got.push_back(d.data);
+                  EXPECT_EQ(d.subject, "flurry.build.x86_64-linux");
+                  EXPECT_EQ(d.num_delivered, 1u);
+                  return Disposition::ack();
+                },
+                [&] {
+                  std::lock_guard lock(mu);
+                  return got.size() >= 2;
+                });
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(got, (std::vector<std::string>{"one", "two"}));
+}
+
+TEST_F(NatsBusTest, NakIsRedeliveredAndGivingUpDeadLettersWithTheReason) {
+  ASSERT_TRUE(bus->publish({"flurry.build.x86_64-linux", "poison?", "p1"}).has_value());
+  std::atomic<int> deliveries{0};
+  consume_until(*bus, spec("builder-x86_64-linux", "flurry.build.x86_64-linux"),
+                [&](const Delivery& d) {
+                  EXPECT_EQ(d.num_delivered, static_cast<std::uint64_t>(deliveries + 1));
+                  ++deliveries;
+                  return Disposition::nak("still broken", 10ms);
+                },
+                [&] { return deliveries >= 3; });
+  EXPECT_EQ(deliveries.load(), 3);
+  // The dead letter carries the reason and the original data.
+  std::vector<msg::DeadLetter> dead;
+  consume_until(*bus, {.stream = std::string(subjects::kDeadStream), .durable = "dead-reader", .filter_subject = "flurry.dead.>"},
+                [&](const Delivery& d) {
+                  auto dl = msg::decode_dead_letter(d.data);
+                  EXPECT_TRUE(dl.has_value());
+                  if (dl) dead.push_back(*dl);
+                  return Disposition::ack();
+                },
+                [&] { return !dead.empty(); });
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].consumer, "builder-x86_64-linux");
+  EXPECT_EQ(dead[0].data, "poison?");
+  EXPECT_EQ(dead[0].deliveries, 3u);
+  EXPECT_NE(dead[0].reason.find("still broken"), std::string::npos);
+}
+
+TEST_F(NatsBusTest, TwoInstancesShareOneDurableWithoutDuplicates) {
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(bus->publish({"flurry.build.x86_64-linux", std::to_string(i), "m" + std::to_string(i)}).has_value());
+  }
+  auto other = connect();
+  std::mutex mu;
+  std::multiset<std::string> got;
+  std::set<int> instances;
+  auto handler = [&](int who) {
+    return [&, who](const Delivery& d) {
+      std::this_thread::sleep_for(20ms);
+      std::lock_guard lock(mu);
+      got.insert(d.data);
+      instances.insert(who);
+      return Disposition::ack();
+    };
+  };
+  std::atomic<bool> stop{false};
+  auto s = spec("builder-x86_64-linux", "flurry.build.x86_64-linux");
+  std::thread a([&] { (void)bus->consume(s, handler(1), stop); });
+  std::thread b([&] { (void)other->consume(s, handler(2), stop); });
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(mu);
+      if (got.size() >= 20) break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  a.join();
+  b.join();
+  EXPECT_EQ(got.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(got.count(std::to_string(i)), 1u) << i;
+  EXPECT_EQ(instances.size(), 2u) << "both instances should have taken work";
+}
+
+TEST_F(NatsBusTest, LongHandlerIsNotRedeliveredWhileItHeartbeats) {
+  ASSERT_TRUE(bus->publish({"flurry.build.x86_64-linux", "slow", "s1"}).has_value());
+  std::atomic<int> deliveries{0};
+  std::atomic<bool> finished{false};
+  auto s = spec("builder-x86_64-linux", "flurry.build.x86_64-linux");
+  s.ack_wait = 1000ms;
+  s.concurrency = 2;
+  consume_until(*bus, s,
+                [&](const Delivery&) {
+                  ++deliveries;
+                  std::this_thread::sleep_for(3s);
+                  finished = true;
+                  return Disposition::ack();
+                },
+                [&] { return finished.load(); });
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(deliveries.load(), 1);
+}
+
+TEST_F(NatsBusTest, MessagesSurviveAServerRestart) {
+  ASSERT_TRUE(bus->publish({"flurry.build.x86_64-linux", "kept", "k1"}).has_value());
+  bus.reset();
+  nats->restart();
+  bus = connect();
+  std::atomic<bool> got{false};
+  consume_until(*bus, spec("builder-x86_64-linux", "flurry.build.x86_64-linux"),
+                [&](const Delivery& d) {
+                  got = d.data == "kept";
+                  return Disposition::ack();
+                },
+                [&] { return got.load(); });
+  EXPECT_TRUE(got.load());
+}
+
+TEST_F(NatsBusTest, PublishWithoutServerIsATransientError) {
+  nats->stop();
+  auto r = bus->publish({"flurry.build.x86_64-linux", "lost?", "x"});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kTransient);
+  EXPECT_FALSE(bus->healthy());
+}
