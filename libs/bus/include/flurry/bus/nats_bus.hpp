@@ -1,6 +1,7 @@
 #pragma once
 // JetStream adapter for the Bus port (libnats). Keep <nats/nats.h> out of
 // this header.
+#include <chrono>
 #include <memory>
 #include <string>
 

@@ -2,6 +2,7 @@
 // Redis adapter for the StateStore port (hiredis, Lua scripts for every
 // multi-key change). Keep <hiredis.h> out of this header. Keys are all
 // under "<prefix>:" and documented in libs/state/README.md.
+#include <chrono>
 #include <memory>
 #include <string>
 
