@@ -1,6 +1,8 @@
 #pragma once
 // One metrics registry per process, exported in Prometheus text format.
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
