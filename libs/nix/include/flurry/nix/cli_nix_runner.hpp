@@ -1,0 +1,39 @@
+#pragma once
+// The NixRunner port over the nix CLI (Nix 2.8 and later), run through the
+// process runner. nix inherits NIX_CONFIG and the rest of the environment.
+#include "flurry/core/process.hpp"
+#include "flurry/nix/nix_runner.hpp"
+
+namespace flurry::nix {
+
+struct CliOptions {
+  int eval_parallelism = 2;  // per-attribute evaluations at once
+  std::string nix = "nix";
+  std::string nix_store = "nix-store";
+};
+
+class CliNixRunner final : public NixRunner {
+ public:
+  explicit CliNixRunner(ProcessRunner& runner, CliOptions options = {}) : runner_(runner), options_(std::move(options)) {}
+
+  Result<EvalResult> eval_attrs(const EvalRequest& req) override;
+  Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) override;
+  Result<std::vector<std::string>> invalid_paths(const std::vector<std::string>& paths) override;
+  Result<BuildResult> build(const BuildRequest& req) override;
+  Result<void> copy_to(const std::string& store_url, const std::vector<std::string>& paths) override;
+  Result<std::string> eval_json(const std::string& flake_ref, const std::vector<std::string>& attr_path,
+                                const std::string& apply, std::chrono::milliseconds timeout) override;
+  Result<Derivation> show_derivation(const std::string& drv_path) override;
+  Result<void> realise(const std::vector<std::string>& drv_paths) override;
+
+ private:
+  Result<ProcessResult> run(ProcessSpec spec);
+  ProcessRunner& runner_;
+  CliOptions options_;
+};
+
+// nix's stderr without hints and noise ("(use '--show-trace' ...)",
+// dirty-tree warnings), trimmed.
+std::string clean_nix_error(const std::string& stderr_text);
+
+}  // namespace flurry::nix
