@@ -1,0 +1,53 @@
+// flurry-builder: flurry.build.<system> -> nix build -> job results.
+#include <atomic>
+#include <chrono>
+
+#include "build.hpp"
+#include "flurry/core/log.hpp"
+#include "flurry/messages/subjects.hpp"
+#include "flurry/nix/cli_nix_runner.hpp"
+#include "flurry/service/runtime.hpp"
+
+using namespace flurry;
+
+int main(int argc, char** argv) {
+  return service::run("builder", argc, argv, [](service::Runtime& rt) {
+    static SystemClock clock;
+    static nix::CliNixRunner nix(default_process_runner());
+    const auto& c = rt.config();
+    static builder::BuilderConfig cfg;
+    cfg.max_silent = c.get_duration_ms("builder.max_silent_time", cfg.max_silent);
+    cfg.timeout = c.get_duration_ms("builder.timeout", cfg.timeout);
+    cfg.log_cap_bytes = static_cast<std::size_t>(c.get_int("builder.log_cap_bytes", static_cast<std::int64_t>(cfg.log_cap_bytes)));
+    cfg.public_url = c.get_string("builder.public_url", "");
+    int slots = static_cast<int>(c.get_int("builder.slots", 2));
+    int max_deliver = static_cast<int>(c.get_int("builder.max_attempts", 3));
+    auto& bus = rt.bus();
+    auto& state = rt.state();
+    for (const auto& system : c.get_string_list("builder.systems", {"x86_64-linux"})) {
+      auto& busy = rt.metrics().gauge("builder_busy_slots", "Build slots in use.", {{"system", system}});
+      rt.metrics().gauge("builder_slots", "Build slots configured.", {{"system", system}}).Set(slots);
+      bus::ConsumerSpec spec{.stream = std::string(subjects::kBuildsStream),
+                             .durable = "builder-" + subjects::token(system),
+                             .filter_subject = subjects::build(system),
+                             .max_deliver = max_deliver,
+                             .ack_wait = std::chrono::seconds(60),
+                             .concurrency = slots};
+      rt.consume(spec, [&rt, &bus, &state, &busy, system, max_deliver](const bus::Delivery& d) {
+        auto req = msg::decode_build_request(d.data);
+        if (!req) return bus::disposition_for(req.error(), d.num_delivered);
+        busy.Increment();
+        log::info("build.started", "building", {{"eval_id", req->eval_id}, {"job_id", req->job_id}, {"attr", req->attr},
+                                                {"drv", req->drv_path}, {"delivery", d.num_delivered}});
+        auto o = builder::handle_build_request(*req, {d.num_delivered, max_deliver}, {state, bus, nix, clock}, cfg);
+        busy.Decrement();
+        rt.metrics().counter("builds_total", "Build requests handled, by system and result.", {{"system", system}, {"result", o.result}}).Increment();
+        if (o.seconds > 0) rt.metrics().histogram("build_duration_seconds", "Time nix spent building.", {{"system", system}}).Observe(o.seconds);
+        log::info("build." + o.result, o.disposition.reason.empty() ? o.result : o.disposition.reason,
+                  {{"eval_id", req->eval_id}, {"job_id", req->job_id}, {"attr", req->attr}, {"drv", req->drv_path},
+                   {"seconds", o.seconds}});
+        return o.disposition;
+      });
+    }
+  });
+}

@@ -1,0 +1,121 @@
+#include "build.hpp"
+
+#include <mutex>
+
+#include "flurry/core/log.hpp"
+#include "flurry/pipeline/publish.hpp"
+
+namespace flurry::builder {
+namespace {
+
+using msg::JobState;
+
+BuildOutcome retry(const Error& e, std::uint64_t delivered) {
+  BuildOutcome o;
+  o.result = "retry";
+  o.disposition = bus::disposition_for(e, delivered);
+  if (o.disposition.kind == bus::Disposition::Kind::kAck) o.disposition = bus::Disposition::nak(e.message);
+  return o;
+}
+
+// Buffers build output and appends it to the job's log in chunks, with
+// registered secrets redacted.
+class LogSink {
+ public:
+  LogSink(state::StateStore& s, std::string job, const BuilderConfig& cfg) : state_(s), job_(std::move(job)), cfg_(cfg) {}
+  void write(std::string_view chunk) {
+    std::lock_guard lock(mu_);
+    buf_.append(chunk);
+    auto now = std::chrono::steady_clock::now();
+    if (buf_.size() >= cfg_.log_flush_bytes || now - last_ >= cfg_.log_flush_interval) flush_locked(now);
+  }
+  void flush() {
+    std::lock_guard lock(mu_);
+    flush_locked(std::chrono::steady_clock::now());
+  }
+
+ private:
+  void flush_locked(std::chrono::steady_clock::time_point now) {
+    last_ = now;
+    if (buf_.empty()) return;
+    // A lost log chunk must not fail the build; it is logged instead.
+    if (auto r = state_.append_log(job_, log::redact(buf_), cfg_.log_cap_bytes); !r) {
+      log::warn("build.log_write_failed", r.error().message, {{"job_id", job_}});
+    }
+    buf_.clear();
+  }
+  state::StateStore& state_;
+  std::string job_;
+  const BuilderConfig& cfg_;
+  std::mutex mu_;
+  std::string buf_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+BuildOutcome finish_and_publish(const state::JobRecord& job, JobState st, const std::string& error, BuildPorts ports,
+                                const BuilderConfig& cfg, std::uint64_t delivered, const std::string& result) {
+  auto t = ports.state.finish_job(job.id, st, error, ports.clock.now_ms());
+  if (!t) return retry(t.error(), delivered);
+  if (auto r = pipeline::publish_transition({ports.bus, ports.state}, job.eval_id, {job.id}, *t, {cfg.public_url}); !r) {
+    return retry(r.error(), delivered);
+  }
+  BuildOutcome o;
+  o.result = result;
+  o.state = st;
+  o.disposition = bus::Disposition::ack();
+  return o;
+}
+
+}  // namespace
+
+BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery delivery, BuildPorts ports, const BuilderConfig& cfg) {
+  auto job = ports.state.get_job(req.job_id);
+  if (!job) return retry(job.error(), delivery.num_delivered);
+  if (!job->has_value()) {
+    BuildOutcome o;
+    o.result = "unknown_job";
+    o.disposition = bus::Disposition::ack();
+    return o;
+  }
+  const state::JobRecord& rec = **job;
+  // Already ended (a crash after the state change, or a duplicate request):
+  // republish what the end set in motion.
+  if (msg::is_terminal(rec.state)) return finish_and_publish(rec, rec.state, rec.error, ports, cfg, delivery.num_delivered, "replayed");
+
+  auto started = ports.state.start_job(rec.id, ports.clock.now_ms());
+  if (!started) return retry(started.error(), delivery.num_delivered);
+  if (msg::is_terminal(*started)) return finish_and_publish(rec, *started, rec.error, ports, cfg, delivery.num_delivered, "replayed");
+
+  LogSink sink(ports.state, rec.id, cfg);
+  if (rec.attempts > 0) sink.write("--- flurry: build attempt " + std::to_string(rec.attempts + 1) + " ---\n");
+  auto begin = std::chrono::steady_clock::now();
+  auto built = ports.nix.build({.drv_path = rec.drv_path,
+                                .max_silent = cfg.max_silent,
+                                .timeout = cfg.timeout,
+                                .on_log = [&sink](std::string_view s) { sink.write(s); }});
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  if (!built) {
+    sink.write("--- flurry: could not run nix: " + built.error().message + "\n");
+    sink.flush();
+    // Infrastructure trouble is retried a bounded number of times; then the
+    // job fails so that nothing waits for it forever.
+    if (!delivery.last()) return retry(Error::transient(built.error().message), delivery.num_delivered);
+    auto o = finish_and_publish(rec, JobState::kFailed, "infrastructure failure: " + built.error().message, ports, cfg,
+                                delivery.num_delivered, "failed");
+    o.seconds = secs;
+    return o;
+  }
+  sink.flush();
+  JobState st = JobState::kFailed;
+  switch (built->outcome) {
+    case nix::BuildResult::Outcome::kSucceeded: st = JobState::kSucceeded; break;
+    case nix::BuildResult::Outcome::kFailed: st = JobState::kFailed; break;
+    case nix::BuildResult::Outcome::kTimedOut: st = JobState::kTimedOut; break;
+    case nix::BuildResult::Outcome::kCancelled: st = JobState::kCancelled; break;
+  }
+  auto o = finish_and_publish(rec, st, built->error, ports, cfg, delivery.num_delivered, std::string(msg::to_string(st)));
+  o.seconds = secs;
+  return o;
+}
+
+}  // namespace flurry::builder

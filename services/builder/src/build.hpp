@@ -1,0 +1,50 @@
+#pragma once
+// The builder's handler: one build request to a terminal job state, with
+// the consequences (released dependents, failed dependents, eval end)
+// published.
+#include <chrono>
+#include <string>
+
+#include "flurry/bus/bus.hpp"
+#include "flurry/core/clock.hpp"
+#include "flurry/messages/messages.hpp"
+#include "flurry/nix/nix_runner.hpp"
+#include "flurry/state/store.hpp"
+
+namespace flurry::builder {
+
+struct BuilderConfig {
+  std::chrono::milliseconds max_silent{std::chrono::seconds(1200)};
+  std::chrono::milliseconds timeout{std::chrono::seconds(10800)};
+  std::size_t log_cap_bytes = 4 * 1024 * 1024;
+  std::size_t log_flush_bytes = 64 * 1024;
+  std::chrono::milliseconds log_flush_interval{1000};
+  std::string public_url;
+};
+
+struct BuildPorts {
+  state::StateStore& state;
+  bus::Bus& bus;
+  nix::NixRunner& nix;
+  Clock& clock;
+};
+
+struct Delivery {
+  std::uint64_t num_delivered = 1;
+  int max_deliver = 3;
+  bool last() const { return num_delivered >= static_cast<std::uint64_t>(max_deliver); }
+};
+
+struct BuildOutcome {
+  bus::Disposition disposition;
+  std::string result;  // the job's terminal state, or replayed, unknown_job, retry
+  msg::JobState state = msg::JobState::kQueued;
+  double seconds = 0;  // time nix spent building
+};
+
+// Runs one build request to a terminal job state. Safe to call twice for
+// the same request: a job that already ended is not built again, its stored
+// transition is republished (deduplicated by msg id).
+BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery delivery, BuildPorts ports, const BuilderConfig& config);
+
+}  // namespace flurry::builder

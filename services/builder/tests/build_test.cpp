@@ -1,0 +1,150 @@
+#include "build.hpp"
+
+#include <gtest/gtest.h>
+
+#include "flurry/bus/testing/memory_bus.hpp"
+#include "flurry/core/log.hpp"
+#include "flurry/nix/testing/fake_nix_runner.hpp"
+#include "flurry/state/testing/memory_store.hpp"
+
+using namespace flurry;
+using namespace flurry::builder;
+using msg::JobState;
+
+namespace {
+
+state::JobSpec job(const std::string& id, std::vector<std::string> deps = {}) {
+  return {id, "checks.x86_64-linux." + id, "/nix/store/" + id + ".drv", "x86_64-linux", {{"out", "/nix/store/" + id}},
+          JobState::kQueued, "", std::move(deps)};
+}
+
+class Build : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state::EvalRecord e;
+    e.id = "e1";
+    e.repo = {"github", "octo", "hello", "file:///x", "", "main"};
+    e.rev = std::string(40, 'a');
+    ASSERT_TRUE(*store.create_eval(e));
+    // a <- b <- c ; d independent
+    ASSERT_TRUE(store.add_jobs("e1", {job("a"), job("b", {"a"}), job("c", {"b"}), job("d")}, 1).has_value());
+  }
+  BuildOutcome build(const std::string& id, std::uint64_t delivered = 1) {
+    msg::BuildRequest req{"e1", id, "checks.x86_64-linux." + id, "/nix/store/" + id + ".drv", "x86_64-linux", ""};
+    return handle_build_request(req, {delivered, 3}, {store, bus, nix, clock}, cfg);
+  }
+  std::vector<std::string> build_requests() {
+    std::vector<std::string> out;
+    for (const auto& m : bus.published("flurry.build.")) out.push_back(msg::decode_build_request(m.data)->job_id);
+    return out;
+  }
+  state::testing::MemoryStore store;
+  bus::testing::MemoryBus bus;
+  nix::testing::FakeNixRunner nix;
+  ManualClock clock;
+  BuilderConfig cfg;
+};
+
+}  // namespace
+
+TEST_F(Build, SuccessReleasesTheDependent) {
+  auto o = build("a");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ(o.state, JobState::kSucceeded);
+  EXPECT_EQ((**store.get_job("a")).state, JobState::kSucceeded);
+  EXPECT_EQ(build_requests(), std::vector<std::string>{"b"});
+  auto finished = bus.published("flurry.job.finished");
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(msg::decode_job_finished(finished[0].data)->state, JobState::kSucceeded);
+  auto status = msg::decode_status_event(bus.published("flurry.status.github").at(0).data);
+  EXPECT_EQ(status->context, "flurry/checks.x86_64-linux.a");
+  EXPECT_EQ(status->state, msg::StatusState::kSuccess);
+}
+
+TEST_F(Build, FailureFailsTransitiveDependentsWithoutBuildingThem) {
+  nix.build_results["/nix/store/a.drv"] = {nix::BuildResult::Outcome::kFailed, {}, "error: builder for '/nix/store/a.drv' failed with exit code 3"};
+  auto o = build("a");
+  EXPECT_EQ(o.state, JobState::kFailed);
+  EXPECT_EQ((**store.get_job("a")).error, "error: builder for '/nix/store/a.drv' failed with exit code 3");
+  EXPECT_EQ((**store.get_job("b")).state, JobState::kDependencyFailed);
+  EXPECT_EQ((**store.get_job("c")).state, JobState::kDependencyFailed);
+  EXPECT_TRUE(build_requests().empty());
+  EXPECT_EQ(bus.published("flurry.job.finished").size(), 3u);
+  std::map<std::string, msg::StatusEvent> statuses;
+  for (const auto& m : bus.published("flurry.status.")) {
+    auto s = *msg::decode_status_event(m.data);
+    statuses[s.context] = s;
+  }
+  EXPECT_EQ(statuses["flurry/checks.x86_64-linux.c"].state, msg::StatusState::kFailure);
+  EXPECT_NE(statuses["flurry/checks.x86_64-linux.c"].description.find("checks.x86_64-linux.a"), std::string::npos);
+  EXPECT_EQ(nix.builds, std::vector<std::string>{"/nix/store/a.drv"});
+}
+
+TEST_F(Build, TheLastJobEndsTheEvalExactlyOnce) {
+  build("a");
+  build("b");
+  build("c");
+  EXPECT_TRUE(bus.published("flurry.eval.finished").empty());
+  build("d");
+  ASSERT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+  EXPECT_EQ(msg::decode_eval_finished(bus.published("flurry.eval.finished")[0].data)->state, "succeeded");
+  build("d");  // a duplicate request
+  EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+}
+
+TEST_F(Build, RedeliveryOfAFinishedJobRepublishesWithoutBuilding) {
+  build("a");
+  bus.clear();
+  auto o = build("a", 2);
+  EXPECT_EQ(o.result, "replayed");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ(nix.builds.size(), 1u);
+}
+
+TEST_F(Build, PublishFailureNaksAndTheRetryCompletesTheWork) {
+  bus.fail_next_publishes(1);
+  auto o = build("a");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kNak);
+  EXPECT_EQ((**store.get_job("a")).state, JobState::kSucceeded);  // state is durable
+  auto again = build("a", 2);
+  EXPECT_EQ(again.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ(build_requests(), std::vector<std::string>{"b"});
+  EXPECT_EQ(nix.builds.size(), 1u);
+}
+
+TEST_F(Build, InfrastructureErrorIsRetriedThenFailsTheJob) {
+  nix.build_errors["/nix/store/a.drv"] = Error::transient("cannot run nix: No such file or directory");
+  auto first = build("a", 1);
+  EXPECT_EQ(first.disposition.kind, bus::Disposition::Kind::kNak);
+  EXPECT_EQ((**store.get_job("a")).state, JobState::kBuilding);
+  auto last = build("a", 3);
+  EXPECT_EQ(last.disposition.kind, bus::Disposition::Kind::kAck);
+  auto a = **store.get_job("a");
+  EXPECT_EQ(a.state, JobState::kFailed);
+  EXPECT_NE(a.error.find("infrastructure"), std::string::npos);
+  EXPECT_EQ((**store.get_job("b")).state, JobState::kDependencyFailed);
+}
+
+TEST_F(Build, TimeoutEndsTimedOut) {
+  nix.build_results["/nix/store/d.drv"] = {nix::BuildResult::Outcome::kTimedOut, {}, "error: building of '/nix/store/d.drv' timed out after 1 seconds"};
+  EXPECT_EQ(build("d").state, JobState::kTimedOut);
+  EXPECT_EQ((**store.get_job("d")).state, JobState::kTimedOut);
+}
+
+TEST_F(Build, LogIsStoredCappedAndRedacted) {
+  log::register_secret("hunter2-secret-token");
+  nix.build_logs["/nix/store/a.drv"] = std::string(100, 'x') + "token=hunter2-secret-token\nend\n";
+  cfg.log_cap_bytes = 64;
+  build("a");
+  auto stored = *store.get_log("a");
+  EXPECT_LE(stored.size(), 64u);
+  EXPECT_NE(stored.find("end\n"), std::string::npos);
+  EXPECT_EQ(stored.find("hunter2"), std::string::npos);
+  EXPECT_NE(stored.find("[redacted]"), std::string::npos);
+}
+
+TEST_F(Build, UnknownJobIsAcknowledged) {
+  auto o = build("nope");
+  EXPECT_EQ(o.result, "unknown_job");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+}
