@@ -1,0 +1,44 @@
+// flurry-uploader: flurry.job.finished -> nix copy to binary caches.
+#include <chrono>
+
+#include "flurry/core/log.hpp"
+#include "flurry/messages/subjects.hpp"
+#include "flurry/nix/cli_nix_runner.hpp"
+#include "flurry/service/runtime.hpp"
+#include "upload.hpp"
+
+using namespace flurry;
+
+int main(int argc, char** argv) {
+  return service::run("uploader", argc, argv, [](service::Runtime& rt) {
+    static nix::CliNixRunner nix(default_process_runner());
+    static uploader::UploaderConfig cfg;
+    cfg.caches = rt.config().get_string_list("uploader.caches", {});
+    cfg.secret_key_file = rt.config().get_string("uploader.secret_key_file", "");
+    if (!cfg.secret_key_file.empty() && !read_file(cfg.secret_key_file)) {
+      throw ConfigError("uploader.secret_key_file " + cfg.secret_key_file + " is not readable");
+    }
+    if (cfg.caches.empty()) log::warn("upload.no_caches", "uploader.caches is empty: outputs will not be uploaded");
+    bus::ConsumerSpec spec{.stream = std::string(subjects::kEventsStream),
+                           .durable = "uploader",
+                           .filter_subject = std::string(subjects::kJobFinished),
+                           .max_deliver = static_cast<int>(rt.config().get_int("uploader.max_deliver", 10)),
+                           .ack_wait = std::chrono::seconds(60),
+                           .concurrency = static_cast<int>(rt.config().get_int("uploader.concurrency", 2))};
+    rt.bus();
+    rt.consume(spec, [&rt](const bus::Delivery& d) {
+      auto job = msg::decode_job_finished(d.data);
+      if (!job) return bus::disposition_for(job.error(), d.num_delivered);
+      auto start = std::chrono::steady_clock::now();
+      auto o = uploader::handle_job_finished(*job, d.num_delivered, nix, cfg);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      rt.metrics().counter("uploads_total", "Job results handled by the uploader, by result.", {{"result", o.result}}).Increment();
+      if (o.result != "skipped") {
+        rt.metrics().histogram("upload_duration_seconds", "Time to copy a job's outputs to every cache.").Observe(secs);
+        log::info("upload." + o.result, o.disposition.reason.empty() ? o.result : o.disposition.reason,
+                  {{"eval_id", job->eval_id}, {"job_id", job->job_id}, {"attr", job->attr}, {"caches", o.caches}, {"seconds", secs}});
+      }
+      return o.disposition;
+    });
+  });
+}
