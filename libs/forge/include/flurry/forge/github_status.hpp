@@ -1,0 +1,36 @@
+#pragma once
+// GitHub commit statuses over the HTTP client port.
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "flurry/http/http.hpp"
+#include "flurry/messages/messages.hpp"
+
+namespace flurry::forge {
+
+struct PostResult {
+  bool ok = false;
+  bool retry = false;                             // transient: 5xx, 429, rate limit, no answer
+  std::optional<std::chrono::seconds> retry_after;  // when the forge said how long to wait
+  int http_status = 0;
+  std::string message;  // for logs; never contains the token
+};
+
+class GitHubStatusClient {
+ public:
+  GitHubStatusClient(http::Client& client, std::string api_url, std::string token)
+      : client_(client), api_url_(std::move(api_url)), token_(std::move(token)) {}
+  // POST {api}/repos/{owner}/{repo}/statuses/{sha}
+  PostResult post(const msg::StatusEvent& status);
+
+ private:
+  http::Client& client_;
+  std::string api_url_;
+  std::string token_;
+};
+
+// Percent-encodes one URL path segment.
+std::string path_segment(const std::string& s);
+
+}  // namespace flurry::forge
