@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <thread>
 
+#include "flurry/core/config.hpp"
 #include "flurry/core/crypto.hpp"
+#include "flurry/core/process.hpp"
 #include "flurry/core/log.hpp"
 #include "flurry/fakes/fake_github.hpp"
 #include "flurry/http/http.hpp"
@@ -102,7 +104,9 @@ class Pipeline : public ::testing::Test {
   std::string push(const std::string& flake_text, const std::string& branch, const std::string& delivery) {
     test::write_file(repo + "/flake.nix", flake_text);
     PosixProcessRunner git;
-    if (!fs::exists(repo + "/.git")) EXPECT_TRUE(git.run({.argv = {"git", "init", "-q", "-b", "main", repo}})->ok());
+    if (!fs::exists(repo + "/.git")) {
+      EXPECT_TRUE(git.run({.argv = {"git", "init", "-q", "-b", "main", repo}})->ok());
+    }
     EXPECT_TRUE(git.run({.argv = {"git", "-C", repo, "checkout", "-q", "-B", branch}})->ok());
     auto rev = stack::commit_all(repo, "push " + delivery);
     EXPECT_TRUE(rev.has_value());
@@ -116,7 +120,9 @@ class Pipeline : public ::testing::Test {
                      {"X-Hub-Signature-256", "sha256=" + crypto::hmac_sha256_hex(stack_->webhook_secret(), body)}},
          .body = body});
     EXPECT_TRUE(resp.has_value());
-    if (resp) EXPECT_EQ(resp->status / 100, 2) << resp->body;
+    if (resp) {
+      EXPECT_EQ(resp->status / 100, 2) << resp->body;
+    }
     return *rev;
   }
 

@@ -16,7 +16,9 @@ const std::string kSchemas = std::string(FLURRY_SOURCE_DIR) + "/schemas/";
 
 // Runs schemas/validate.py on `doc`; returns its exit code (stderr in `err`).
 int validate(const std::string& schema, const std::string& doc, std::string& err) {
-  std::string path = ::testing::TempDir() + "/" + schema + ".sample.json";
+  // Unique per test: ctest runs tests of this binary in parallel.
+  std::string path = ::testing::TempDir() + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
+                     schema + ".sample.json";
   std::ofstream(path) << doc;
   PosixProcessRunner runner;
   auto r = runner.run({.argv = {"/usr/bin/python3", kSchemas + "validate.py", kSchemas + schema + ".schema.json", path}});

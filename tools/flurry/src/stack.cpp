@@ -81,7 +81,10 @@ Stack::~Stack() { stop(); }
 
 std::string Stack::webhook_url() const { return service_url("webhook-ingest") + "/webhooks/github"; }
 std::string Stack::webhook_secret() const {
-  return read_file(options_.state_dir + "/secrets/webhook-secret").value_or("");
+  // As the services read it: trailing newlines are not part of the secret.
+  auto s = read_file(options_.state_dir + "/secrets/webhook-secret").value_or("");
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
 }
 std::string Stack::service_url(const std::string& name) const {
   auto it = ports_.find(name);
