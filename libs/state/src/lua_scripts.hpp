@@ -1,189 +1,252 @@
 #pragma once
-// Lua scripts of the Redis state store. Every multi-key change is one
-// script, so concurrent builders and evaluators never see or leave a
-// half-made change. Key layout: libs/state/README.md.
+// Lua scripts of the Redis state store. Every change that touches more than
+// one value runs as one script, so concurrent builders and evaluators never
+// see or leave a half-made change. Key layout: libs/state/README.md.
+//
+// Conventions shared by all scripts:
+// - ARGV[1] is the key prefix when a script derives keys from ids (the job
+//   graph is not known in advance, so this store needs a single Redis, not
+//   Redis Cluster).
+// - Scripts validate before their first write: Redis does not roll a
+//   script back when it raises halfway.
+// - Errors are `redis.error_reply('<CODE> <text>')` with CODE one of
+//   NOTFOUND, ENDED (the eval already ended) or BADARG; the adapter maps
+//   them to ErrorCode::kNotFound, kRejected and kPoison.
+// - A transition comes back as {ready ids, dependency_failed ids,
+//   eval_finished 0|1, eval state}; it is stored as cjson text, which keeps
+//   every byte of the ids.
+#include <string>
+
 namespace flurry::state::lua {
 
-// Shared helpers, prepended to the scripts that settle jobs.
+// Helpers for the scripts that settle jobs.
 inline constexpr const char* kPrelude = R"LUA(
 local prefix = ARGV[1]
-local function jk(id) return prefix .. ':job:' .. id end
-local function ekey(id) return prefix .. ':eval:' .. id end
+local function job_key(id) return prefix .. ':job:' .. id end
+local function children_key(id) return prefix .. ':job-children:' .. id end
+local function eval_key(id) return prefix .. ':eval:' .. id end
 local function terminal(s) return s ~= 'queued' and s ~= 'building' end
 local function success(s) return s == 'succeeded' or s == 'skipped' end
-local function ended(s) return s == 'succeeded' or s == 'failed' or s == 'cancelled' end
-local function empty_list() return setmetatable({}, cjson.array_mt) end
+local function eval_ended(s) return s == 'succeeded' or s == 'failed' or s == 'cancelled' end
 
--- Counts a job that just became terminal in its eval; releases or fails its
--- dependents; ends the eval when nothing is pending. Fills t.
-local function settle(ek, id, state, attr, now, t)
-  redis.call('HINCRBY', ek, 'jobs_pending', -1)
+local function new_transition()
+  return {ready = {}, dependency_failed = {}, eval_finished = false, eval_state = 'building'}
+end
+local function transition_reply(t)
+  return {t.ready, t.dependency_failed, t.eval_finished and 1 or 0, t.eval_state}
+end
+
+-- Counts job `id`, already written terminal as `state`, out of its eval:
+-- on success releases dependents whose last dependency it was (collected
+-- into t.ready when collect_ready), otherwise fails every transitive
+-- dependent that has not ended, naming `attr`. Ends the eval when nothing
+-- is pending. Each edge is looked at once: O(dependents).
+local function settle(ek, id, state, attr, now, t, collect_ready)
+  local ended, failed = 1, 0
   if success(state) then
-    for _, c in ipairs(redis.call('LRANGE', jk(id) .. ':children', 0, -1)) do
-      if redis.call('HGET', jk(c), 'state') == 'queued' then
-        if redis.call('HINCRBY', jk(c), 'deps_pending', -1) == 0 then table.insert(t.ready, c) end
+    for _, c in ipairs(redis.call('LRANGE', children_key(id), 0, -1)) do
+      local ck = job_key(c)
+      if redis.call('HGET', ck, 'state') == 'queued' then
+        local left = redis.call('HINCRBY', ck, 'deps_pending', -1)
+        if left == 0 and collect_ready then t.ready[#t.ready + 1] = c end
       end
     end
   else
-    redis.call('HINCRBY', ek, 'jobs_failed', 1)
-    local stack = redis.call('LRANGE', jk(id) .. ':children', 0, -1)
-    local i = #stack
-    -- depth-first, children in order
-    local order = {}
-    for k = #stack, 1, -1 do table.insert(order, stack[k]) end
-    while #order > 0 do
-      local c = table.remove(order)
-      local cs = redis.call('HGET', jk(c), 'state')
-      if not terminal(cs) then
-        redis.call('HSET', jk(c), 'state', 'dependency_failed', 'error', 'dependency ' .. attr .. ' failed', 'finished_ms', now)
-        redis.call('HINCRBY', ek, 'jobs_pending', -1)
-        redis.call('HINCRBY', ek, 'jobs_failed', 1)
-        table.insert(t.dependency_failed, c)
-        local grand = redis.call('LRANGE', jk(c) .. ':children', 0, -1)
-        for k = #grand, 1, -1 do table.insert(order, grand[k]) end
+    failed = 1
+    local why = 'dependency ' .. attr .. ' failed'
+    local stack = {}
+    local kids = redis.call('LRANGE', children_key(id), 0, -1)
+    for k = #kids, 1, -1 do stack[#stack + 1] = kids[k] end
+    while #stack > 0 do
+      local c = stack[#stack]
+      stack[#stack] = nil
+      local ck = job_key(c)
+      local cs = redis.call('HGET', ck, 'state')
+      if cs and not terminal(cs) then
+        redis.call('HSET', ck, 'state', 'dependency_failed', 'error', why, 'finished_ms', now)
+        ended = ended + 1
+        failed = failed + 1
+        t.dependency_failed[#t.dependency_failed + 1] = c
+        local grand = redis.call('LRANGE', children_key(c), 0, -1)
+        for k = #grand, 1, -1 do stack[#stack + 1] = grand[k] end
       end
     end
-    local still = empty_list()
-    for _, r in ipairs(t.ready) do
-      if redis.call('HGET', jk(r), 'state') == 'queued' then table.insert(still, r) end
-    end
-    t.ready = still
   end
-  local pending = tonumber(redis.call('HGET', ek, 'jobs_pending'))
+  local pending = redis.call('HINCRBY', ek, 'jobs_pending', -ended)
+  local failed_total
+  if failed > 0 then failed_total = redis.call('HINCRBY', ek, 'jobs_failed', failed)
+  else failed_total = tonumber(redis.call('HGET', ek, 'jobs_failed')) end
   local es = redis.call('HGET', ek, 'state')
-  if pending == 0 and not ended(es) then
-    local failed = tonumber(redis.call('HGET', ek, 'jobs_failed'))
-    es = failed == 0 and 'succeeded' or 'failed'
+  if pending <= 0 and not eval_ended(es) then
+    es = failed_total == 0 and 'succeeded' or 'failed'
     redis.call('HSET', ek, 'state', es, 'finished_ms', now)
     t.eval_finished = true
   end
   t.eval_state = es
 end
-
-local function new_transition()
-  return {ready = empty_list(), dependency_failed = empty_list(), eval_finished = false, eval_state = 'building'}
-end
 )LUA";
 
-// KEYS[1] eval key; ARGV: field, value, ... Returns 1 if created.
+// KEYS[1] eval. ARGV: field, value, ... Returns 1 if created, 0 if it existed.
 inline constexpr const char* kCreateEval = R"LUA(
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 )LUA";
 
-// KEYS[1] eval key; ARGV[1] prefix, ARGV[2] eval id, ARGV[3] jobs JSON, ARGV[4] now.
-inline constexpr const char* kAddJobs = R"LUA(
-local ek = KEYS[1]
-local eval_id, now = ARGV[2], ARGV[4]
-if redis.call('EXISTS', ek) == 0 then return redis.error_reply('NOTFOUND eval ' .. eval_id) end
-local added = redis.call('HGET', ek, 'added')
-if added then return added end
-if ended(redis.call('HGET', ek, 'state')) then return redis.error_reply('ENDED eval ' .. eval_id .. ' already ended') end
-local jobs = cjson.decode(ARGV[3])
-local known = {}
-for _, j in ipairs(jobs) do known[j.id] = true end
-for _, j in ipairs(jobs) do
-  local fin = 0
-  if terminal(j.state) then fin = now end
-  redis.call('HSET', jk(j.id), 'id', j.id, 'eval_id', eval_id, 'attr', j.attr, 'drv_path', j.drv_path,
-             'system', j.system, 'outputs', j.outputs, 'state', j.state, 'error', j.error,
-             'started_ms', 0, 'finished_ms', fin, 'attempts', 0, 'deps_pending', 0)
-  redis.call('RPUSH', ek .. ':jobs', j.id)
+// KEYS[1] eval, KEYS[2] eval-jobs, KEYS[3] eval-added.
+// ARGV[1] prefix, ARGV[2] eval id, ARGV[3] now, ARGV[4] number of jobs, then
+// per job: id, attr, drv_path, system, state, error, number of outputs,
+// (name, path) per output, number of deps, dep id per dep.
+// Flat arguments instead of one JSON document: nothing to decode, and every
+// byte of every string arrives as sent.
+inline constexpr const char* kAddJobsBody = R"LUA(
+local ek, list_key, added_key = KEYS[1], KEYS[2], KEYS[3]
+local eval_id, now = ARGV[2], ARGV[3]
+local es = redis.call('HGET', ek, 'state')
+if not es then return redis.error_reply('NOTFOUND eval ' .. eval_id .. ' not found') end
+local stored = redis.call('GET', added_key)
+if stored then return transition_reply(cjson.decode(stored)) end
+if eval_ended(es) then return redis.error_reply('ENDED eval ' .. eval_id .. ' already ended') end
+
+local jobs, known, ids = {}, {}, {}
+local function bad(what) return redis.error_reply('BADARG add_jobs: ' .. what) end
+local i, count = 5, tonumber(ARGV[4])
+if not count then return bad('no job count') end
+for n = 1, count do
+  local id, attr, state = ARGV[i], ARGV[i + 1], ARGV[i + 4]
+  local outputs = tonumber(ARGV[i + 6])
+  if not outputs then return bad('truncated job list') end
+  local fields = {'id', id, 'eval_id', eval_id, 'attr', attr, 'drv_path', ARGV[i + 2], 'system', ARGV[i + 3],
+                  'state', state, 'error', ARGV[i + 5], 'started_ms', 0,
+                  'finished_ms', terminal(state) and now or 0, 'attempts', 0}
+  i = i + 7
+  for _ = 1, outputs do
+    fields[#fields + 1] = 'output:' .. ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
+    i = i + 2
+  end
+  local ndeps = tonumber(ARGV[i])
+  if not ndeps then return bad('truncated job list') end
+  local deps = {}
+  for k = 1, ndeps do deps[k] = ARGV[i + k] end
+  i = i + 1 + ndeps
+  jobs[n] = {id = id, attr = attr, state = state, deps = deps, fields = fields}
+  known[id] = true
+  ids[n] = id
 end
+if i - 1 ~= #ARGV then return bad('job list does not match its count') end
+
+-- A fresh record per job, then the edges (only to jobs of this eval), then
+-- the hashes with their dependency counters.
+for _, j in ipairs(jobs) do redis.call('DEL', job_key(j.id), children_key(j.id)) end
 for _, j in ipairs(jobs) do
   local n = 0
   for _, d in ipairs(j.deps) do
     if known[d] then
-      redis.call('RPUSH', jk(d) .. ':children', j.id)
+      redis.call('RPUSH', children_key(d), j.id)
       n = n + 1
     end
   end
-  if n > 0 then redis.call('HSET', jk(j.id), 'deps_pending', n) end
+  j.fields[#j.fields + 1] = 'deps_pending'
+  j.fields[#j.fields + 1] = n
+  redis.call('HSET', job_key(j.id), unpack(j.fields))
 end
+redis.call('DEL', list_key)
+for k = 1, #ids, 1000 do redis.call('RPUSH', list_key, unpack(ids, k, math.min(k + 999, #ids))) end
 redis.call('HSET', ek, 'state', 'building', 'jobs_total', #jobs, 'jobs_pending', #jobs, 'jobs_failed', 0)
+
 local t = new_transition()
-local taken = {}
 for _, j in ipairs(jobs) do
-  if terminal(j.state) and not taken[j.id] then
-    settle(ek, j.id, j.state, j.attr, now, t)
-    for _, c in ipairs(t.dependency_failed) do taken[c] = true end
+  if terminal(j.state) then settle(ek, j.id, j.state, j.attr, now, t, false) end
+end
+if #jobs == 0 then  -- nothing to build at all
+  redis.call('HSET', ek, 'state', 'succeeded', 'finished_ms', now)
+  t.eval_finished = true
+  t.eval_state = 'succeeded'
+end
+-- Ready: every queued job whose dependencies all succeeded, in order.
+for _, j in ipairs(jobs) do
+  if j.state == 'queued' then
+    local h = redis.call('HMGET', job_key(j.id), 'state', 'deps_pending')
+    if h[1] == 'queued' and tonumber(h[2]) == 0 then t.ready[#t.ready + 1] = j.id end
   end
 end
-if tonumber(redis.call('HGET', ek, 'jobs_pending')) == 0 and not ended(redis.call('HGET', ek, 'state')) then
-  local failed = tonumber(redis.call('HGET', ek, 'jobs_failed'))
-  redis.call('HSET', ek, 'state', failed == 0 and 'succeeded' or 'failed', 'finished_ms', now)
-  t.eval_finished = true
-end
-t.eval_state = redis.call('HGET', ek, 'state')
-t.ready = empty_list()
-for _, j in ipairs(jobs) do
-  local h = redis.call('HMGET', jk(j.id), 'state', 'deps_pending')
-  if h[1] == 'queued' and tonumber(h[2]) == 0 then table.insert(t.ready, j.id) end
-end
-local out = cjson.encode(t)
-redis.call('HSET', ek, 'added', out)
-return out
+redis.call('SET', added_key, cjson.encode(t))
+return transition_reply(t)
 )LUA";
 
-// KEYS[1] job key; ARGV[1] prefix, ARGV[2] state, ARGV[3] error, ARGV[4] now.
-inline constexpr const char* kFinishJob = R"LUA(
-local key = KEYS[1]
-if redis.call('EXISTS', key) == 0 then return redis.error_reply('NOTFOUND job') end
-local h = redis.call('HMGET', key, 'state', 'eval_id', 'attr', 'transition', 'id')
-local ek = ekey(h[2])
+// KEYS[1] job, KEYS[2] job-transition. ARGV[1] prefix, ARGV[2] state,
+// ARGV[3] error, ARGV[4] now.
+inline constexpr const char* kFinishJobBody = R"LUA(
+local key, tkey = KEYS[1], KEYS[2]
+local h = redis.call('HMGET', key, 'state', 'eval_id', 'attr', 'id')
+if not h[1] then return redis.error_reply('NOTFOUND job not found') end
+local ek = eval_key(h[2])
 if terminal(h[1]) then
-  if h[4] then return h[4] end
-  local t = new_transition()
-  t.eval_state = redis.call('HGET', ek, 'state')
-  return cjson.encode(t)
+  local stored = redis.call('GET', tkey)
+  if stored then return transition_reply(cjson.decode(stored)) end
+  local t = new_transition()  -- ended without a finish of its own (born terminal, dependency_failed)
+  t.eval_state = redis.call('HGET', ek, 'state') or 'building'
+  return transition_reply(t)
 end
 local state, now = ARGV[2], ARGV[4]
+if not terminal(state) then return redis.error_reply('BADARG finish_job: state ' .. state .. ' is not terminal') end
 redis.call('HSET', key, 'state', state, 'error', ARGV[3], 'finished_ms', now)
 local t = new_transition()
-settle(ek, h[5], state, h[3], now, t)
-local out = cjson.encode(t)
-redis.call('HSET', key, 'transition', out)
-return out
+settle(ek, h[4], state, h[3], now, t, true)
+redis.call('SET', tkey, cjson.encode(t))
+return transition_reply(t)
 )LUA";
 
-// KEYS[1] job key; ARGV[1] now. Returns the state afterwards.
+// KEYS[1] job. ARGV[1] now. Returns the job's state afterwards.
 inline constexpr const char* kStartJob = R"LUA(
 local s = redis.call('HGET', KEYS[1], 'state')
-if not s then return redis.error_reply('NOTFOUND job') end
+if not s then return redis.error_reply('NOTFOUND job not found') end
 if s ~= 'queued' and s ~= 'building' then return s end
 redis.call('HSET', KEYS[1], 'state', 'building', 'started_ms', ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 return 'building'
 )LUA";
 
-// KEYS[1] eval key; ARGV[1] error, ARGV[2] now.
+// KEYS[1] eval. ARGV[1] error, ARGV[2] now. Returns 1 if this call ended it.
 inline constexpr const char* kFailEval = R"LUA(
 local s = redis.call('HGET', KEYS[1], 'state')
-if not s then return redis.error_reply('NOTFOUND eval') end
+if not s then return redis.error_reply('NOTFOUND eval not found') end
 if s == 'succeeded' or s == 'failed' or s == 'cancelled' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'failed', 'error', ARGV[1], 'finished_ms', ARGV[2])
 return 1
 )LUA";
 
-// KEYS[1] log key; ARGV[1] chunk, ARGV[2] cap.
+// KEYS[1] log. ARGV[1] chunk, ARGV[2] cap in bytes, ARGV[3] TTL in seconds.
 inline constexpr const char* kAppendLog = R"LUA(
 local len = redis.call('APPEND', KEYS[1], ARGV[1])
 local cap = tonumber(ARGV[2])
 if len > cap then
-  local tail = redis.call('GETRANGE', KEYS[1], len - cap, -1)
+  local tail = ''
+  if cap > 0 then tail = redis.call('GETRANGE', KEYS[1], len - cap, -1) end
   redis.call('SET', KEYS[1], tail)
 end
-redis.call('EXPIRE', KEYS[1], 2592000)
-return 1
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return len
 )LUA";
 
-// KEYS[1] status key; ARGV[1] at_us. 1 when the caller should post.
+// KEYS[1] status. ARGV[1] at_us, ARGV[2] TTL in seconds. Returns 1 when the
+// caller should post. Lua numbers are doubles: exact for microseconds since
+// 1970 until the year 2255.
 inline constexpr const char* kAdvanceStatus = R"LUA(
 local cur = redis.call('GET', KEYS[1])
 if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', 2592000)
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 )LUA";
+
+inline const std::string& add_jobs_script() {
+  static const std::string s = std::string(kPrelude) + kAddJobsBody;
+  return s;
+}
+inline const std::string& finish_job_script() {
+  static const std::string s = std::string(kPrelude) + kFinishJobBody;
+  return s;
+}
 
 }  // namespace flurry::state::lua

@@ -83,10 +83,13 @@ Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::
     jobs_[s.id] = std::move(j);
     eval.job_ids.push_back(s.id);
   }
+  // Only edges between jobs of this eval count: a dependency on anything
+  // else (another eval's job, an unknown id) is ignored.
+  std::set<std::string> in_eval;
+  for (const auto& s : specs) in_eval.insert(s.id);
   for (const auto& s : specs) {
     for (const auto& d : s.deps) {
-      auto it = jobs_.find(d);
-      if (it != jobs_.end()) it->second.children.push_back(s.id);
+      if (in_eval.count(d)) jobs_.at(d).children.push_back(s.id);
     }
   }
   eval.rec.state = EvalState::kBuilding;
@@ -97,7 +100,7 @@ Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::
   // terminal: settling them below releases or fails their dependents.
   for (const auto& s : specs) {
     auto& j = jobs_.at(s.id);
-    for (const auto& d : j.deps) j.deps_pending += jobs_.count(d) ? 1 : 0;
+    for (const auto& d : j.deps) j.deps_pending += in_eval.count(d) ? 1 : 0;
   }
   Transition t;
   for (const auto& s : specs) {

@@ -237,11 +237,255 @@ TYPED_TEST_P(StateContract, HostileNamesAreStoredExactly) {
   EXPECT_EQ((*s.get_job("h"))->attr, j.attr);
 }
 
+TYPED_TEST_P(StateContract, EvalRecordRoundTrips) {
+  auto& s = *this->store;
+  auto e = this->eval("full");
+  e.repo.html_url = "https://example.invalid/octo/hello";
+  e.tag = "v1.0";
+  e.created_ms = 1732400000123;
+  ASSERT_TRUE(*s.create_eval(e));
+  auto got = **s.get_eval("full");
+  EXPECT_EQ(got.id, "full");
+  EXPECT_EQ(got.change_id, e.change_id);
+  EXPECT_EQ(got.repo, e.repo);
+  EXPECT_EQ(got.ref, e.ref);
+  EXPECT_EQ(got.branch, e.branch);
+  EXPECT_EQ(got.tag, "v1.0");
+  EXPECT_EQ(got.rev, e.rev);
+  EXPECT_EQ(got.created_ms, 1732400000123);
+  EXPECT_EQ(got.finished_ms, 0);
+  EXPECT_EQ(got.error, "");
+  EXPECT_EQ(got.jobs_total, 0);
+}
+
+TYPED_TEST_P(StateContract, ListJobsKeepsEvaluationOrderAndEveryField) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto a = this->job("zeta");
+  a.outputs = {{"out", "/nix/store/zeta"}, {"dev", "/nix/store/zeta-dev"}, {"lib", "/nix/store/zeta-lib"}};
+  auto bad = this->job("alpha", {}, JobState::kEvalFailed);
+  ASSERT_TRUE(s.add_jobs("e1", {a, bad, this->job("mid", {"zeta"})}, 10).has_value());
+  auto jobs = *s.list_jobs("e1");
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0].id, "zeta");
+  EXPECT_EQ(jobs[1].id, "alpha");
+  EXPECT_EQ(jobs[2].id, "mid");
+  EXPECT_EQ(jobs[0].outputs, a.outputs);
+  EXPECT_EQ(jobs[0].drv_path, "/nix/store/zeta.drv");
+  EXPECT_EQ(jobs[0].system, "x86_64-linux");
+  EXPECT_EQ(jobs[0].finished_ms, 0);
+  EXPECT_EQ(jobs[1].state, JobState::kEvalFailed);
+  EXPECT_EQ(jobs[1].drv_path, "");
+  EXPECT_EQ(jobs[1].finished_ms, 10);
+  EXPECT_TRUE(s.list_jobs("nope")->empty());
+}
+
+TYPED_TEST_P(StateContract, ErrorsSayHowToReact) {
+  auto& s = *this->store;
+  auto missing_eval = s.add_jobs("nope", {this->job("a")}, 1);
+  ASSERT_FALSE(missing_eval.has_value());
+  EXPECT_EQ(missing_eval.error().code, ErrorCode::kNotFound);
+  auto fail_missing = s.fail_eval("nope", "x", 1);
+  ASSERT_FALSE(fail_missing.has_value());
+  EXPECT_EQ(fail_missing.error().code, ErrorCode::kNotFound);
+  auto start_missing = s.start_job("nope", 1);
+  ASSERT_FALSE(start_missing.has_value());
+  EXPECT_EQ(start_missing.error().code, ErrorCode::kNotFound);
+  auto finish_missing = s.finish_job("nope", JobState::kSucceeded, "", 1);
+  ASSERT_FALSE(finish_missing.has_value());
+  EXPECT_EQ(finish_missing.error().code, ErrorCode::kNotFound);
+
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a")}, 1).has_value());
+  auto not_terminal = s.finish_job("a", JobState::kBuilding, "", 2);
+  ASSERT_FALSE(not_terminal.has_value());
+  EXPECT_EQ(not_terminal.error().code, ErrorCode::kPoison);
+  EXPECT_EQ(this->state_of("a"), JobState::kQueued);
+
+  ASSERT_TRUE(*s.create_eval(this->eval("e2")));
+  ASSERT_TRUE(s.fail_eval("e2", "error: syntax error", 3).has_value());
+  auto after_end = s.add_jobs("e2", {this->job("b")}, 4);
+  ASSERT_FALSE(after_end.has_value());
+  EXPECT_EQ(after_end.error().code, ErrorCode::kRejected);
+  EXPECT_FALSE(s.get_job("b")->has_value());
+}
+
+TYPED_TEST_P(StateContract, DiamondFailureFailsEachDependentOnce) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1",
+                         {this->job("a"), this->job("b", {"a"}), this->job("c", {"a"}), this->job("d", {"b", "c"}),
+                          this->job("e", {"d", "a"})},
+                         10)
+                  .has_value());
+  auto t = *s.finish_job("a", JobState::kFailed, "exit 1", 11);
+  EXPECT_EQ(this->sorted(t.dependency_failed), (std::vector<std::string>{"b", "c", "d", "e"}));
+  EXPECT_TRUE(t.eval_finished);
+  EXPECT_EQ(t.eval_state, EvalState::kFailed);
+  auto e = *s.get_eval("e1");
+  EXPECT_EQ(e->jobs_failed, 5);
+  EXPECT_EQ(e->jobs_pending, 0);
+  EXPECT_EQ((*s.get_job("d"))->finished_ms, 11);
+}
+
+TYPED_TEST_P(StateContract, DuplicateDependencyEdgesReleaseOnce) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b", {"a", "a"})}, 10).has_value());
+  auto t = *s.finish_job("a", JobState::kSucceeded, "", 11);
+  EXPECT_EQ(t.ready, std::vector<std::string>{"b"});
+}
+
+TYPED_TEST_P(StateContract, DependenciesOutsideTheEvalAreIgnored) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("x")}, 10).has_value());
+  ASSERT_TRUE(*s.create_eval(this->eval("e2")));
+  // "x" belongs to another eval and "ghost" to none: neither holds "y" back.
+  auto t = *s.add_jobs("e2", {this->job("y", {"x", "ghost"})}, 11);
+  EXPECT_EQ(t.ready, std::vector<std::string>{"y"});
+  // Nor does the other eval's failure reach into this one.
+  auto tx = *s.finish_job("x", JobState::kFailed, "", 12);
+  EXPECT_TRUE(tx.dependency_failed.empty());
+  EXPECT_EQ(this->state_of("y"), JobState::kQueued);
+  EXPECT_EQ((*s.get_eval("e2"))->jobs_pending, 1);
+  EXPECT_EQ((*s.get_eval("e1"))->jobs_pending, 0);
+  EXPECT_TRUE(tx.eval_finished);
+}
+
+TYPED_TEST_P(StateContract, JobEndedByItsDependencyReplaysAnEmptyTransition) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b", {"a"}), this->job("c")}, 10).has_value());
+  ASSERT_TRUE(s.finish_job("a", JobState::kFailed, "", 11).has_value());
+  // A builder that had b in hand reports late: b stays dependency_failed.
+  auto t = *s.finish_job("b", JobState::kSucceeded, "", 12);
+  EXPECT_TRUE(t.ready.empty());
+  EXPECT_TRUE(t.dependency_failed.empty());
+  EXPECT_FALSE(t.eval_finished);
+  EXPECT_EQ(t.eval_state, EvalState::kBuilding);
+  EXPECT_EQ(this->state_of("b"), JobState::kDependencyFailed);
+  EXPECT_EQ((*s.get_eval("e1"))->jobs_pending, 1);
+}
+
+TYPED_TEST_P(StateContract, JobsEndingAfterFailEvalLeaveItFailed) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a")}, 10).has_value());
+  ASSERT_TRUE(s.fail_eval("e1", "cancelled by a newer push", 11).has_value());
+  auto t = *s.finish_job("a", JobState::kSucceeded, "", 12);
+  EXPECT_FALSE(t.eval_finished);
+  EXPECT_EQ(t.eval_state, EvalState::kFailed);
+  auto e = *s.get_eval("e1");
+  EXPECT_EQ(e->state, EvalState::kFailed);
+  EXPECT_EQ(e->finished_ms, 11);
+  EXPECT_EQ(e->jobs_pending, 0);
+}
+
+TYPED_TEST_P(StateContract, StatusOrderingIsExactForMicrosecondTimestamps) {
+  auto& s = *this->store;
+  const std::int64_t t0 = 1732400000000000;  // 2024, in microseconds
+  EXPECT_TRUE(*s.advance_status("github:octo/hello@abc/flurry:checks.x", t0 + 1));
+  EXPECT_FALSE(*s.advance_status("github:octo/hello@abc/flurry:checks.x", t0));
+  EXPECT_TRUE(*s.advance_status("github:octo/hello@abc/flurry:checks.x", t0 + 2));
+  EXPECT_TRUE(*s.advance_status("github:octo/hello@abc/flurry:checks.y", t0));  // contexts are independent
+}
+
+TYPED_TEST_P(StateContract, EffectsAreSortedByNameAndKeepEveryField) {
+  auto& s = *this->store;
+  ASSERT_TRUE(s.put_effect({"e1", "web.deploy", "failed", "boom\n", 7}).has_value());
+  ASSERT_TRUE(s.put_effect({"e1", "db:migrate", "running", "", 0}).has_value());
+  ASSERT_TRUE(s.put_effect({"e2", "other", "running", "", 0}).has_value());
+  auto fx = *s.list_effects("e1");
+  ASSERT_EQ(fx.size(), 2u);
+  EXPECT_EQ(fx[0].name, "db:migrate");
+  EXPECT_EQ(fx[0].eval_id, "e1");
+  EXPECT_EQ(fx[0].state, "running");
+  EXPECT_EQ(fx[1].name, "web.deploy");
+  EXPECT_EQ(fx[1].state, "failed");
+  EXPECT_EQ(fx[1].log, "boom\n");
+  EXPECT_EQ(fx[1].finished_ms, 7);
+}
+
+// Ids and names are attacker-controlled bytes: invalid UTF-8, NUL, quotes,
+// newlines, JSON and shell syntax all come back exactly as written.
+TYPED_TEST_P(StateContract, HostileBytesAreStoredExactly) {
+  auto& s = *this->store;
+  const std::string nasty = std::string("q\"uote' \\ \n\t${x} $(rm -rf /) \xC3\xA9 \xFF\xFE \xED\xA0\x80 ") +
+                            std::string(1, '\0') + "end {\"a\":[]}";
+  auto e = this->eval("ev " + nasty);
+  e.branch = nasty;
+  e.ref = "refs/heads/" + nasty;
+  ASSERT_TRUE(*s.create_eval(e));
+  auto got = **s.get_eval(e.id);
+  EXPECT_EQ(got.branch, nasty);
+  EXPECT_EQ(got.ref, e.ref);
+
+  auto a = this->job("a" + nasty);
+  a.attr = "checks.x86_64-linux." + nasty;
+  a.drv_path = "/nix/store/" + nasty;
+  a.outputs = {{nasty, "/nix/store/o" + nasty}};
+  auto bad = this->job("bad" + nasty, {}, JobState::kEvalFailed);
+  bad.error = "error: " + nasty;
+  auto b = this->job("b" + nasty, {a.id});
+  auto t = *s.add_jobs(e.id, {a, bad, b}, 1);
+  EXPECT_EQ(t.ready, std::vector<std::string>{a.id});
+  auto ja = **s.get_job(a.id);
+  EXPECT_EQ(ja.attr, a.attr);
+  EXPECT_EQ(ja.drv_path, a.drv_path);
+  EXPECT_EQ(ja.outputs, a.outputs);
+  EXPECT_EQ(ja.eval_id, e.id);
+  EXPECT_EQ((*s.get_job(bad.id))->error, bad.error);
+  auto tf = *s.finish_job(a.id, JobState::kFailed, "exit " + nasty, 2);
+  EXPECT_EQ(tf.dependency_failed, std::vector<std::string>{b.id});
+  EXPECT_EQ((*s.get_job(a.id))->error, "exit " + nasty);
+  EXPECT_EQ((*s.get_job(b.id))->error, "dependency " + a.attr + " failed");
+  EXPECT_EQ(*s.finish_job(a.id, JobState::kFailed, "", 3), tf);
+
+  ASSERT_TRUE(s.append_log(a.id, nasty, 1000).has_value());
+  EXPECT_EQ(*s.get_log(a.id), nasty);
+  ASSERT_TRUE(s.put_effect({e.id, nasty, "failed", nasty, 4}).has_value());
+  auto fx = *s.list_effects(e.id);
+  ASSERT_EQ(fx.size(), 1u);
+  EXPECT_EQ(fx[0].name, nasty);
+  EXPECT_EQ(fx[0].log, nasty);
+  EXPECT_TRUE(*s.claim_once(nasty, 60));
+  EXPECT_FALSE(*s.claim_once(nasty, 60));
+  EXPECT_TRUE(*s.advance_status(nasty, 5));
+  EXPECT_FALSE(*s.advance_status(nasty, 4));
+}
+
+// Ids that look like another record's key suffix stay separate records.
+TYPED_TEST_P(StateContract, IdsShapedLikeKeySuffixesDoNotCollide) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval("e1")));
+  ASSERT_TRUE(*s.create_eval(this->eval("e1:jobs")));
+  ASSERT_TRUE(*s.create_eval(this->eval("e1:added")));
+  auto t = *s.add_jobs("e1",
+                       {this->job("a"), this->job("a:children", {"a"}), this->job("a:transition", {"a"}),
+                        this->job("a:log")},
+                       10);
+  EXPECT_EQ(t.ready, (std::vector<std::string>{"a", "a:log"}));
+  auto t2 = *s.add_jobs("e1:jobs", {this->job("j:children")}, 10);
+  EXPECT_EQ(t2.ready, std::vector<std::string>{"j:children"});
+  auto ta = *s.finish_job("a", JobState::kSucceeded, "", 11);
+  EXPECT_EQ(this->sorted(ta.ready), (std::vector<std::string>{"a:children", "a:transition"}));
+  EXPECT_EQ(s.list_jobs("e1")->size(), 4u);
+  EXPECT_EQ(s.list_jobs("e1:jobs")->size(), 1u);
+  EXPECT_EQ((*s.get_eval("e1:added"))->state, EvalState::kEvaluating);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StateContract, CreateEvalIsIdempotent, AddJobsReleasesOnlyJobsWithoutDependencies,
                             AddJobsTwiceReturnsTheFirstResult, SuccessReleasesDependentsWhenTheirLastDependencyEnds,
                             FailureFailsEveryTransitiveDependent, FinishingTwiceReturnsTheStoredTransition,
                             JobsBornTerminalSettleAtOnce, EvalWithOnlyTerminalJobsFinishesInAddJobs,
                             StartJobCountsAttemptsAndReportsTerminalState, FailEvalEndsItOnce, LogsAreCappedToTheTail,
-                            ClaimOnceAndStatusOrdering, EffectsAreListedPerEval, HostileNamesAreStoredExactly);
+                            ClaimOnceAndStatusOrdering, EffectsAreListedPerEval, HostileNamesAreStoredExactly,
+                            EvalRecordRoundTrips, ListJobsKeepsEvaluationOrderAndEveryField, ErrorsSayHowToReact,
+                            DiamondFailureFailsEachDependentOnce, DuplicateDependencyEdgesReleaseOnce,
+                            DependenciesOutsideTheEvalAreIgnored, JobEndedByItsDependencyReplaysAnEmptyTransition,
+                            JobsEndingAfterFailEvalLeaveItFailed, StatusOrderingIsExactForMicrosecondTimestamps,
+                            EffectsAreSortedByNameAndKeepEveryField, HostileBytesAreStoredExactly,
+                            IdsShapedLikeKeySuffixesDoNotCollide);
 
 }  // namespace flurry::state::contract
