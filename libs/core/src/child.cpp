@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,10 +42,15 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const ChildSpec& spec)
   }
   int exec_pipe[2];
   if (pipe2(exec_pipe, O_CLOEXEC) != 0) return fail(Error::transient("child: pipe failed"));
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return fail(Error::transient(std::string("child: fork: ") + strerror(errno)));
   if (pid == 0) {
     setpgid(0, 0);
+    // If whoever started us dies without stopping us (SIGKILL, a test
+    // timeout), stop too instead of lingering as an orphan.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
