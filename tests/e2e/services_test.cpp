@@ -1,0 +1,107 @@
+// Every service binary: health endpoint, Prometheus metrics that promtool
+// accepts, refusal of bad configuration, and a clean exit on SIGTERM.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "flurry/core/process.hpp"
+#include "flurry/http/http.hpp"
+#include "flurry/stack/stack.hpp"
+#include "flurry/test/servers.hpp"
+
+using namespace flurry;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string binary(const std::string& name) {
+  return std::string(FLURRY_BINARY_DIR) + "/services/" + name + "/flurry-" + name;
+}
+
+}  // namespace
+
+TEST(Services, EveryServiceAnswersHealthAndMetricsAndStopsCleanlyOnSigterm) {
+  test::TempDir tmp("flurry-services");
+  stack::StackOptions o;
+  o.state_dir = tmp.file("state");
+  o.bin_dir = FLURRY_BINARY_DIR;
+  o.env["NIX_CONFIG"] = test::test_nix_config();
+  stack::Stack stack(o);
+  auto started = stack.start();
+  ASSERT_TRUE(started.has_value()) << started.error().message;
+  auto client = http::make_client();
+  PosixProcessRunner runner;
+  for (const auto& name : stack::service_names()) {
+    SCOPED_TRACE(name);
+    auto health = client->send({.url = stack.service_url(name) + "/healthz"});
+    ASSERT_TRUE(health.has_value());
+    EXPECT_EQ(health->status, 200) << health->body;
+    EXPECT_NE(health->body.find("\"nats\":true"), std::string::npos) << health->body;
+    auto metrics = client->send({.url = stack.service_url(name) + "/metrics"});
+    ASSERT_TRUE(metrics.has_value());
+    EXPECT_EQ(metrics->status, 200);
+    auto check = runner.run({.argv = {"promtool", "check", "metrics"}, .stdin_data = metrics->body});
+    ASSERT_TRUE(check.has_value()) << "promtool (Debian package prometheus) is required";
+    EXPECT_EQ(check->exit_code, 0) << check->out << check->err;
+  }
+  // Ingest counts webhooks in its metrics once one arrived.
+  auto ping = client->send({.method = "POST", .url = stack.webhook_url(), .headers = {{"X-GitHub-Event", "ping"}}, .body = "{}"});
+  ASSERT_TRUE(ping.has_value());
+  EXPECT_EQ(ping->status, 401);
+  auto metrics = client->send({.url = stack.service_url("webhook-ingest") + "/metrics"});
+  EXPECT_NE(metrics->body.find("flurry_webhooks_total{event=\"ping\",forge=\"github\",result=\"unauthorized\"} 1"), std::string::npos)
+      << metrics->body;
+  auto unclean = stack.stop();
+  EXPECT_TRUE(unclean.empty()) << unclean.front();
+}
+
+TEST(Services, HealthIs503WhenRedisIsDown) {
+  test::TempDir tmp("flurry-services");
+  stack::StackOptions o;
+  o.state_dir = tmp.file("state");
+  o.bin_dir = FLURRY_BINARY_DIR;
+  o.env["NIX_CONFIG"] = test::test_nix_config();
+  stack::Stack stack(o);
+  ASSERT_TRUE(stack.start().has_value());
+  // Stop only Redis: the builder must report it.
+  PosixProcessRunner runner;
+  auto r = runner.run({.argv = {"redis-cli", "-p", std::to_string(stack.redis_port()), "shutdown", "nosave"}});
+  ASSERT_TRUE(r.has_value());
+  auto client = http::make_client();
+  int status = 0;
+  std::string body;
+  for (int i = 0; i < 50 && status != 503; ++i) {
+    auto h = client->send({.url = stack.service_url("builder") + "/healthz"});
+    status = h ? h->status : 0;
+    body = h ? h->body : "";
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(status, 503);
+  EXPECT_NE(body.find("\"redis\":false"), std::string::npos) << body;
+  stack.stop();
+}
+
+TEST(Services, BadConfigurationIsRefusedWithExitCode2) {
+  test::TempDir tmp("flurry-services");
+  test::write_file(tmp.file("bad.toml"), "[builder\nlisten = 1\n");
+  test::write_file(tmp.file("nolisten.toml"), "[nats]\nurl = \"nats://127.0.0.1:1\"\n");
+  PosixProcessRunner runner;
+  for (const auto& name : stack::service_names()) {
+    SCOPED_TRACE(name);
+    auto bad = runner.run({.argv = {binary(name), "--config", tmp.file("bad.toml")}, .timeout = 20s});
+    ASSERT_TRUE(bad.has_value());
+    EXPECT_EQ(bad->exit_code, 2) << bad->err;
+    EXPECT_NE(bad->err.find("config"), std::string::npos) << bad->err;
+    auto missing = runner.run({.argv = {binary(name), "--config", tmp.file("nolisten.toml")}, .timeout = 20s});
+    ASSERT_TRUE(missing.has_value());
+    EXPECT_EQ(missing->exit_code, 2) << missing->err;
+    EXPECT_NE(missing->err.find(name + ".listen"), std::string::npos) << missing->err;
+  }
+  // Ingest refuses to start without its webhook secret.
+  test::write_file(tmp.file("nosecret.toml"), "[nats]\nurl = \"nats://127.0.0.1:1\"\n[webhook-ingest]\nlisten = \"127.0.0.1:1\"\n");
+  auto r = runner.run({.argv = {binary("webhook-ingest"), "--config", tmp.file("nosecret.toml")}, .timeout = 20s});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_NE(r->err.find("secret_file"), std::string::npos) << r->err;
+}
