@@ -18,34 +18,46 @@ int main(int argc, char** argv) {
     cfg.systems = c.get_string_list("evaluator.systems", cfg.systems);
     cfg.attribute = c.get_string("evaluator.attribute", cfg.attribute);
     cfg.work_dir = c.get_string("evaluator.work_dir", cfg.work_dir);
-    cfg.show_trace = c.get_bool("evaluator.show_trace", false);
-    cfg.public_url = c.get_string("evaluator.public_url", "");
+    cfg.show_trace = c.get_bool("evaluator.show_trace", cfg.show_trace);
+    cfg.public_url = c.get_string("evaluator.public_url", cfg.public_url);
     cfg.eval_timeout = c.get_duration_ms("evaluator.eval_timeout", cfg.eval_timeout);
-    static nix::CliNixRunner nix(default_process_runner(), {.eval_parallelism = static_cast<int>(c.get_int("evaluator.eval_workers", 2))});
+    cfg.max_deliver = static_cast<int>(c.get_int("evaluator.max_deliver", cfg.max_deliver));
+    if (cfg.systems.empty()) throw ConfigError("evaluator.systems must name at least one system");
+    if (cfg.attribute.empty()) throw ConfigError("evaluator.attribute must not be empty");
+    if (cfg.max_deliver < 1) throw ConfigError("evaluator.max_deliver must be at least 1");
+
+    static nix::CliNixRunner nix(default_process_runner(),
+                                 {.eval_parallelism = static_cast<int>(c.get_int("evaluator.eval_workers", 2))});
     static git::CliGit git(default_process_runner(),
                            {.allowed_schemes = c.get_string_list("evaluator.allowed_url_schemes", {"https", "ssh", "git"})});
     auto& bus = rt.bus();
     auto& state = rt.state();
-    int max_deliver = static_cast<int>(c.get_int("evaluator.max_deliver", 5));
     bus::ConsumerSpec spec{.stream = std::string(subjects::kChangesStream),
                            .durable = "evaluator",
                            .filter_subject = "flurry.change.>",
-                           .max_deliver = max_deliver,
-                           .ack_wait = std::chrono::seconds(60),
+                           .max_deliver = cfg.max_deliver,
+                           .ack_wait = std::chrono::seconds(60),  // the bus sends in-progress acks while we work
                            .concurrency = static_cast<int>(c.get_int("evaluator.concurrency", 2))};
-    rt.consume(spec, [&rt, &bus, &state, max_deliver](const bus::Delivery& d) {
+    rt.consume(spec, [&rt, &bus, &state](const bus::Delivery& d) {
       auto change = msg::decode_change_event(d.data);
-      if (!change) return bus::disposition_for(change.error(), d.num_delivered);
-      auto start = std::chrono::steady_clock::now();
-      log::info("eval.started", "evaluating", {{"change_id", change->id}, {"repo", change->repo.full_name()}, {"rev", change->rev}, {"ref", change->ref}});
-      auto o = evaluator::handle_change(*change, {d.num_delivered, max_deliver}, {bus, state, nix, git, clock}, cfg);
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      rt.metrics().counter("evals_total", "Evaluations by result.", {{"result", o.result}}).Increment();
-      rt.metrics().histogram("eval_duration_seconds", "Time to evaluate a change.").Observe(secs);
-      rt.metrics().counter("jobs_created_total", "Jobs created by evaluations.").Increment(o.jobs);
-      log::info("eval." + o.result, o.disposition.reason.empty() ? o.result : o.disposition.reason,
-                {{"eval_id", o.eval_id}, {"change_id", change->id}, {"repo", change->repo.full_name()}, {"rev", change->rev},
-                 {"jobs", o.jobs}, {"eval_errors", o.eval_errors}, {"seconds", secs}});
+      if (!change) {
+        log::warn("change.undecodable", change.error().message, {{"subject", d.subject}});
+        return bus::disposition_for(change.error(), d.num_delivered);
+      }
+      const auto start = std::chrono::steady_clock::now();
+      const auto repo = change->repo.forge + ":" + change->repo.full_name();
+      log::info("eval.started", "evaluating",
+                {{"change_id", change->id}, {"repo", repo}, {"ref", change->ref}, {"rev", change->rev}, {"delivery", d.num_delivered}});
+      auto o = evaluator::handle_change(*change, d.num_delivered, {bus, state, nix, git, clock}, cfg);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      rt.metrics().counter("evals_total", "Change events handled, by result.", {{"result", o.result}}).Increment();
+      rt.metrics().histogram("eval_duration_seconds", "Time to handle a change event.", {{"result", o.result}}).Observe(secs);
+      if (o.result == "evaluated") rt.metrics().counter("jobs_created_total", "Jobs created by evaluations.").Increment(o.jobs);
+      for (const auto& w : o.warnings) log::warn("eval.warning", w, {{"eval_id", o.eval_id}, {"repo", repo}, {"rev", change->rev}});
+      auto level = o.result == "retry" ? log::Level::kWarn : log::Level::kInfo;
+      log::write(level, "eval." + o.result, o.error.empty() ? o.result : o.error,
+                 {{"eval_id", o.eval_id}, {"change_id", change->id}, {"repo", repo}, {"rev", change->rev}, {"jobs", o.jobs},
+                  {"eval_errors", o.eval_errors}, {"skipped", o.skipped}, {"ready", o.ready}, {"seconds", secs}});
       return o.disposition;
     });
   });

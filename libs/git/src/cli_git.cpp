@@ -1,89 +1,167 @@
 #include "flurry/git/cli_git.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include "flurry/core/text.hpp"
 
 namespace flurry::git {
+namespace {
+
+bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+// The local tracking ref for a fetched ref: refs/heads/x -> refs/flurry/heads/x.
+// Empty when the ref cannot be stored without clashing with the pins
+// (refs/flurry/<40 hex>).
+std::string tracking_ref(const std::string& ref) {
+  std::string rest = ref.substr(5);  // after "refs/"
+  auto slash = rest.find('/');
+  if (text::is_sha1_hex(rest.substr(0, slash))) return "";
+  return "refs/flurry/" + rest;
+}
+
+// git's text for a message: credentials in the URL hidden, trimmed.
+std::string git_text(const std::string& err, const std::string& url) {
+  std::string out = text::trim(err);
+  auto shown = display_url(url);
+  if (shown != url) {
+    for (auto pos = out.find(url); pos != std::string::npos; pos = out.find(url, pos + shown.size())) out.replace(pos, url.size(), shown);
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string url_scheme(const std::string& url) {
   auto sep = url.find("://");
   if (sep != std::string::npos) {
     std::string scheme = text::to_lower(url.substr(0, sep));
-    bool ok = !scheme.empty() && std::all_of(scheme.begin(), scheme.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '+'; });
-    return ok ? scheme : "";
+    bool ok = !scheme.empty() && std::all_of(scheme.begin(), scheme.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+    });
+    // "<transport>::<address>" runs a remote helper (ext:: runs commands).
+    return ok && scheme.find("::") == std::string::npos ? scheme : "";
   }
-  // "<transport>::<address>" runs a remote helper (ext:: runs commands).
   if (url.find("::") != std::string::npos) return "";
-  if (url.find_first_of(" \t\n") != std::string::npos) return "";
   // scp-like: [user@]host:path, with no slash before the colon.
   auto colon = url.find(':');
   if (colon != std::string::npos && colon > 0 && url.find('/') > colon) return "ssh";
   return "";
 }
 
-Result<ProcessResult> CliGit::git(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"git", "-c", "protocol.ext.allow=never", "-c", "core.askPass=/bin/false"};
-  if (std::find(options_.allowed_schemes.begin(), options_.allowed_schemes.end(), "file") != options_.allowed_schemes.end()) {
-    argv.insert(argv.end(), {"-c", "protocol.file.allow=always"});
+std::string display_url(const std::string& url) {
+  auto sep = url.find("://");
+  if (sep == std::string::npos) return url;
+  auto host_start = sep + 3;
+  auto at = url.find('@', host_start);
+  auto slash = url.find('/', host_start);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
+  return url.substr(0, host_start) + "***@" + url.substr(at + 1);
+}
+
+Result<void> CliGit::check_url(const std::string& url) const {
+  if (url.empty() || url[0] == '-') return fail(Error::rejected("clone URL '" + text::truncate_utf8(display_url(url), 200) + "' is not allowed"));
+  if (std::any_of(url.begin(), url.end(), [](char c) { return std::iscntrl(static_cast<unsigned char>(c)) || c == ' '; })) {
+    return fail(Error::rejected("clone URL contains whitespace or control characters"));
   }
+  auto scheme = url_scheme(url);
+  if (scheme.empty() || !contains(options_.allowed_schemes, scheme)) {
+    return fail(Error::rejected("clone URL scheme '" + (scheme.empty() ? std::string("(none)") : scheme) +
+                                "' is not allowed (allowed: " + join(options_.allowed_schemes, ", ") + ")"));
+  }
+  return {};
+}
+
+Result<ProcessResult> CliGit::git(const std::vector<std::string>& args) {
+  // protocol.ext.allow=never and GIT_ALLOW_PROTOCOL keep git from running
+  // commands or using transports nobody allowed, even through redirects or
+  // submodules; no prompt can ever block the evaluator.
+  std::vector<std::string> argv = {"git", "-c", "protocol.ext.allow=never", "-c", "core.askPass=/bin/false"};
+  if (contains(options_.allowed_schemes, "file")) argv.insert(argv.end(), {"-c", "protocol.file.allow=always"});
   argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<std::string> protocols;
+  for (const auto& s : options_.allowed_schemes) {
+    if (s != "ext") protocols.push_back(s);
+  }
   auto r = runner_.run({.argv = argv,
-                        .env = {{"GIT_TERMINAL_PROMPT", "0"}, {"GIT_SSH_COMMAND", "ssh -o BatchMode=yes"}, {"LC_ALL", "C"}},
+                        .env = {{"GIT_TERMINAL_PROMPT", "0"},
+                                {"GIT_ALLOW_PROTOCOL", join(protocols, ":")},
+                                {"GIT_SSH_COMMAND", "ssh -o BatchMode=yes"},
+                                {"LC_ALL", "C"}},
                         .timeout = options_.timeout});
-  if (!r) return fail(Error::transient(r.error().message));
+  if (!r) return fail(Error::transient("cannot run git: " + r.error().message));
   return r;
+}
+
+std::mutex& CliGit::mirror_lock(const std::string& mirror) {
+  std::lock_guard lock(locks_mu_);
+  auto& m = locks_[mirror];
+  if (!m) m = std::make_unique<std::mutex>();
+  return *m;
 }
 
 Result<std::string> CliGit::fetch(const FetchRequest& req) {
   if (!text::is_sha1_hex(req.rev)) return fail(Error::rejected("revision '" + text::truncate_utf8(req.rev, 60) + "' is not a 40-hex commit id"));
-  if (req.url.empty() || req.url[0] == '-') return fail(Error::rejected("clone URL is not allowed"));
-  auto scheme = url_scheme(req.url);
-  if (scheme.empty() || std::find(options_.allowed_schemes.begin(), options_.allowed_schemes.end(), scheme) == options_.allowed_schemes.end()) {
-    return fail(Error::rejected("clone URL scheme '" + scheme + "' is not allowed (allowed: " +
-                                [&] {
-                                  std::string s;
-                                  for (const auto& a : options_.allowed_schemes) s += (s.empty() ? "" : ", ") + a;
-                                  return s;
-                                }() +
-                                ")"));
-  }
-  std::string rev = text::to_lower(req.rev);
+  if (auto ok = check_url(req.url); !ok) return fail(ok.error());
+  if (req.mirror_dir.empty()) return fail(Error::rejected("no mirror directory"));
+  const std::string rev = text::to_lower(req.rev);
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(req.mirror_dir).parent_path(), ec);
-  if (!std::filesystem::exists(req.mirror_dir + "/HEAD")) {
-    auto init = git({"init", "-q", "--bare", req.mirror_dir});
+  const std::string mirror = std::filesystem::absolute(req.mirror_dir, ec).lexically_normal().string();
+  if (ec) return fail(Error::transient("cannot resolve " + req.mirror_dir + ": " + ec.message()));
+  std::lock_guard serial(mirror_lock(mirror));  // one fetch per mirror at a time in this process
+
+  std::filesystem::create_directories(std::filesystem::path(mirror).parent_path(), ec);
+  if (!std::filesystem::exists(mirror + "/HEAD")) {
+    auto init = git({"init", "-q", "--bare", "--", mirror});
     if (!init) return fail(init.error());
-    if (!init->ok()) return fail(Error::transient("git init failed: " + init->err));
+    if (!init->ok()) return fail(Error::transient("git init " + mirror + " failed: " + text::trim(init->err)));
   }
   auto present = [&] {
-    auto r = git({"-C", req.mirror_dir, "cat-file", "-e", rev + "^{commit}"});
+    auto r = git({"-C", mirror, "cat-file", "-e", rev + "^{commit}"});
     return r && r->ok();
   };
+
   if (!present()) {
-    // By commit id first (GitHub and git >= 2.x servers allow it); else the ref.
-    auto by_rev = git({"-C", req.mirror_dir, "fetch", "-q", "--no-tags", "--end-of-options", req.url, rev});
-    if (!by_rev) return fail(by_rev.error());
-    if (!present() && !req.ref.empty()) {
-      auto check = git({"check-ref-format", req.ref});
-      if (check && check->ok()) {
-        auto by_ref = git({"-C", req.mirror_dir, "fetch", "-q", "--no-tags", "--end-of-options", req.url,
-                           "+" + req.ref + ":refs/flurry/fetched"});
+    std::string errors;
+    bool ref_fetched = false;
+    // The ref first (what a normal clone would see), into its own namespace.
+    if (text::starts_with(req.ref, "refs/")) {
+      auto valid = git({"check-ref-format", req.ref});
+      if (!valid) return fail(valid.error());
+      auto local = tracking_ref(req.ref);
+      if (valid->ok() && !local.empty()) {
+        auto by_ref = git({"-C", mirror, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--end-of-options", req.url,
+                           "+" + req.ref + ":" + local});
         if (!by_ref) return fail(by_ref.error());
-        if (!by_ref->ok() && !present()) return fail(Error::transient("git fetch failed: " + text::trim(by_ref->err)));
+        ref_fetched = by_ref->ok();
+        if (!by_ref->ok()) errors = git_text(by_ref->err, req.url);
       }
     }
+    // Then the commit itself (the ref may have moved on, or was not given).
     if (!present()) {
-      std::string why = by_rev->ok() ? "" : ": " + text::trim(by_rev->err);
-      return fail(Error::transient("commit " + rev + " is not in " + req.url + why));
+      auto by_rev = git({"-C", mirror, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--end-of-options", req.url, rev});
+      if (!by_rev) return fail(by_rev.error());
+      if (!by_rev->ok()) errors += (errors.empty() ? "" : "\n") + git_text(by_rev->err, req.url);
+      if (!present()) {
+        std::string msg = "commit " + rev + " is not in " + display_url(req.url) + (errors.empty() ? "" : ": " + errors);
+        // The remote answered for the ref but does not have the commit: a
+        // retry will not help.
+        if (ref_fetched) return fail(Error::rejected(msg));
+        return fail(Error::transient(msg));
+      }
     }
   }
-  auto keep = git({"-C", req.mirror_dir, "update-ref", "refs/flurry/" + rev, rev});
+  auto keep = git({"-C", mirror, "update-ref", "refs/flurry/" + rev, rev});
   if (!keep) return fail(keep.error());
-  if (!keep->ok()) return fail(Error::transient("git update-ref failed: " + keep->err));
-  auto abs = std::filesystem::absolute(req.mirror_dir).lexically_normal().string();
-  return "git+file://" + abs + "?ref=refs/flurry/" + rev + "&rev=" + rev;
+  if (!keep->ok()) return fail(Error::transient("git update-ref failed: " + text::trim(keep->err)));
+  return "git+file://" + mirror + "?ref=refs/flurry/" + rev + "&rev=" + rev;
 }
 
 }  // namespace flurry::git

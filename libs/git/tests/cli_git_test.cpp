@@ -1,17 +1,22 @@
 // CliGit against real git on local repositories.
 #include "flurry/git/cli_git.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <mutex>
 
 #include "flurry/core/text.hpp"
 #include "flurry/test/servers.hpp"
 
 using namespace flurry;
 using namespace flurry::git;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 namespace {
+
 std::string sh(const std::vector<std::string>& argv) {
   PosixProcessRunner r;
   auto res = r.run({.argv = argv,
@@ -19,6 +24,22 @@ std::string sh(const std::vector<std::string>& argv) {
   EXPECT_TRUE(res && res->ok()) << (res ? res->err : res.error().message);
   return res ? text::trim(res->out) : "";
 }
+
+// Runs real processes and records what was asked.
+class RecordingRunner final : public ProcessRunner {
+ public:
+  Result<ProcessResult> run(const ProcessSpec& spec) override {
+    {
+      std::lock_guard lock(mu);
+      calls.push_back(spec);
+    }
+    return real.run(spec);
+  }
+  std::mutex mu;
+  std::vector<ProcessSpec> calls;
+  PosixProcessRunner real;
+};
+
 }  // namespace
 
 class CliGitTest : public ::testing::Test {
@@ -26,60 +47,145 @@ class CliGitTest : public ::testing::Test {
   void SetUp() override {
     src = tmp.file("src");
     sh({"git", "init", "-q", "-b", "main", src});
-    test::write_file(src + "/flake.nix", "{ outputs = _: {}; }\n");
+    rev = commit("flake.nix", "{ outputs = _: {}; }\n");
+  }
+  std::string commit(const std::string& file, const std::string& content) {
+    test::write_file(src + "/" + file, content);
     sh({"git", "-C", src, "add", "."});
-    sh({"git", "-C", src, "commit", "-q", "-m", "one"});
-    rev = sh({"git", "-C", src, "rev-parse", "HEAD"});
+    sh({"git", "-C", src, "commit", "-q", "-m", file});
+    return sh({"git", "-C", src, "rev-parse", "HEAD"});
   }
   test::TempDir tmp{"flurry-git"};
-  PosixProcessRunner runner;
+  RecordingRunner runner;
   std::string src, rev;
 };
 
 TEST_F(CliGitTest, FetchesARevisionIntoAMirrorAndReturnsAPinnedFlakeRef) {
   CliGit g(runner, {.allowed_schemes = {"file"}});
-  auto mirror = tmp.file("mirrors/octo/hello.git");
+  auto mirror = tmp.file("repos/github/octo/hello.git");
   auto ref = g.fetch({"file://" + src, "refs/heads/main", rev, mirror});
   ASSERT_TRUE(ref.has_value()) << ref.error().message;
   EXPECT_EQ(*ref, "git+file://" + mirror + "?ref=refs/flurry/" + rev + "&rev=" + rev);
   EXPECT_EQ(sh({"git", "-C", mirror, "rev-parse", "refs/flurry/" + rev}), rev);
-  // A second fetch of the same rev reuses the mirror.
+  EXPECT_EQ(sh({"git", "-C", mirror, "rev-parse", "refs/flurry/heads/main"}), rev);
+  EXPECT_EQ(sh({"git", "-C", mirror, "rev-parse", "--is-bare-repository"}), "true");
+  // A second fetch of the same rev reuses the mirror and needs no network.
+  auto calls = runner.calls.size();
   EXPECT_TRUE(g.fetch({"file://" + src, "refs/heads/main", rev, mirror}).has_value());
+  for (std::size_t i = calls; i < runner.calls.size(); ++i) {
+    EXPECT_THAT(runner.calls[i].argv, Not(::testing::Contains("fetch")));
+  }
+}
+
+TEST_F(CliGitTest, EveryGitCallIsPromptFreeExtFreeAndEndsOptionsBeforeTheUrl) {
+  CliGit g(runner, {.allowed_schemes = {"https", "file"}});
+  ASSERT_TRUE(g.fetch({"file://" + src, "refs/heads/main", rev, tmp.file("m.git")}).has_value());
+  ASSERT_FALSE(runner.calls.empty());
+  int fetches = 0;
+  for (const auto& c : runner.calls) {
+    EXPECT_EQ(c.argv[0], "git");
+    EXPECT_EQ(c.env.at("GIT_TERMINAL_PROMPT"), "0");
+    EXPECT_EQ(c.env.at("GIT_ALLOW_PROTOCOL"), "https:file");
+    auto ext = std::find(c.argv.begin(), c.argv.end(), "protocol.ext.allow=never");
+    ASSERT_NE(ext, c.argv.end());
+    EXPECT_EQ(*(ext - 1), "-c");
+    auto url = std::find(c.argv.begin(), c.argv.end(), "file://" + src);
+    if (url != c.argv.end()) {
+      ++fetches;
+      EXPECT_EQ(*(url - 1), "--end-of-options");
+    }
+  }
+  EXPECT_GE(fetches, 1);
 }
 
 TEST_F(CliGitTest, HostileBranchNamesDoNotBreakTheFetch) {
-  sh({"git", "-C", src, "checkout", "-q", "-b", "feat/$(id);x"});
-  test::write_file(src + "/b.txt", "b\n");
-  sh({"git", "-C", src, "add", "."});
-  sh({"git", "-C", src, "commit", "-q", "-m", "two"});
-  auto rev2 = sh({"git", "-C", src, "rev-parse", "HEAD"});
+  // Valid ref names can carry shell syntax; nothing may ever run it.
+  const std::string branch = "feat/$(touch${IFS}pwned);`touch${IFS}pwned2`|x";
+  sh({"git", "-C", src, "checkout", "-q", "-b", branch});
+  auto rev2 = commit("b.txt", "b\n");
   CliGit g(runner, {.allowed_schemes = {"file"}});
-  auto ref = g.fetch({"file://" + src, "refs/heads/feat/$(id);x", rev2, tmp.file("m.git")});
+  auto mirror = tmp.file("m.git");
+  auto ref = g.fetch({"file://" + src, "refs/heads/" + branch, rev2, mirror});
   ASSERT_TRUE(ref.has_value()) << ref.error().message;
-  EXPECT_EQ(sh({"git", "-C", tmp.file("m.git"), "rev-parse", "refs/flurry/" + rev2}), rev2);
+  EXPECT_EQ(sh({"git", "-C", mirror, "rev-parse", "refs/flurry/" + rev2}), rev2);
+  EXPECT_EQ(sh({"git", "-C", mirror, "rev-parse", "refs/flurry/heads/" + branch}), rev2);
+  for (const auto& dir : {std::filesystem::current_path().string(), tmp.path(), mirror, src}) {
+    EXPECT_FALSE(std::filesystem::exists(dir + "/pwned")) << dir;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/pwned2")) << dir;
+  }
 }
 
-TEST_F(CliGitTest, DisallowedSchemesAndOptionLikeUrlsAreRejected) {
+TEST_F(CliGitTest, InvalidRefNamesAreNotFetchedButTheCommitStillIs) {
+  CliGit g(runner, {.allowed_schemes = {"file"}});
+  auto ref = g.fetch({"file://" + src, "refs/heads/a..b:refs/heads/evil", rev, tmp.file("m.git")});
+  ASSERT_TRUE(ref.has_value()) << ref.error().message;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("m.git/refs/heads/evil")));
+}
+
+TEST_F(CliGitTest, ACommitNoLongerAtTheRefIsFetchedDirectly) {
+  sh({"git", "-C", src, "checkout", "-q", "-b", "side"});
+  auto side = commit("side.txt", "s\n");
+  sh({"git", "-C", src, "checkout", "-q", "main"});
+  CliGit g(runner, {.allowed_schemes = {"file"}});
+  auto mirror = tmp.file("m.git");
+  auto ref = g.fetch({"file://" + src, "refs/heads/main", side, mirror});
+  ASSERT_TRUE(ref.has_value()) << ref.error().message;
+  EXPECT_EQ(sh({"git", "-C", mirror, "rev-parse", "refs/flurry/" + side}), side);
+  EXPECT_EQ(sh({"git", "-C", mirror, "rev-parse", "refs/flurry/heads/main"}), rev);
+}
+
+TEST_F(CliGitTest, DisallowedSchemesAndOptionLikeUrlsAreRejectedWithoutRunningGit) {
   CliGit g(runner, {.allowed_schemes = {"https"}});
   auto r = g.fetch({"file://" + src, "", rev, tmp.file("m.git")});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::kRejected);
-  EXPECT_FALSE(g.fetch({"--upload-pack=touch /tmp/x", "", rev, tmp.file("m.git")}).has_value());
-  EXPECT_FALSE(g.fetch({"ext::sh -c touch% /tmp/pwned", "", rev, tmp.file("m.git")}).has_value());
-  EXPECT_FALSE(g.fetch({"https://example.invalid/x.git", "", "abc", tmp.file("m.git")}).has_value());
+  EXPECT_THAT(r.error().message, HasSubstr("scheme 'file' is not allowed"));
+  for (std::string bad : {"--upload-pack=touch /tmp/x", "-uhttps://x", "ext::sh -c touch% /tmp/pwned", "ext::sh", "/tmp/local",
+                          "https://example.invalid/x.git\n--upload-pack=x", "fd::17", ""}) {
+    auto res = g.fetch({bad, "", rev, tmp.file("m.git")});
+    ASSERT_FALSE(res.has_value()) << bad;
+    EXPECT_EQ(res.error().code, ErrorCode::kRejected) << bad;
+  }
+  auto short_rev = g.fetch({"https://example.invalid/x.git", "", "abc", tmp.file("m.git")});
+  ASSERT_FALSE(short_rev.has_value());
+  EXPECT_EQ(short_rev.error().code, ErrorCode::kRejected);
+  EXPECT_TRUE(runner.calls.empty());
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("m.git")));
 }
 
-TEST_F(CliGitTest, MissingRevisionIsAnError) {
+TEST_F(CliGitTest, ACommitTheRemoteDoesNotHaveIsRejected) {
   CliGit g(runner, {.allowed_schemes = {"file"}});
   auto r = g.fetch({"file://" + src, "refs/heads/main", std::string(40, 'e'), tmp.file("m.git")});
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().message.find("not in"), std::string::npos);
+  EXPECT_EQ(r.error().code, ErrorCode::kRejected);
+  EXPECT_THAT(r.error().message, HasSubstr("commit eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee is not in file://" + src));
+}
+
+TEST_F(CliGitTest, AnUnreachableRemoteIsTransientAndItsCredentialsStayHidden) {
+  CliGit g(runner, {.allowed_schemes = {"https", "file"}});
+  auto gone = g.fetch({"file://" + tmp.file("nowhere"), "refs/heads/main", rev, tmp.file("m.git")});
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().code, ErrorCode::kTransient);
+  auto creds = g.fetch({"https://bot:s3cr3t-token@127.0.0.1:1/o/r.git", "refs/heads/main", rev, tmp.file("m2.git")});
+  ASSERT_FALSE(creds.has_value());
+  EXPECT_EQ(creds.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(creds.error().message, Not(HasSubstr("s3cr3t-token")));
+  EXPECT_THAT(creds.error().message, HasSubstr("https://***@127.0.0.1:1/o/r.git"));
 }
 
 TEST(UrlScheme, RecognisesUrlsAndScpSyntax) {
   EXPECT_EQ(url_scheme("https://github.com/o/r.git"), "https");
+  EXPECT_EQ(url_scheme("HTTPS://github.com/o/r.git"), "https");
   EXPECT_EQ(url_scheme("git@github.com:o/r.git"), "ssh");
+  EXPECT_EQ(url_scheme("ssh://git@github.com/o/r.git"), "ssh");
   EXPECT_EQ(url_scheme("file:///tmp/x"), "file");
   EXPECT_EQ(url_scheme("/tmp/x"), "");
   EXPECT_EQ(url_scheme("ext::sh -c x"), "");
+  EXPECT_EQ(url_scheme("ext::https://x"), "");
+}
+
+TEST(DisplayUrl, HidesCredentials) {
+  EXPECT_EQ(display_url("https://u:p@h/x.git"), "https://***@h/x.git");
+  EXPECT_EQ(display_url("https://h/a@b"), "https://h/a@b");
+  EXPECT_EQ(display_url("git@github.com:o/r.git"), "git@github.com:o/r.git");
 }

@@ -1,9 +1,17 @@
+#include <array>
 #include <cctype>
+#include <string_view>
 
+#include "flurry/core/text.hpp"
 #include "flurry/nix/nix_runner.hpp"
 
 namespace flurry::nix {
 namespace {
+
+// Nix keywords cannot stand bare in an attribute path.
+constexpr std::array<std::string_view, 10> kKeywords = {"if", "then", "else", "assert", "with",
+                                                        "let", "in", "rec", "inherit", "or"};
+
 bool plain_identifier(const std::string& s) {
   if (s.empty()) return false;
   unsigned char c0 = static_cast<unsigned char>(s[0]);
@@ -11,26 +19,19 @@ bool plain_identifier(const std::string& s) {
   for (unsigned char c : s) {
     if (!(std::isalnum(c) || c == '_' || c == '-' || c == '\'')) return false;
   }
+  for (auto k : kKeywords) {
+    if (s == k) return false;
+  }
   return true;
 }
+
 }  // namespace
 
 std::string render_attr_path(const std::vector<std::string>& path) {
   std::string out;
   for (std::size_t i = 0; i < path.size(); ++i) {
     if (i) out += '.';
-    if (plain_identifier(path[i])) {
-      out += path[i];
-      continue;
-    }
-    out += '"';
-    for (std::size_t k = 0; k < path[i].size(); ++k) {
-      char c = path[i][k];
-      if (c == '"' || c == '\\') out += '\\';
-      if (c == '$' && k + 1 < path[i].size() && path[i][k + 1] == '{') out += '\\';
-      out += c;
-    }
-    out += '"';
+    out += plain_identifier(path[i]) ? path[i] : text::nix_string_literal(path[i]);
   }
   return out;
 }

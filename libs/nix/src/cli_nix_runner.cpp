@@ -1,7 +1,10 @@
 #include "flurry/nix/cli_nix_runner.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "flurry/core/text.hpp"
@@ -11,29 +14,32 @@ namespace {
 
 using json = nlohmann::json;
 
-// Evaluates one derivation-valued attribute `v` to what a job needs. deepSeq
-// forces every field inside tryEval, so throw/assert in any of them is
-// caught; abort and type errors still end the process (hence the
-// per-attribute fallback).
+// What a job needs from one derivation-valued attribute `v` named `n`. A raw
+// `derivation { ... }` has no `outputs` attribute, hence the default.
+// deepSeq forces every field, so a throw/assert in any of them surfaces
+// inside the tryEval (batch) or as the process's error (single).
 constexpr const char* kInfoExpr =
     "let info = { drvPath = v.drvPath; name = v.name or n; system = v.system or \"\"; "
     "outputs = builtins.listToAttrs (map (o: { name = o; value = v.${o}.outPath; }) (v.outputs or [ \"out\" ])); }; in ";
 
+// Every attribute at once; those that throw become { error = true; }.
+// abort, type errors and missing attributes are not caught by tryEval and
+// end the whole process: then each attribute is evaluated alone.
 std::string batch_apply() {
   return std::string("cs: builtins.mapAttrs (n: v: ") + kInfoExpr +
          "let r = builtins.tryEval (builtins.deepSeq info info); in if r.success then r.value else { error = true; }) cs";
 }
 
+// One attribute; its name reaches the expression only as a string literal.
 std::string single_apply(const std::string& name) {
-  std::string lit = text::nix_string_literal(name);
-  return "cs: let n = " + lit + "; v = cs.${n}; in " + kInfoExpr + "builtins.deepSeq info info";
+  return "cs: let n = " + text::nix_string_literal(name) + "; v = cs.${n}; in " + kInfoExpr + "builtins.deepSeq info info";
 }
 
 bool fill_attr(const json& j, AttrResult& a) {
   if (!j.is_object() || !j.contains("drvPath") || !j["drvPath"].is_string()) return false;
   a.drv_path = j["drvPath"].get<std::string>();
-  a.name = j.value("name", "");
-  a.system = j.value("system", "");
+  if (j.contains("name") && j["name"].is_string()) a.name = j["name"].get<std::string>();
+  if (j.contains("system") && j["system"].is_string()) a.system = j["system"].get<std::string>();
   if (j.contains("outputs") && j["outputs"].is_object()) {
     for (const auto& [k, v] : j["outputs"].items()) {
       if (v.is_string()) a.outputs[k] = v.get<std::string>();
@@ -42,12 +48,16 @@ bool fill_attr(const json& j, AttrResult& a) {
   return true;
 }
 
+bool is_warning(const std::string& line) {
+  if (!text::starts_with(line, "warning:") && !text::starts_with(line, "evaluation warning:")) return false;
+  // Mirrors are bare and pinned to a rev; a dirty-tree note is noise.
+  return !(text::starts_with(line, "warning: Git tree") && line.find("is dirty") != std::string::npos);
+}
+
+// Appends the warning lines of `err` to `out`, each once.
 void collect_warnings(const std::string& err, std::vector<std::string>& out) {
   for (const auto& line : text::split(err, '\n')) {
-    if ((text::starts_with(line, "warning:") || text::starts_with(line, "evaluation warning:")) &&
-        line.find("is dirty") == std::string::npos) {
-      out.push_back(line);
-    }
+    if (is_warning(line) && std::find(out.begin(), out.end(), line) == out.end()) out.push_back(line);
   }
 }
 
@@ -55,69 +65,96 @@ std::string installable(const std::string& flake_ref, const std::vector<std::str
   return flake_ref + "#" + render_attr_path(attr_path);
 }
 
+std::string seconds(std::chrono::milliseconds d) {
+  return std::to_string(std::max<long long>(1, (d.count() + 999) / 1000));
+}
+
+// Why a nix process failed, as a user should read it.
+std::string failure_text(const ProcessResult& r, const std::string& what, std::chrono::milliseconds timeout) {
+  if (r.timed_out) return what + " timed out after " + seconds(timeout) + "s";
+  auto text = clean_nix_error(r.err);
+  return text.empty() ? what + " failed: " + r.describe() : text;
+}
+
 }  // namespace
 
 std::string clean_nix_error(const std::string& err) {
+  auto lines = text::split(err, '\n');
+  // nix's message starts at its first "error:" line; warnings and trace
+  // output before it are not part of it.
+  std::size_t first = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (text::starts_with(lines[i], "error:")) {
+      first = i;
+      break;
+    }
+  }
   std::string out;
-  for (const auto& line : text::split(err, '\n')) {
+  for (std::size_t i = first; i < lines.size(); ++i) {
+    const auto& line = lines[i];
     if (text::starts_with(line, "(use '--show-trace'")) continue;
     if (text::starts_with(line, "warning: Git tree") && line.find("is dirty") != std::string::npos) continue;
     out += line + "\n";
   }
-  return text::trim(out);
+  // Only the end is trimmed: nix indents its source excerpts.
+  while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
+  return out;
 }
 
 Result<ProcessResult> CliNixRunner::run(ProcessSpec spec) {
   auto r = runner_.run(spec);
   // nix that cannot be started is an infrastructure problem: retry elsewhere.
-  if (!r) return fail(Error::transient(r.error().message));
+  if (!r) return fail(Error::transient("cannot run " + (spec.argv.empty() ? std::string("nix") : spec.argv[0]) + ": " + r.error().message));
   return r;
 }
 
 Result<EvalResult> CliNixRunner::eval_attrs(const EvalRequest& req) {
   EvalResult result;
-  std::vector<std::string> base = {options_.nix, "eval", "--json"};
-  if (req.show_trace) base.push_back("--show-trace");
-  auto target = installable(req.flake_ref, req.attr_path);
-
-  auto with = [&](std::vector<std::string> extra) {
-    auto argv = base;
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return ProcessSpec{.argv = argv, .timeout = req.timeout};
+  const auto target = installable(req.flake_ref, req.attr_path);
+  const auto set_name = render_attr_path(req.attr_path);
+  auto eval = [&](const std::string& apply) {
+    std::vector<std::string> argv = {options_.nix, "eval", "--json"};
+    if (req.show_trace) argv.push_back("--show-trace");
+    argv.insert(argv.end(), {target, "--apply", apply});
+    return run(ProcessSpec{.argv = std::move(argv), .timeout = req.timeout});
   };
 
   std::map<std::string, AttrResult> by_name;
-  std::vector<std::string> todo;
-  auto batch = run(with({target, "--apply", batch_apply()}));
+  std::vector<std::string> todo;  // evaluated alone
+  auto batch = eval(batch_apply());
   if (!batch) return fail(batch.error());
   collect_warnings(batch->err, result.warnings);
   if (batch->ok()) {
     json j = json::parse(batch->out, nullptr, false);
-    if (!j.is_object()) return fail(Error::rejected("nix eval printed no attribute set for " + render_attr_path(req.attr_path)));
+    if (!j.is_object()) return fail(Error::rejected("nix eval printed no attribute set for " + set_name));
     for (const auto& [name, v] : j.items()) {
       AttrResult a;
       a.path = req.attr_path;
       a.path.push_back(name);
-      if (fill_attr(v, a)) by_name[name] = std::move(a);
-      else todo.push_back(name);
+      if (fill_attr(v, a)) {
+        by_name[name] = std::move(a);
+      } else {
+        todo.push_back(name);
+      }
     }
   } else {
-    if (batch->timed_out) return fail(Error::rejected("evaluation timed out"));
-    // One attribute killed the whole evaluation; find the names, then
-    // evaluate each on its own.
-    auto names = run(with({target, "--apply", "builtins.attrNames"}));
+    // The set as a whole is bounded by the timeout: past it, the eval fails
+    // rather than running every attribute into the same limit again.
+    if (batch->timed_out) return fail(Error::rejected(failure_text(*batch, "evaluation of " + set_name, req.timeout)));
+    // One attribute killed the whole evaluation (its partial JSON on stdout
+    // is useless); list the names, then evaluate each on its own.
+    auto names = eval("builtins.attrNames");
     if (!names) return fail(names.error());
-    if (!names->ok()) {
-      return fail(Error::rejected(names->timed_out ? "evaluation timed out" : clean_nix_error(names->err)));
-    }
+    collect_warnings(names->err, result.warnings);
+    if (!names->ok()) return fail(Error::rejected(failure_text(*names, "evaluation of " + set_name, req.timeout)));
     json j = json::parse(names->out, nullptr, false);
-    if (!j.is_array()) return fail(Error::rejected("nix eval printed no attribute names"));
+    if (!j.is_array()) return fail(Error::rejected("nix eval printed no attribute names for " + set_name));
     for (const auto& n : j) {
       if (n.is_string()) todo.push_back(n.get<std::string>());
     }
   }
 
-  // Per-attribute evaluation, a few at a time.
+  // Per-attribute evaluation, options_.eval_parallelism at a time.
   std::mutex mu;
   std::size_t next = 0;
   std::optional<Error> infra;
@@ -132,24 +169,23 @@ Result<EvalResult> CliNixRunner::eval_attrs(const EvalRequest& req) {
       AttrResult a;
       a.path = req.attr_path;
       a.path.push_back(name);
-      auto r = run(with({target, "--apply", single_apply(name)}));
+      auto r = eval(single_apply(name));
       std::lock_guard lock(mu);
       if (!r) {
         infra = r.error();
         return;
       }
       collect_warnings(r->err, result.warnings);
-      if (r->ok() && fill_attr(json::parse(r->out, nullptr, false), a)) {
-        by_name[name] = std::move(a);
-      } else {
-        a.error = r->timed_out ? "evaluation timed out" : clean_nix_error(r->err);
-        if (a.error.empty()) a.error = "attribute " + name + " did not evaluate to a derivation";
-        by_name[name] = std::move(a);
+      if (!(r->ok() && fill_attr(json::parse(r->out, nullptr, false), a))) {
+        a.error = r->ok() ? "attribute " + render_attr_path(a.path) + " did not evaluate to a derivation"
+                          : failure_text(*r, "evaluation of " + render_attr_path(a.path), req.timeout);
       }
+      by_name[name] = std::move(a);
     }
   };
+  std::size_t n_threads = std::min<std::size_t>(todo.size(), static_cast<std::size_t>(std::max(1, options_.eval_parallelism)));
   std::vector<std::thread> threads;
-  for (int i = 0; i < std::max(1, options_.eval_parallelism); ++i) threads.emplace_back(worker);
+  for (std::size_t i = 0; i < n_threads; ++i) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   if (infra) return fail(*infra);
   for (auto& [_, a] : by_name) result.attrs.push_back(std::move(a));
@@ -161,11 +197,11 @@ Result<std::map<std::string, std::vector<std::string>>> CliNixRunner::derivation
   if (drvs.empty()) return graph;
   std::vector<std::string> argv = {options_.nix, "show-derivation", "-r"};
   argv.insert(argv.end(), drvs.begin(), drvs.end());
-  auto r = run({.argv = argv, .timeout = std::chrono::minutes(10), .max_capture = 1024 * 1024 * 1024});
+  auto r = run({.argv = argv, .timeout = options_.query_timeout, .max_capture = std::size_t{1} << 30});
   if (!r) return fail(r.error());
-  if (!r->ok()) return fail(Error::rejected("nix show-derivation failed: " + clean_nix_error(r->err)));
+  if (!r->ok()) return fail(Error::transient("nix show-derivation failed: " + failure_text(*r, "nix show-derivation", options_.query_timeout)));
   json j = json::parse(r->out, nullptr, false);
-  if (!j.is_object()) return fail(Error::rejected("nix show-derivation printed no object"));
+  if (!j.is_object()) return fail(Error::transient("nix show-derivation printed no object"));
   for (const auto& [drv, info] : j.items()) {
     auto& inputs = graph[drv];
     if (info.contains("inputDrvs") && info["inputDrvs"].is_object()) {
@@ -180,9 +216,9 @@ Result<std::vector<std::string>> CliNixRunner::invalid_paths(const std::vector<s
   if (paths.empty()) return out;
   std::vector<std::string> argv = {options_.nix_store, "--check-validity", "--print-invalid"};
   argv.insert(argv.end(), paths.begin(), paths.end());
-  auto r = run({.argv = argv, .timeout = std::chrono::minutes(2)});
+  auto r = run({.argv = argv, .timeout = options_.query_timeout});
   if (!r) return fail(r.error());
-  if (!r->ok()) return fail(Error::transient("nix-store --check-validity failed: " + clean_nix_error(r->err)));
+  if (!r->ok()) return fail(Error::transient("nix-store --check-validity failed: " + failure_text(*r, "nix-store --check-validity", options_.query_timeout)));
   for (const auto& line : text::split(r->out, '\n')) {
     if (!line.empty()) out.push_back(line);
   }
@@ -190,18 +226,15 @@ Result<std::vector<std::string>> CliNixRunner::invalid_paths(const std::vector<s
 }
 
 Result<BuildResult> CliNixRunner::build(const BuildRequest& req) {
+  // Nix 2.8 builds every output of a .drv path given as an installable.
   std::vector<std::string> argv = {options_.nix, "build", "--no-link", "--json", "-L"};
-  if (req.max_silent.count() > 0) {
-    argv.insert(argv.end(), {"--max-silent-time", std::to_string(std::max<long long>(1, req.max_silent.count() / 1000))});
-  }
-  if (req.timeout.count() > 0) {
-    argv.insert(argv.end(), {"--timeout", std::to_string(std::max<long long>(1, req.timeout.count() / 1000))});
-  }
+  if (req.max_silent.count() > 0) argv.insert(argv.end(), {"--max-silent-time", seconds(req.max_silent)});
+  if (req.timeout.count() > 0) argv.insert(argv.end(), {"--timeout", seconds(req.timeout)});
   argv.push_back(req.drv_path);
   ProcessSpec spec{.argv = argv, .on_stderr = req.on_log, .cancel = req.cancel};
   // Backstops in case nix itself hangs: a little past nix's own limits.
-  if (req.timeout.count() > 0) spec.timeout = req.timeout + std::chrono::seconds(30);
-  if (req.max_silent.count() > 0) spec.silence_timeout = req.max_silent + std::chrono::seconds(30);
+  if (req.timeout.count() > 0) spec.timeout = req.timeout + options_.build_grace;
+  if (req.max_silent.count() > 0) spec.silence_timeout = req.max_silent + options_.build_grace;
   spec.max_capture = 256 * 1024;
   auto r = run(spec);
   if (!r) return fail(r.error());
@@ -209,10 +242,15 @@ Result<BuildResult> CliNixRunner::build(const BuildRequest& req) {
   if (r->ok()) {
     b.outcome = BuildResult::Outcome::kSucceeded;
     json j = json::parse(r->out, nullptr, false);
-    if (j.is_array() && !j.empty() && j[0].contains("outputs") && j[0]["outputs"].is_object()) {
+    if (j.is_array() && !j.empty() && j[0].is_object() && j[0].contains("outputs") && j[0]["outputs"].is_object()) {
       for (const auto& [k, v] : j[0]["outputs"].items()) {
         if (v.is_string()) b.outputs[k] = v.get<std::string>();
       }
+    }
+    if (b.outputs.empty()) {  // no usable --json: read the outputs from the derivation
+      auto d = show_derivation(req.drv_path);
+      if (!d) return fail(Error::transient("built " + req.drv_path + " but cannot read its outputs: " + d.error().message));
+      b.outputs = d->outputs;
     }
     return b;
   }
@@ -221,10 +259,10 @@ Result<BuildResult> CliNixRunner::build(const BuildRequest& req) {
     b.error = "cancelled";
     return b;
   }
-  bool timed_out = r->timed_out || r->silent_too_long || r->err.find("timed out after") != std::string::npos ||
-                   r->err.find("silent for") != std::string::npos;
+  // nix's own limits end with "timed out after N seconds[ of silence]".
+  bool timed_out = r->timed_out || r->silent_too_long || r->err.find("timed out after") != std::string::npos;
   b.outcome = timed_out ? BuildResult::Outcome::kTimedOut : BuildResult::Outcome::kFailed;
-  // nix's summary: the "error: builder for ... failed" line when present.
+  // nix's summary: the "error: builder for ... failed" or "timed out" line.
   std::string summary;
   for (const auto& line : text::split(r->err, '\n')) {
     if (text::starts_with(line, "error:")) {
@@ -232,7 +270,13 @@ Result<BuildResult> CliNixRunner::build(const BuildRequest& req) {
       if (line.find("builder for") != std::string::npos || line.find("timed out") != std::string::npos) break;
     }
   }
-  if (summary.empty()) summary = "nix build " + r->describe();
+  // Without -L nix appends "; last N log lines:"; the lines are in the log.
+  if (!summary.empty() && summary.back() == ';') summary.pop_back();
+  if (summary.empty()) {
+    summary = r->timed_out ? "build timed out after " + seconds(spec.timeout) + "s"
+              : r->silent_too_long ? "build silent for more than " + seconds(spec.silence_timeout) + "s"
+                                   : "nix build " + r->describe();
+  }
   b.error = summary;
   return b;
 }
@@ -241,9 +285,9 @@ Result<void> CliNixRunner::copy_to(const std::string& store_url, const std::vect
   if (paths.empty()) return {};
   std::vector<std::string> argv = {options_.nix, "copy", "--to", store_url};
   argv.insert(argv.end(), paths.begin(), paths.end());
-  auto r = run({.argv = argv, .timeout = std::chrono::hours(1)});
+  auto r = run({.argv = argv, .timeout = options_.copy_timeout});
   if (!r) return fail(r.error());
-  if (!r->ok()) return fail(Error::transient("nix copy failed: " + clean_nix_error(r->err)));
+  if (!r->ok()) return fail(Error::transient("nix copy failed: " + failure_text(*r, "nix copy", options_.copy_timeout)));
   return {};
 }
 
@@ -251,24 +295,32 @@ Result<std::string> CliNixRunner::eval_json(const std::string& flake_ref, const 
                                             const std::string& apply, std::chrono::milliseconds timeout) {
   auto r = run({.argv = {options_.nix, "eval", "--json", installable(flake_ref, attr_path), "--apply", apply}, .timeout = timeout});
   if (!r) return fail(r.error());
-  if (!r->ok()) return fail(Error::rejected(r->timed_out ? "evaluation timed out" : clean_nix_error(r->err)));
-  return r->out;
+  if (!r->ok()) return fail(Error::rejected(failure_text(*r, "evaluation of " + render_attr_path(attr_path), timeout)));
+  return text::trim(r->out);
 }
 
 Result<Derivation> CliNixRunner::show_derivation(const std::string& drv_path) {
-  auto r = run({.argv = {options_.nix, "show-derivation", drv_path}, .timeout = std::chrono::minutes(2)});
+  auto r = run({.argv = {options_.nix, "show-derivation", drv_path}, .timeout = options_.query_timeout});
   if (!r) return fail(r.error());
-  if (!r->ok()) return fail(Error::rejected("nix show-derivation failed: " + clean_nix_error(r->err)));
+  if (!r->ok()) return fail(Error::rejected("nix show-derivation failed: " + failure_text(*r, "nix show-derivation", options_.query_timeout)));
   json j = json::parse(r->out, nullptr, false);
-  if (!j.is_object() || j.empty()) return fail(Error::rejected("nix show-derivation printed no derivation"));
+  if (!j.is_object() || j.empty() || !j.begin().value().is_object()) {
+    return fail(Error::rejected("nix show-derivation printed no derivation for " + drv_path));
+  }
   auto first = j.begin();
   const json& info = first.value();
+  auto str = [](const json& o, const char* key) {
+    return o.contains(key) && o[key].is_string() ? o[key].get<std::string>() : std::string();
+  };
   Derivation d;
   d.path = first.key();
-  d.builder = info.value("builder", "");
-  d.system = info.value("system", info.value("platform", ""));
+  d.builder = str(info, "builder");
+  d.system = str(info, "system");
+  if (d.system.empty()) d.system = str(info, "platform");
   if (info.contains("args") && info["args"].is_array()) {
-    for (const auto& a : info["args"]) d.args.push_back(a.get<std::string>());
+    for (const auto& a : info["args"]) {
+      if (a.is_string()) d.args.push_back(a.get<std::string>());
+    }
   }
   if (info.contains("env") && info["env"].is_object()) {
     for (const auto& [k, v] : info["env"].items()) {
@@ -279,10 +331,12 @@ Result<Derivation> CliNixRunner::show_derivation(const std::string& drv_path) {
     for (const auto& [k, _] : info["inputDrvs"].items()) d.input_drvs.push_back(k);
   }
   if (info.contains("inputSrcs") && info["inputSrcs"].is_array()) {
-    for (const auto& s : info["inputSrcs"]) d.input_srcs.push_back(s.get<std::string>());
+    for (const auto& s : info["inputSrcs"]) {
+      if (s.is_string()) d.input_srcs.push_back(s.get<std::string>());
+    }
   }
   if (info.contains("outputs") && info["outputs"].is_object()) {
-    for (const auto& [k, v] : info["outputs"].items()) d.outputs[k] = v.value("path", "");
+    for (const auto& [k, v] : info["outputs"].items()) d.outputs[k] = v.is_object() ? str(v, "path") : std::string();
   }
   return d;
 }
@@ -291,9 +345,9 @@ Result<void> CliNixRunner::realise(const std::vector<std::string>& drv_paths) {
   if (drv_paths.empty()) return {};
   std::vector<std::string> argv = {options_.nix_store, "--realise"};
   argv.insert(argv.end(), drv_paths.begin(), drv_paths.end());
-  auto r = run({.argv = argv, .timeout = std::chrono::hours(1)});
+  auto r = run({.argv = argv, .timeout = options_.copy_timeout});
   if (!r) return fail(r.error());
-  if (!r->ok()) return fail(Error::rejected("nix-store --realise failed: " + clean_nix_error(r->err)));
+  if (!r->ok()) return fail(Error::rejected("nix-store --realise failed: " + failure_text(*r, "nix-store --realise", options_.copy_timeout)));
   return {};
 }
 

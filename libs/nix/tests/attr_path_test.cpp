@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "flurry/nix/cli_nix_runner.hpp"
+#include "flurry/nix/nix_runner.hpp"
 
 using namespace flurry::nix;
 
@@ -10,9 +10,16 @@ TEST(AttrPath, PlainNamesStayBareOthersAreQuotedAndEscaped) {
   EXPECT_EQ(render_attr_path({"q\"${x}\\"}), "\"q\\\"\\${x}\\\\\"");
   EXPECT_EQ(render_attr_path({"1abc"}), "\"1abc\"");
   EXPECT_EQ(render_attr_path({""}), "\"\"");
+  EXPECT_EQ(render_attr_path({"it's-ok_1"}), "it's-ok_1");
 }
 
-TEST(NixErrors, HintsAndDirtyTreeWarningsAreDropped) {
-  EXPECT_EQ(clean_nix_error("warning: Git tree '/x' is dirty\nerror: boom\n(use '--show-trace' to show detailed location information)\n"),
-            "error: boom");
+TEST(AttrPath, KeywordsAndControlCharactersAreQuotedOnOneLine) {
+  EXPECT_EQ(render_attr_path({"checks", "if"}), "checks.\"if\"");
+  EXPECT_EQ(render_attr_path({"a\nb"}), "\"a\\nb\"");
+  EXPECT_EQ(render_attr_path({"\xC3\xA9t\xC3\xA9"}), "\"\xC3\xA9t\xC3\xA9\"");
+}
+
+TEST(AttrPath, DistinctPathsRenderDistinctly) {
+  EXPECT_NE(render_attr_path({"a.b", "c"}), render_attr_path({"a", "b.c"}));
+  EXPECT_NE(render_attr_path({"a.b"}), render_attr_path({"a", "b"}));
 }

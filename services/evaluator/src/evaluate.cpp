@@ -1,8 +1,9 @@
 #include "evaluate.hpp"
 
+#include <algorithm>
 #include <map>
+#include <optional>
 
-#include "flurry/core/log.hpp"
 #include "flurry/core/text.hpp"
 #include "flurry/pipeline/publish.hpp"
 #include "flurry/state/ids.hpp"
@@ -12,60 +13,227 @@ namespace {
 
 using msg::JobState;
 
-EvalOutcome retry(const std::string& eval_id, const Error& e, std::uint64_t delivered) {
-  EvalOutcome o;
-  o.eval_id = eval_id;
-  o.result = "retry";
-  o.disposition = bus::disposition_for(e, delivered);
+// States only evaluation assigns: a job in one of them was created terminal.
+bool born_terminal(JobState s) {
+  return s == JobState::kEvalFailed || s == JobState::kSkipped || s == JobState::kUnsupportedSystem;
+}
+
+class Handler {
+ public:
+  Handler(const msg::ChangeEvent& change, std::uint64_t delivered, EvalPorts ports, const EvaluatorConfig& cfg)
+      : change_(change), delivered_(delivered), ports_(ports), cfg_(cfg), links_{cfg.public_url},
+        eval_id_(state::eval_id_for_change(change.id)) {}
+
+  EvalOutcome run();
+
+ private:
+  bool last_delivery() const { return delivered_ >= static_cast<std::uint64_t>(std::max(1, cfg_.max_deliver)); }
+  EvalOutcome outcome(std::string result) const {
+    EvalOutcome o;
+    o.eval_id = eval_id_;
+    o.result = std::move(result);
+    return o;
+  }
+  // The store or the bus failed: nothing can be recorded, try again later.
+  EvalOutcome retry(const Error& e) const;
+  // Fetching or nix failed for reasons outside the repository: try again,
+  // unless this was the last delivery, then the eval fails with `e`.
+  EvalOutcome infrastructure(const std::string& what, const Error& e);
+  // The eval cannot be evaluated: failed in the store, failure status,
+  // eval.finished. Replays identically.
+  EvalOutcome fail_eval(const std::string& error, const std::string& result = "eval_failed");
+  Result<std::optional<state::EvalRecord>> load() { return ports_.state.get_eval(eval_id_); }
+  // Everything that follows add_jobs, derived from the stored jobs and
+  // transition only, so that a replay publishes the same messages.
+  Result<void> publish_jobs(const state::Transition& t, EvalOutcome& o);
+  EvalOutcome replay(const state::EvalRecord& eval);
+  EvalOutcome evaluate(const state::EvalRecord& eval);
+
+  const msg::ChangeEvent& change_;
+  std::uint64_t delivered_;
+  EvalPorts ports_;
+  const EvaluatorConfig& cfg_;
+  pipeline::Links links_;
+  std::string eval_id_;
+};
+
+EvalOutcome Handler::retry(const Error& e) const {
+  auto o = outcome("retry");
+  o.error = e.message;
+  o.disposition = bus::disposition_for(e, delivered_);
+  // Whatever the code, the change is not handled yet: never ack it here.
   if (o.disposition.kind == bus::Disposition::Kind::kAck) o.disposition = bus::Disposition::nak(e.message);
   return o;
 }
 
-// Ends an eval that could not be evaluated: state, status, eval.finished.
-EvalOutcome fail_whole_eval(const std::string& eval_id, const std::string& error, EvalPorts ports, const EvaluatorConfig& cfg,
-                            std::uint64_t delivered) {
-  std::string text = error.empty() ? "evaluation failed" : error;
-  if (auto r = ports.state.fail_eval(eval_id, text, ports.clock.now_ms()); !r) return retry(eval_id, r.error(), delivered);
-  auto eval = ports.state.get_eval(eval_id);
-  if (!eval || !eval->has_value()) return retry(eval_id, eval ? Error::transient("eval vanished") : eval.error(), delivered);
-  const auto& e = **eval;
-  auto status = pipeline::eval_status(e, msg::StatusState::kFailure, e.error, e.finished_ms * 1000 + 1, {cfg.public_url});
-  if (auto r = pipeline::publish_status(ports.bus, status); !r) return retry(eval_id, r.error(), delivered);
-  if (auto r = pipeline::publish_eval_finished(ports.bus, e); !r) return retry(eval_id, r.error(), delivered);
-  EvalOutcome o;
-  o.eval_id = eval_id;
-  o.result = "eval_failed";
+EvalOutcome Handler::infrastructure(const std::string& what, const Error& e) {
+  if (e.code == ErrorCode::kTransient && !last_delivery()) {
+    auto o = retry(e);
+    o.error = what + ": " + e.message;
+    return o;
+  }
+  return fail_eval(what + ": " + e.message);
+}
+
+EvalOutcome Handler::fail_eval(const std::string& error, const std::string& result) {
+  const std::string text = error.empty() ? "evaluation failed" : error;
+  if (auto r = ports_.state.fail_eval(eval_id_, text, ports_.clock.now_ms()); !r) return retry(r.error());
+  auto loaded = load();
+  if (!loaded) return retry(loaded.error());
+  if (!loaded->has_value()) return retry(Error::transient("eval " + eval_id_ + " vanished"));
+  const auto& e = **loaded;
+  // The stored error and finish time, not ours: a replay (or an eval that
+  // ended another way meanwhile) publishes what the store says.
+  if (e.state == state::EvalState::kFailed && e.jobs_total == 0) {
+    auto status = pipeline::eval_status(e, msg::StatusState::kFailure, e.error, e.finished_ms * 1000 + 1, links_);
+    if (auto r = pipeline::publish_status(ports_.bus, status); !r) return retry(r.error());
+    if (auto r = pipeline::publish_eval_finished(ports_.bus, e); !r) return retry(r.error());
+  }
+  auto o = outcome(result);
+  o.error = e.error;
   o.disposition = bus::Disposition::ack();
   return o;
 }
 
-// Publishes everything that follows add_jobs. Deterministic msg ids make a
-// replay harmless.
-Result<void> publish_jobs(const state::EvalRecord& eval, const state::Transition& t, EvalPorts ports,
-                          const EvaluatorConfig& cfg, int eval_errors, std::size_t warnings) {
-  auto jobs = ports.state.list_jobs(eval.id);
+Result<void> Handler::publish_jobs(const state::Transition& t, EvalOutcome& o) {
+  auto loaded = load();
+  if (!loaded) return fail(loaded.error());
+  if (!loaded->has_value()) return fail(Error::transient("eval " + eval_id_ + " vanished"));
+  const auto& eval = **loaded;
+  auto jobs = ports_.state.list_jobs(eval_id_);
   if (!jobs) return fail(jobs.error());
-  std::vector<std::string> born_terminal;
-  std::set<std::string> dep_failed(t.dependency_failed.begin(), t.dependency_failed.end());
-  pipeline::Links links{cfg.public_url};
+
+  std::set<std::string> dependency_failed(t.dependency_failed.begin(), t.dependency_failed.end());
+  std::vector<std::string> ended;
+  int eval_errors = 0;
   for (const auto& j : *jobs) {
-    if (dep_failed.count(j.id)) continue;
-    if (msg::is_terminal(j.state) && j.finished_ms != 0 && j.started_ms == 0 && j.attempts == 0) {
-      born_terminal.push_back(j.id);
-    } else if (auto r = pipeline::publish_status(ports.bus, pipeline::job_status(eval, j, links)); !r) {
-      return r;
+    eval_errors += j.state == JobState::kEvalFailed;
+    o.skipped += j.state == JobState::kSkipped;
+    if (dependency_failed.count(j.id)) continue;  // published with the transition
+    if (born_terminal(j.state)) {
+      ended.push_back(j.id);
+      continue;
     }
+    // Queued when created, whatever it is now (a replay may come after
+    // builds started): the same pending status as the first time.
+    auto as_created = j;
+    as_created.state = JobState::kQueued;
+    if (auto r = pipeline::publish_status(ports_.bus, pipeline::job_status(eval, as_created, links_)); !r) return r;
   }
-  if (auto r = pipeline::publish_transition({ports.bus, ports.state}, eval.id, born_terminal, t, links); !r) return r;
-  std::string desc = std::to_string(jobs->size()) + (jobs->size() == 1 ? " job" : " jobs");
+  // Terminal statuses and job.finished for born-terminal and
+  // dependency_failed jobs, build requests for the ready ones.
+  state::Transition without_end = t;
+  without_end.eval_finished = false;
+  if (auto r = pipeline::publish_transition({ports_.bus, ports_.state}, eval_id_, ended, without_end, links_); !r) return r;
+
+  const auto total = jobs->size();
+  std::string desc = std::to_string(total) + (total == 1 ? " job" : " jobs");
   if (eval_errors > 0) desc += ", " + std::to_string(eval_errors) + " failed to evaluate";
-  if (warnings > 0) desc += " (" + std::to_string(warnings) + (warnings == 1 ? " warning)" : " warnings)");
-  auto status = pipeline::eval_status(eval, msg::StatusState::kSuccess, desc, eval.created_ms * 1000 + 1, links);
-  return pipeline::publish_status(ports.bus, status);
+  auto status = pipeline::eval_status(eval, msg::StatusState::kSuccess, desc, eval.created_ms * 1000 + 1, links_);
+  if (auto r = pipeline::publish_status(ports_.bus, status); !r) return r;
+  if (t.eval_finished) {
+    if (auto r = pipeline::publish_eval_finished(ports_.bus, eval); !r) return r;
+  }
+  o.jobs = static_cast<int>(total);
+  o.eval_errors = eval_errors;
+  o.ready = static_cast<int>(t.ready.size());
+  return {};
 }
 
-bool missing_attribute_error(const std::string& e) {
-  return e.find("does not provide attribute") != std::string::npos || e.find("attribute '") != std::string::npos;
+EvalOutcome Handler::replay(const state::EvalRecord& eval) {
+  // Failed as a whole (no jobs were ever added): the same failure again.
+  if (eval.state == state::EvalState::kFailed && eval.jobs_total == 0 && !eval.error.empty()) {
+    return fail_eval(eval.error, "replayed");
+  }
+  // add_jobs on an eval that has its jobs returns the stored transition.
+  auto t = ports_.state.add_jobs(eval_id_, {}, ports_.clock.now_ms());
+  if (!t) {
+    // Ended without jobs in some other way (cancelled): nothing to publish.
+    if (t.error().code == ErrorCode::kRejected) {
+      auto o = outcome("replayed");
+      o.disposition = bus::Disposition::ack();
+      return o;
+    }
+    return retry(t.error());
+  }
+  auto o = outcome("replayed");
+  if (auto r = publish_jobs(*t, o); !r) return retry(r.error());
+  o.disposition = bus::Disposition::ack();
+  return o;
+}
+
+bool missing_attribute_set(const std::string& error) { return error.find("does not provide attribute") != std::string::npos; }
+
+EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
+  auto pending = pipeline::eval_status(eval, msg::StatusState::kPending, "Evaluating", eval.created_ms * 1000, links_);
+  if (auto r = pipeline::publish_status(ports_.bus, pending); !r) return retry(r.error());
+
+  auto flake = ports_.git.fetch({change_.repo.clone_url, change_.ref, change_.rev, mirror_dir(cfg_.work_dir, change_.repo)});
+  if (!flake) return infrastructure("cannot fetch " + change_.rev, flake.error());
+
+  std::vector<nix::AttrResult> attrs;
+  std::vector<std::string> warnings;
+  std::vector<std::string> missing;  // systems without <attribute>.<system>
+  for (const auto& system : cfg_.systems) {
+    auto r = ports_.nix.eval_attrs({*flake, {cfg_.attribute, system}, cfg_.show_trace, cfg_.eval_timeout});
+    if (!r) {
+      if (r.error().code == ErrorCode::kTransient) return infrastructure("cannot evaluate", r.error());
+      // With several systems, a flake may leave some out; any other error
+      // (syntax, lock file, ...) means it cannot be evaluated.
+      if (cfg_.systems.size() > 1 && missing_attribute_set(r.error().message)) {
+        missing.push_back(r.error().message);
+        continue;
+      }
+      return fail_eval(r.error().message);
+    }
+    attrs.insert(attrs.end(), r->attrs.begin(), r->attrs.end());
+    for (const auto& w : r->warnings) {
+      if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
+    }
+  }
+  if (!missing.empty() && missing.size() == cfg_.systems.size()) return fail_eval(missing.front());
+
+  std::vector<std::string> drvs, outputs;
+  for (const auto& a : attrs) {
+    if (!a.ok()) continue;
+    drvs.push_back(a.drv_path);
+    for (const auto& [_, p] : a.outputs) {
+      if (!p.empty()) outputs.push_back(p);
+    }
+  }
+  auto graph = ports_.nix.derivation_graph(drvs);
+  if (!graph) return infrastructure("cannot read the derivation graph", graph.error());
+  auto invalid = ports_.nix.invalid_paths(outputs);
+  if (!invalid) return infrastructure("cannot query the store", invalid.error());
+  auto jobs = plan_jobs(eval_id_, attrs, *graph, std::set<std::string>(invalid->begin(), invalid->end()));
+
+  auto t = ports_.state.add_jobs(eval_id_, jobs, ports_.clock.now_ms());
+  if (!t) return retry(t.error());
+  auto o = outcome("evaluated");
+  o.warnings = std::move(warnings);
+  if (auto r = publish_jobs(*t, o); !r) return retry(r.error());
+  o.disposition = bus::Disposition::ack();
+  return o;
+}
+
+EvalOutcome Handler::run() {
+  state::EvalRecord rec;
+  rec.id = eval_id_;
+  rec.change_id = change_.id;
+  rec.repo = change_.repo;
+  rec.ref = change_.ref;
+  rec.branch = change_.branch;
+  rec.tag = change_.tag;
+  rec.rev = change_.rev;
+  rec.created_ms = ports_.clock.now_ms();
+  if (auto created = ports_.state.create_eval(rec); !created) return retry(created.error());
+  // The stored record, not ours: a redelivery keeps the first creation time.
+  auto loaded = load();
+  if (!loaded) return retry(loaded.error());
+  if (!loaded->has_value()) return retry(Error::transient("eval " + eval_id_ + " vanished"));
+  const state::EvalRecord eval = **loaded;
+  if (eval.state != state::EvalState::kEvaluating) return replay(eval);
+  return evaluate(eval);
 }
 
 }  // namespace
@@ -84,7 +252,9 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
     state::JobSpec j;
     j.attr = nix::render_attr_path(a.path);
     j.id = state::job_id_for(eval_id, j.attr);
-    j.system = a.system.empty() && a.path.size() >= 2 ? a.path[a.path.size() - 2] : a.system;
+    // The derivation's own system decides where it builds; an attribute
+    // that failed to evaluate belongs to the system it was listed under.
+    j.system = !a.system.empty() ? a.system : a.path.size() >= 2 ? a.path[a.path.size() - 2] : "";
     if (!a.ok()) {
       j.state = JobState::kEvalFailed;
       j.error = a.error;
@@ -92,7 +262,7 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
       j.drv_path = a.drv_path;
       j.outputs = a.outputs;
       bool all_valid = !a.outputs.empty();
-      for (const auto& [_, p] : a.outputs) all_valid = all_valid && !invalid.count(p);
+      for (const auto& [_, p] : a.outputs) all_valid = all_valid && !p.empty() && !invalid.count(p);
       j.state = all_valid ? JobState::kSkipped : JobState::kQueued;
       jobs_by_drv[a.drv_path].push_back(j.id);
     }
@@ -120,105 +290,9 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
   return jobs;
 }
 
-EvalOutcome handle_change(const msg::ChangeEvent& change, Delivery delivery, EvalPorts ports, const EvaluatorConfig& cfg) {
-  const std::string eval_id = state::eval_id_for_change(change.id);
-  state::EvalRecord rec;
-  rec.id = eval_id;
-  rec.change_id = change.id;
-  rec.repo = change.repo;
-  rec.ref = change.ref;
-  rec.branch = change.branch;
-  rec.tag = change.tag;
-  rec.rev = change.rev;
-  rec.created_ms = ports.clock.now_ms();
-  auto created = ports.state.create_eval(rec);
-  if (!created) return retry(eval_id, created.error(), delivery.num_delivered);
-  auto current = ports.state.get_eval(eval_id);
-  if (!current || !current->has_value()) {
-    return retry(eval_id, current ? Error::transient("eval vanished") : current.error(), delivery.num_delivered);
-  }
-  const state::EvalRecord eval = **current;
-
-  // Redelivery of a change that was already evaluated: republish, don't redo.
-  if (eval.state != state::EvalState::kEvaluating) {
-    if (eval.jobs_total == 0 && eval.state == state::EvalState::kFailed && !eval.error.empty()) {
-      auto o = fail_whole_eval(eval_id, eval.error, ports, cfg, delivery.num_delivered);
-      o.result = "replayed";
-      return o;
-    }
-    auto t = ports.state.add_jobs(eval_id, {}, ports.clock.now_ms());
-    if (!t) return retry(eval_id, t.error(), delivery.num_delivered);
-    if (auto r = publish_jobs(eval, *t, ports, cfg, 0, 0); !r) return retry(eval_id, r.error(), delivery.num_delivered);
-    EvalOutcome o;
-    o.eval_id = eval_id;
-    o.result = "replayed";
-    o.jobs = eval.jobs_total;
-    o.disposition = bus::Disposition::ack();
-    return o;
-  }
-
-  pipeline::Links links{cfg.public_url};
-  auto pending = pipeline::eval_status(eval, msg::StatusState::kPending, "Evaluating", eval.created_ms * 1000, links);
-  if (auto r = pipeline::publish_status(ports.bus, pending); !r) return retry(eval_id, r.error(), delivery.num_delivered);
-
-  auto flake = ports.git.fetch({change.repo.clone_url, change.ref, change.rev, mirror_dir(cfg.work_dir, change.repo)});
-  if (!flake) {
-    if (flake.error().code == ErrorCode::kTransient && !delivery.last()) return retry(eval_id, flake.error(), delivery.num_delivered);
-    return fail_whole_eval(eval_id, "cannot fetch " + change.rev + ": " + flake.error().message, ports, cfg, delivery.num_delivered);
-  }
-
-  std::vector<nix::AttrResult> attrs;
-  std::vector<std::string> warnings;
-  std::vector<std::string> errors;
-  for (const auto& system : cfg.systems) {
-    auto r = ports.nix.eval_attrs({*flake, {cfg.attribute, system}, cfg.show_trace, cfg.eval_timeout});
-    if (!r) {
-      if (r.error().code == ErrorCode::kTransient) {
-        if (!delivery.last()) return retry(eval_id, r.error(), delivery.num_delivered);
-        return fail_whole_eval(eval_id, r.error().message, ports, cfg, delivery.num_delivered);
-      }
-      errors.push_back(r.error().message);
-      continue;
-    }
-    attrs.insert(attrs.end(), r->attrs.begin(), r->attrs.end());
-    warnings.insert(warnings.end(), r->warnings.begin(), r->warnings.end());
-  }
-  // A system without the attribute set is fine when another has it; any
-  // other error (syntax, lock file) fails the eval.
-  bool fatal = errors.size() == cfg.systems.size();
-  for (const auto& e : errors) fatal = fatal || !missing_attribute_error(e);
-  if (fatal && !errors.empty()) return fail_whole_eval(eval_id, errors.front(), ports, cfg, delivery.num_delivered);
-
-  std::vector<std::string> drvs, outputs;
-  for (const auto& a : attrs) {
-    if (!a.ok()) continue;
-    drvs.push_back(a.drv_path);
-    for (const auto& [_, p] : a.outputs) outputs.push_back(p);
-  }
-  auto graph = ports.nix.derivation_graph(drvs);
-  if (!graph) return retry(eval_id, graph.error(), delivery.num_delivered);
-  auto invalid = ports.nix.invalid_paths(outputs);
-  if (!invalid) return retry(eval_id, invalid.error(), delivery.num_delivered);
-  auto jobs = plan_jobs(eval_id, attrs, *graph, std::set<std::string>(invalid->begin(), invalid->end()));
-  int eval_errors = 0;
-  for (const auto& j : jobs) eval_errors += j.state == JobState::kEvalFailed;
-
-  auto t = ports.state.add_jobs(eval_id, jobs, ports.clock.now_ms());
-  if (!t) return retry(eval_id, t.error(), delivery.num_delivered);
-  auto after = ports.state.get_eval(eval_id);
-  if (!after || !after->has_value()) return retry(eval_id, after ? Error::transient("eval vanished") : after.error(), delivery.num_delivered);
-  if (auto r = publish_jobs(**after, *t, ports, cfg, eval_errors, warnings.size()); !r) {
-    return retry(eval_id, r.error(), delivery.num_delivered);
-  }
-  for (const auto& w : warnings) log::warn("eval.warning", w, {{"eval_id", eval_id}});
-  EvalOutcome o;
-  o.eval_id = eval_id;
-  o.result = "evaluated";
-  o.jobs = static_cast<int>(jobs.size());
-  o.eval_errors = eval_errors;
-  o.warnings = warnings;
-  o.disposition = bus::Disposition::ack();
-  return o;
+EvalOutcome handle_change(const msg::ChangeEvent& change, std::uint64_t num_delivered, EvalPorts ports,
+                          const EvaluatorConfig& config) {
+  return Handler(change, num_delivered, ports, config).run();
 }
 
 }  // namespace flurry::evaluator

@@ -2,6 +2,8 @@
 // The evaluator's handler: a change event becomes an eval with one job per
 // attribute, dependency edges between jobs, and the first build requests.
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,11 +19,14 @@ namespace flurry::evaluator {
 
 struct EvaluatorConfig {
   std::vector<std::string> systems = {"x86_64-linux"};
-  std::string attribute = "checks";
-  std::string work_dir = "/var/lib/flurry/evaluator";
+  std::string attribute = "checks";  // evaluates <attribute>.<system> for each system
+  std::string work_dir = "/var/lib/flurry/evaluator";  // mirrors under work_dir/repos/
   bool show_trace = false;
-  std::string public_url;
+  std::string public_url;  // web base URL for status links; empty = none
   std::chrono::milliseconds eval_timeout{std::chrono::minutes(10)};
+  // The consumer's max_deliver: on that delivery, infrastructure failures
+  // fail the eval instead of asking for another try.
+  int max_deliver = 5;
 };
 
 struct EvalPorts {
@@ -32,25 +37,26 @@ struct EvalPorts {
   Clock& clock;
 };
 
-struct Delivery {
-  std::uint64_t num_delivered = 1;
-  int max_deliver = 5;
-  bool last() const { return num_delivered >= static_cast<std::uint64_t>(max_deliver); }
-};
-
+// What happened, for the shell's logs and metrics.
 struct EvalOutcome {
   bus::Disposition disposition;
   std::string eval_id;
-  std::string result;  // evaluated, eval_failed, replayed, retry
+  std::string result;  // "evaluated", "eval_failed", "replayed" or "retry"
+  std::string error;   // why the eval failed, or why it will be retried
   int jobs = 0;
-  int eval_errors = 0;
-  std::vector<std::string> warnings;
+  int eval_errors = 0;  // jobs that failed to evaluate
+  int skipped = 0;      // jobs whose outputs were already built
+  int ready = 0;        // build requests sent
+  std::vector<std::string> warnings;  // nix's evaluation warnings
 };
 
-// Safe to run again for the same change: the eval id derives from the
-// change id, a finished evaluation is replayed (republished, deduplicated)
-// rather than redone.
-EvalOutcome handle_change(const msg::ChangeEvent& change, Delivery delivery, EvalPorts ports, const EvaluatorConfig& config);
+// Handles one delivery of a change event. Safe to run again for the same
+// change: the eval id derives from the change id, and an eval that already
+// has its jobs is replayed (the same messages republished, deduplicated by
+// msg id) rather than evaluated again. Acks only after every effect is
+// stored and published.
+EvalOutcome handle_change(const msg::ChangeEvent& change, std::uint64_t num_delivered, EvalPorts ports,
+                          const EvaluatorConfig& config);
 
 // Where the mirror of a repository lives under work_dir; every component
 // comes from hostile input and is made file-name safe.
@@ -59,7 +65,7 @@ std::string mirror_dir(const std::string& work_dir, const msg::Repo& repo);
 // Pure planning: jobs from evaluated attributes. `graph` maps each .drv to
 // its input .drvs; `invalid` lists output paths not yet in the store. Job B
 // depends on job A when A's derivation is in B's closure; only the nearest
-// jobs are kept as edges.
+// jobs are kept as edges (the search stops at a job's derivation).
 std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vector<nix::AttrResult>& attrs,
                                       const std::map<std::string, std::vector<std::string>>& graph,
                                       const std::set<std::string>& invalid);

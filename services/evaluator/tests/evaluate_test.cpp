@@ -1,8 +1,12 @@
 #include "evaluate.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "flurry/bus/testing/memory_bus.hpp"
+#include "flurry/core/text.hpp"
 #include "flurry/nix/testing/fake_nix_runner.hpp"
 #include "flurry/state/ids.hpp"
 #include "flurry/state/testing/memory_store.hpp"
@@ -10,6 +14,9 @@
 using namespace flurry;
 using namespace flurry::evaluator;
 using msg::JobState;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
 
 namespace {
 
@@ -24,12 +31,35 @@ class FakeGit final : public git::Git {
   std::optional<Error> error;
 };
 
-nix::AttrResult ok(const std::string& name) {
+// A bus that stops storing messages after `allowed` publishes, like a
+// process that dies (or loses NATS) half way through publishing.
+class DyingBus final : public bus::Bus {
+ public:
+  explicit DyingBus(bus::Bus& inner, int allowed) : inner_(inner), allowed_(allowed) {}
+  Result<void> publish(const bus::OutMessage& m) override {
+    if (allowed_-- <= 0) return fail(Error::transient("nats: connection closed"));
+    return inner_.publish(m);
+  }
+  Result<void> consume(const bus::ConsumerSpec& s, bus::Handler h, const std::atomic<bool>& stop) override { return inner_.consume(s, h, stop); }
+  bool healthy() override { return allowed_ > 0; }
+
+ private:
+  bus::Bus& inner_;
+  int allowed_;
+};
+
+std::multiset<std::pair<std::string, std::string>> contents(const bus::testing::MemoryBus& b) {
+  std::multiset<std::pair<std::string, std::string>> out;
+  for (const auto& m : b.published()) out.insert({m.subject, m.data});
+  return out;
+}
+
+nix::AttrResult ok(const std::string& name, const std::string& system = "x86_64-linux") {
   nix::AttrResult a;
-  a.path = {"checks", "x86_64-linux", name};
+  a.path = {"checks", system, name};
   a.drv_path = "/nix/store/" + name + ".drv";
   a.name = name;
-  a.system = "x86_64-linux";
+  a.system = system;
   a.outputs = {{"out", "/nix/store/" + name + "-out"}};
   return a;
 }
@@ -49,15 +79,14 @@ class Evaluate : public ::testing::Test {
     change.ref = "refs/heads/main";
     change.branch = "main";
     change.rev = std::string(40, 'a');
-    // ok, fail, dep (on ok, through an intermediate drv), depOnFail, throws
-    nix.eval_result = nix::EvalResult{{ok("ok"), ok("fail"), ok("dep"), ok("depOnFail"), bad("throws", "error: intentional")}, {}};
+    // ok, fail, dep (on ok, through an intermediate drv), depOnFail, throws.
+    nix.eval_result = nix::EvalResult{
+        {ok("ok"), ok("fail"), ok("dep"), ok("depOnFail"), bad("throws", "error: intentional\n\n       at x:1:1:")}, {"warning: something"}};
     nix.graph["/nix/store/dep.drv"] = {"/nix/store/helper.drv"};
     nix.graph["/nix/store/helper.drv"] = {"/nix/store/ok.drv"};
     nix.graph["/nix/store/depOnFail.drv"] = {"/nix/store/fail.drv"};
   }
-  EvalOutcome run(std::uint64_t delivered = 1) {
-    return handle_change(change, {delivered, 3}, {bus, store, nix, git, clock}, cfg);
-  }
+  EvalOutcome run(std::uint64_t delivered = 1) { return handle_change(change, delivered, {bus, store, nix, git, clock}, cfg); }
   std::string id(const std::string& name) { return state::job_id_for(eval_id(), "checks.x86_64-linux." + name); }
   std::string eval_id() { return state::eval_id_for_change(change.id); }
   std::map<std::string, std::vector<msg::StatusEvent>> statuses() {
@@ -68,6 +97,17 @@ class Evaluate : public ::testing::Test {
     }
     return out;
   }
+  std::set<std::string> build_requests() {
+    std::set<std::string> out;
+    for (const auto& m : bus.published("flurry.build.")) out.insert(msg::decode_build_request(m.data)->job_id);
+    return out;
+  }
+  std::set<std::string> finished_jobs() {
+    std::set<std::string> out;
+    for (const auto& m : bus.published("flurry.job.finished")) out.insert(msg::decode_job_finished(m.data)->job_id);
+    return out;
+  }
+  JobState state_of(const std::string& name) { return (**store.get_job(id(name))).state; }
 
   msg::ChangeEvent change;
   bus::testing::MemoryBus bus;
@@ -75,7 +115,7 @@ class Evaluate : public ::testing::Test {
   nix::testing::FakeNixRunner nix;
   FakeGit git;
   ManualClock clock;
-  EvaluatorConfig cfg{.work_dir = "/work"};
+  EvaluatorConfig cfg{.work_dir = "/work", .max_deliver = 3};
 };
 
 }  // namespace
@@ -86,15 +126,19 @@ TEST_F(Evaluate, CreatesOneJobPerAttributeWithDependenciesAndReleasesTheRoots) {
   EXPECT_EQ(o.result, "evaluated");
   EXPECT_EQ(o.jobs, 5);
   EXPECT_EQ(o.eval_errors, 1);
-  auto dep = **store.get_job(id("dep"));
-  EXPECT_EQ(dep.state, JobState::kQueued);
-  auto throws = **store.get_job(id("throws"));
-  EXPECT_EQ(throws.state, JobState::kEvalFailed);
-  EXPECT_EQ(throws.error, "error: intentional");
+  EXPECT_EQ(o.ready, 2);
+  EXPECT_EQ(o.warnings, std::vector<std::string>{"warning: something"});
+  EXPECT_EQ(state_of("ok"), JobState::kQueued);
+  EXPECT_EQ(state_of("dep"), JobState::kQueued);
+  EXPECT_EQ(state_of("throws"), JobState::kEvalFailed);
+  EXPECT_EQ((**store.get_job(id("throws"))).error, "error: intentional\n\n       at x:1:1:");
+  EXPECT_EQ((**store.get_job(id("ok"))).drv_path, "/nix/store/ok.drv");
+  EXPECT_EQ((**store.get_job(id("ok"))).outputs.at("out"), "/nix/store/ok-out");
   // Only ok and fail are ready; dep waits for ok, depOnFail for fail.
-  std::set<std::string> built;
-  for (const auto& m : bus.published("flurry.build.")) built.insert(msg::decode_build_request(m.data)->job_id);
-  EXPECT_EQ(built, (std::set<std::string>{id("ok"), id("fail")}));
+  EXPECT_EQ(build_requests(), (std::set<std::string>{id("ok"), id("fail")}));
+  auto eval = **store.get_eval(eval_id());
+  EXPECT_EQ(eval.state, state::EvalState::kBuilding);
+  EXPECT_EQ(eval.jobs_total, 5);
   auto t = *store.finish_job(id("ok"), JobState::kSucceeded, "", 2);
   EXPECT_EQ(t.ready, std::vector<std::string>{id("dep")});
   auto t2 = *store.finish_job(id("fail"), JobState::kFailed, "exit 3", 3);
@@ -102,46 +146,102 @@ TEST_F(Evaluate, CreatesOneJobPerAttributeWithDependenciesAndReleasesTheRoots) {
   // The mirror path is derived safely from the repo.
   ASSERT_EQ(git.requests.size(), 1u);
   EXPECT_EQ(git.requests[0].mirror_dir, "/work/repos/github/octo/hello.git");
+  EXPECT_EQ(git.requests[0].rev, change.rev);
+  EXPECT_EQ(git.requests[0].ref, "refs/heads/main");
+  ASSERT_EQ(nix.evals.size(), 1u);
   EXPECT_EQ(nix.evals[0].attr_path, (std::vector<std::string>{"checks", "x86_64-linux"}));
+  EXPECT_EQ(nix.evals[0].flake_ref, "git+file:///mirror?ref=refs/flurry/" + change.rev + "&rev=" + change.rev);
 }
 
-TEST_F(Evaluate, PublishesEvalAndPerAttributeStatuses) {
+TEST_F(Evaluate, AJobWaitsForItsNearestJobAncestorsOnly) {
+  // c -> b -> a through non-job derivations: c waits for b, b for a.
+  nix.eval_result = nix::EvalResult{{ok("a"), ok("b"), ok("c")}, {}};
+  nix.graph = {{"/nix/store/c.drv", {"/nix/store/x.drv"}}, {"/nix/store/x.drv", {"/nix/store/b.drv", "/nix/store/y.drv"}},
+               {"/nix/store/b.drv", {"/nix/store/a.drv"}}, {"/nix/store/y.drv", {"/nix/store/a.drv"}}};
+  run();
+  EXPECT_EQ(build_requests(), std::set<std::string>{id("a")});
+  EXPECT_EQ((*store.finish_job(id("a"), JobState::kSucceeded, "", 2)).ready, std::vector<std::string>{id("b")});
+  EXPECT_EQ((*store.finish_job(id("b"), JobState::kSucceeded, "", 3)).ready, std::vector<std::string>{id("c")});
+}
+
+TEST_F(Evaluate, AnAttributeThatFailedToEvaluateHoldsNothingElseBack) {
+  nix.eval_result = nix::EvalResult{{bad("throws", "error: boom"), ok("user")}, {}};
+  // A failed attribute has no derivation, so nothing can depend on it
+  // through the graph: user is simply built.
+  run();
+  EXPECT_EQ(state_of("user"), JobState::kQueued);
+  EXPECT_EQ(build_requests(), std::set<std::string>{id("user")});
+}
+
+TEST_F(Evaluate, PublishesPendingTerminalAndEvalStatusesInOrder) {
   run();
   auto s = statuses();
   ASSERT_EQ(s["flurry/eval"].size(), 2u);
   EXPECT_EQ(s["flurry/eval"][0].state, msg::StatusState::kPending);
+  EXPECT_EQ(s["flurry/eval"][0].description, "Evaluating");
   EXPECT_EQ(s["flurry/eval"][1].state, msg::StatusState::kSuccess);
-  EXPECT_NE(s["flurry/eval"][1].description.find("1 failed to evaluate"), std::string::npos);
-  EXPECT_EQ(s["flurry/checks.x86_64-linux.ok"].back().state, msg::StatusState::kPending);
-  EXPECT_EQ(s["flurry/checks.x86_64-linux.throws"].back().state, msg::StatusState::kFailure);
-  EXPECT_NE(s["flurry/checks.x86_64-linux.throws"].back().description.find("intentional"), std::string::npos);
+  EXPECT_EQ(s["flurry/eval"][1].description, "5 jobs, 1 failed to evaluate");
+  EXPECT_GT(s["flurry/eval"][1].at_us, s["flurry/eval"][0].at_us);
+  for (const auto* name : {"ok", "fail", "dep", "depOnFail"}) {
+    auto& ctx = s[std::string("flurry/checks.x86_64-linux.") + name];
+    ASSERT_EQ(ctx.size(), 1u) << name;
+    EXPECT_EQ(ctx[0].state, msg::StatusState::kPending) << name;
+    EXPECT_EQ(ctx[0].rev, change.rev);
+  }
+  auto& throws = s["flurry/checks.x86_64-linux.throws"];
+  ASSERT_EQ(throws.size(), 1u);
+  EXPECT_EQ(throws[0].state, msg::StatusState::kFailure);
+  EXPECT_EQ(throws[0].description, "Evaluation failed: error: intentional");  // first line only
   // The eval_failed job is finished (the uploader and others hear of it).
-  EXPECT_EQ(bus.published("flurry.job.finished").size(), 1u);
+  EXPECT_EQ(finished_jobs(), std::set<std::string>{id("throws")});
+  EXPECT_TRUE(bus.published("flurry.eval.finished").empty());
+  // The eval's first status precedes every job status.
+  auto all = bus.published("flurry.status.");
+  EXPECT_EQ(msg::decode_status_event(all.front().data)->context, "flurry/eval");
+  EXPECT_EQ(msg::decode_status_event(all.back().data)->context, "flurry/eval");
 }
 
-TEST_F(Evaluate, AlreadyBuiltOutputsAreSkipped) {
+TEST_F(Evaluate, AlreadyBuiltOutputsAreSkippedAndTheirDependentsReleased) {
+  nix.valid = {"/nix/store/ok-out"};
+  auto o = run();
+  EXPECT_EQ(o.skipped, 1);
+  EXPECT_EQ(state_of("ok"), JobState::kSkipped);
+  EXPECT_EQ(build_requests(), (std::set<std::string>{id("dep"), id("fail")}));
+  EXPECT_EQ(finished_jobs(), (std::set<std::string>{id("ok"), id("throws")}));
+  EXPECT_EQ(statuses()["flurry/checks.x86_64-linux.ok"].back().state, msg::StatusState::kSuccess);
+}
+
+TEST_F(Evaluate, AnEvalWhoseJobsAllEndAtOnceFinishesAtOnce) {
+  nix.eval_result = nix::EvalResult{{ok("ok"), bad("throws", "error: x")}, {}};
   nix.valid = {"/nix/store/ok-out"};
   run();
-  EXPECT_EQ((**store.get_job(id("ok"))).state, JobState::kSkipped);
-  // dep is released at once because its dependency is already built.
-  std::set<std::string> built;
-  for (const auto& m : bus.published("flurry.build.")) built.insert(msg::decode_build_request(m.data)->job_id);
-  EXPECT_TRUE(built.count(id("dep")));
-  EXPECT_FALSE(built.count(id("ok")));
+  auto e = **store.get_eval(eval_id());
+  EXPECT_EQ(e.state, state::EvalState::kFailed);
+  auto fin = bus.published("flurry.eval.finished");
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(msg::decode_eval_finished(fin[0].data)->jobs_failed, 1);
+  // eval.finished comes after the eval's success status.
+  EXPECT_EQ(msg::decode_status_event(bus.published("flurry.status.").back().data)->context, "flurry/eval");
+  EXPECT_EQ(bus.published().back().subject, "flurry.eval.finished");
 }
 
 TEST_F(Evaluate, FlakeThatCannotBeEvaluatedFailsTheEvalWithNixsError) {
-  nix.eval_result = fail(Error::rejected("error: syntax error, unexpected '}'"));
+  nix.eval_result = fail(Error::rejected("error: syntax error, unexpected '}'\n\n       at /nix/store/x-source/flake.nix:3:1:"));
   auto o = run();
   EXPECT_EQ(o.result, "eval_failed");
   EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
   auto e = **store.get_eval(eval_id());
   EXPECT_EQ(e.state, state::EvalState::kFailed);
-  EXPECT_EQ(e.error, "error: syntax error, unexpected '}'");
+  EXPECT_EQ(e.error, "error: syntax error, unexpected '}'\n\n       at /nix/store/x-source/flake.nix:3:1:");
   auto s = statuses();
+  ASSERT_EQ(s["flurry/eval"].size(), 2u);
   EXPECT_EQ(s["flurry/eval"].back().state, msg::StatusState::kFailure);
-  EXPECT_NE(s["flurry/eval"].back().description.find("syntax error"), std::string::npos);
-  EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+  EXPECT_EQ(s["flurry/eval"].back().description, "error: syntax error, unexpected '}'");
+  auto fin = bus.published("flurry.eval.finished");
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(msg::decode_eval_finished(fin[0].data)->state, "failed");
+  EXPECT_TRUE(bus.published("flurry.build.").empty());
+  EXPECT_TRUE(store.list_jobs(eval_id())->empty());
 }
 
 TEST_F(Evaluate, RedeliveryRepublishesWithoutEvaluatingAgain) {
@@ -150,37 +250,160 @@ TEST_F(Evaluate, RedeliveryRepublishesWithoutEvaluatingAgain) {
   auto o = run(2);
   EXPECT_EQ(o.result, "replayed");
   EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ(o.jobs, 5);
   EXPECT_EQ(nix.evals.size(), 1u);
+  EXPECT_EQ(git.requests.size(), 1u);
   EXPECT_EQ(bus.published().size(), published);  // every republish was a duplicate
+  // Also after builders moved on: the replay republishes the creation-time
+  // messages, not new ones.
+  ASSERT_TRUE(store.start_job(id("ok"), 5).has_value());
+  ASSERT_TRUE(store.finish_job(id("ok"), JobState::kSucceeded, "", 6).has_value());
+  bus.clear();  // forget the stored messages but keep the dedupe ids
+  EXPECT_EQ(run(3).result, "replayed");
+  EXPECT_TRUE(bus.published().empty());
+}
+
+TEST_F(Evaluate, ACrashAfterRecordingTheJobsIsCompletedByTheRedelivery) {
+  // What one clean run publishes.
+  std::multiset<std::pair<std::string, std::string>> expected;
+  {
+    bus::testing::MemoryBus clean_bus;
+    state::testing::MemoryStore clean_store;
+    nix::testing::FakeNixRunner clean_nix;
+    clean_nix.eval_result = nix.eval_result;
+    clean_nix.graph = nix.graph;
+    ASSERT_EQ(handle_change(change, 1, {clean_bus, clean_store, clean_nix, git, clock}, cfg).result, "evaluated");
+    expected = contents(clean_bus);
+  }
+  // First delivery: the jobs are recorded, then publishing dies half way.
+  DyingBus dying(bus, 4);
+  auto o = handle_change(change, 1, {dying, store, nix, git, clock}, cfg);
+  EXPECT_EQ(o.result, "retry");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kNak);
+  EXPECT_EQ((**store.get_eval(eval_id())).state, state::EvalState::kBuilding);
+  EXPECT_LT(bus.published().size(), expected.size());
+  // The redelivery publishes the rest without evaluating again.
+  auto again = run(2);
+  EXPECT_EQ(again.result, "replayed");
+  EXPECT_EQ(again.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ(nix.evals.size(), 1u);
+  EXPECT_EQ(contents(bus), expected);
+}
+
+TEST_F(Evaluate, AFailedEvalIsReplayedIdentically) {
+  nix.eval_result = fail(Error::rejected("error: syntax error"));
+  run();
+  bus.clear();
+  auto o = run(2);
+  EXPECT_EQ(o.result, "replayed");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ(nix.evals.size(), 1u);
+  EXPECT_TRUE(bus.published().empty());  // same ids as before: all deduplicated
 }
 
 TEST_F(Evaluate, FetchFailureRetriesThenFailsTheEvalOnTheLastDelivery) {
-  git.error = Error::transient("could not resolve host");
+  git.error = Error::transient("fatal: unable to access 'https://example.invalid/': could not resolve host");
   auto first = run(1);
+  EXPECT_EQ(first.result, "retry");
   EXPECT_EQ(first.disposition.kind, bus::Disposition::Kind::kNak);
   EXPECT_EQ((**store.get_eval(eval_id())).state, state::EvalState::kEvaluating);
+  EXPECT_TRUE(nix.evals.empty());
+  EXPECT_EQ(run(2).disposition.kind, bus::Disposition::Kind::kNak);
+  EXPECT_TRUE(bus.published("flurry.eval.finished").empty());
   auto last = run(3);
+  EXPECT_EQ(last.result, "eval_failed");
   EXPECT_EQ(last.disposition.kind, bus::Disposition::Kind::kAck);
   auto e = **store.get_eval(eval_id());
   EXPECT_EQ(e.state, state::EvalState::kFailed);
-  EXPECT_NE(e.error.find("could not resolve host"), std::string::npos);
+  EXPECT_THAT(e.error, HasSubstr("could not resolve host"));
+  EXPECT_THAT(e.error, HasSubstr("cannot fetch " + change.rev));
+  EXPECT_EQ(statuses()["flurry/eval"].back().state, msg::StatusState::kFailure);
+  EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+}
+
+TEST_F(Evaluate, ARejectedCloneUrlFailsTheEvalAtOnce) {
+  git.error = Error::rejected("clone URL scheme 'file' is not allowed (allowed: https, ssh, git)");
+  auto o = run(1);
+  EXPECT_EQ(o.result, "eval_failed");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_THAT((**store.get_eval(eval_id())).error, HasSubstr("scheme 'file' is not allowed"));
+  EXPECT_TRUE(nix.evals.empty());
+}
+
+TEST_F(Evaluate, NixThatCannotRunIsRetriedThenFailsTheEvalOnTheLastDelivery) {
+  nix.eval_result = fail(Error::transient("cannot run nix: No such file or directory"));
+  EXPECT_EQ(run(1).disposition.kind, bus::Disposition::Kind::kNak);
+  EXPECT_EQ((**store.get_eval(eval_id())).state, state::EvalState::kEvaluating);
+  auto last = run(3);
+  EXPECT_EQ(last.result, "eval_failed");
+  EXPECT_EQ((**store.get_eval(eval_id())).state, state::EvalState::kFailed);
+  EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
 }
 
 TEST_F(Evaluate, StoreOutageNaksAndLosesNothing) {
   store.set_down(true);
-  EXPECT_EQ(run().disposition.kind, bus::Disposition::Kind::kNak);
+  auto o = run();
+  EXPECT_EQ(o.result, "retry");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kNak);
   store.set_down(false);
   EXPECT_EQ(run(2).result, "evaluated");
+  EXPECT_EQ(build_requests(), (std::set<std::string>{id("ok"), id("fail")}));
 }
 
 TEST_F(Evaluate, HostileAttributeNamesAreKeptExact) {
-  nix.eval_result = nix::EvalResult{{ok("a.b c \"${x}\" \xC3\xA9")}, {}};
+  const std::string name = "a.b c \"${x}\" \xC3\xA9";
+  nix.eval_result = nix::EvalResult{{ok(name), bad("x\ny", "error: z")}, {}};
   run();
   auto jobs = *store.list_jobs(eval_id());
-  ASSERT_EQ(jobs.size(), 1u);
-  EXPECT_EQ(jobs[0].attr, "checks.x86_64-linux.\"a.b c \\\"\\${x}\\\" \xC3\xA9\"");
+  ASSERT_EQ(jobs.size(), 2u);
+  std::set<std::string> attrs;
+  for (const auto& j : jobs) attrs.insert(j.attr);
+  const std::string rendered = "checks.x86_64-linux.\"a.b c \\\"\\${x}\\\" \xC3\xA9\"";
+  EXPECT_EQ(attrs, (std::set<std::string>{rendered, "checks.x86_64-linux.\"x\\ny\""}));
+  auto job = **store.get_job(state::job_id_for(eval_id(), rendered));
+  EXPECT_EQ(job.drv_path, "/nix/store/" + name + ".drv");
   auto s = statuses();
-  EXPECT_TRUE(s.count("flurry/" + jobs[0].attr));
+  EXPECT_EQ(s["flurry/" + rendered].size(), 1u);
+  EXPECT_EQ(s["flurry/checks.x86_64-linux.\"x\\ny\""].size(), 1u);
+  auto br = bus.published("flurry.build.x86_64-linux");
+  ASSERT_EQ(br.size(), 1u);
+  EXPECT_EQ(msg::decode_build_request(br[0].data)->attr, rendered);
+}
+
+TEST_F(Evaluate, EverySystemIsEvaluatedAndASystemWithoutChecksIsSkipped) {
+  cfg.systems = {"x86_64-linux", "aarch64-linux", "riscv64-linux"};
+  nix.eval_results["checks.x86_64-linux"] = nix::EvalResult{{ok("ok")}, {}};
+  nix.eval_results["checks.aarch64-linux"] = nix::EvalResult{{ok("ok", "aarch64-linux")}, {}};
+  nix.eval_results["checks.riscv64-linux"] =
+      fail(Error::rejected("error: flake 'git+file:///mirror' does not provide attribute 'packages.x86_64-linux.checks.riscv64-linux', "
+                           "'legacyPackages.x86_64-linux.checks.riscv64-linux' or 'checks.riscv64-linux'"));
+  auto o = run();
+  EXPECT_EQ(o.result, "evaluated");
+  EXPECT_EQ(o.jobs, 2);
+  EXPECT_EQ(nix.evals.size(), 3u);
+  EXPECT_EQ(bus.published("flurry.build.x86_64-linux").size(), 1u);
+  EXPECT_EQ(bus.published("flurry.build.aarch64-linux").size(), 1u);
+  EXPECT_TRUE(store.get_job(state::job_id_for(eval_id(), "checks.aarch64-linux.ok"))->has_value());
+}
+
+TEST_F(Evaluate, OtherErrorsOfOneSystemFailTheWholeEval) {
+  cfg.systems = {"x86_64-linux", "aarch64-linux"};
+  nix.eval_results["checks.aarch64-linux"] = fail(Error::rejected("error: infinite recursion encountered"));
+  auto o = run();
+  EXPECT_EQ(o.result, "eval_failed");
+  EXPECT_EQ((**store.get_eval(eval_id())).error, "error: infinite recursion encountered");
+}
+
+TEST_F(Evaluate, AnEmptySetEndsTheEvalSuccessfullyAtOnce) {
+  nix.eval_result = nix::EvalResult{};
+  auto o = run();
+  EXPECT_EQ(o.result, "evaluated");
+  EXPECT_EQ(o.jobs, 0);
+  EXPECT_EQ((**store.get_eval(eval_id())).state, state::EvalState::kSucceeded);
+  EXPECT_EQ(statuses()["flurry/eval"].back().description, "0 jobs");
+  EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+  EXPECT_EQ(run(2).result, "replayed");
+  EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
 }
 
 TEST(PlanJobs, KeepsOnlyTheNearestJobAncestors) {
@@ -193,4 +416,25 @@ TEST(PlanJobs, KeepsOnlyTheNearestJobAncestors) {
   EXPECT_TRUE(jobs[0].deps.empty());
   EXPECT_EQ(jobs[1].deps, std::vector<std::string>{jobs[0].id});
   EXPECT_EQ(jobs[2].deps, std::vector<std::string>{jobs[1].id});
+}
+
+TEST(PlanJobs, OutputsWithoutAKnownPathAreNeverSkipped) {
+  auto a = ok("ca");
+  a.outputs = {{"out", ""}};
+  auto jobs = plan_jobs("e", {a}, {}, {});
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state, JobState::kQueued);
+}
+
+TEST(MirrorDir, EveryComponentIsFileNameSafe) {
+  EXPECT_EQ(mirror_dir("/w", {"github", "octo", "hello", "", "", ""}), "/w/repos/github/octo/hello.git");
+  std::filesystem::path p = mirror_dir("/w", {"../..", "..", "x/../../y", "", "", ""});
+  std::vector<std::string> parts;
+  for (const auto& c : p) parts.push_back(c.string());
+  ASSERT_EQ(parts.size(), 6u) << p;  // "/", "w", "repos", forge, owner, name.git
+  for (const auto& c : parts) {
+    EXPECT_NE(c, "..") << p;
+    EXPECT_NE(c, ".") << p;
+  }
+  EXPECT_EQ(p.lexically_normal(), p);
 }

@@ -1,6 +1,10 @@
 #pragma once
 // The Git port over the git CLI: a bare mirror per project, fetches with
 // protocol restrictions, no prompts, no shell.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -10,24 +14,36 @@
 namespace flurry::git {
 
 struct CliGitOptions {
-  // Clone URL schemes accepted ("https", "ssh", "git", "file", "http").
-  // scp-like "user@host:path" counts as "ssh".
+  // Clone URL schemes accepted ("https", "ssh", "git", "http", "file").
+  // scp-like "user@host:path" counts as "ssh". Remote helpers ("ext::...")
+  // and URLs starting with '-' are never accepted.
   std::vector<std::string> allowed_schemes = {"https", "ssh", "git"};
-  std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+  std::chrono::milliseconds timeout{std::chrono::minutes(10)};  // per git command
 };
 
 class CliGit final : public Git {
  public:
   explicit CliGit(ProcessRunner& runner, CliGitOptions options = {}) : runner_(runner), options_(std::move(options)) {}
+  // Fetches `req.ref` into refs/flurry/<ref without "refs/"> and, if the
+  // commit is still missing, the commit itself; pins it as
+  // refs/flurry/<rev>. Commits already in the mirror need no network.
   Result<std::string> fetch(const FetchRequest& req) override;
 
  private:
+  Result<void> check_url(const std::string& url) const;
   Result<ProcessResult> git(const std::vector<std::string>& args);
+  std::mutex& mirror_lock(const std::string& mirror);
   ProcessRunner& runner_;
   CliGitOptions options_;
+  std::mutex locks_mu_;
+  std::map<std::string, std::unique_ptr<std::mutex>> locks_;
 };
 
-// The scheme of a clone URL ("https", "file", "ssh" for scp-like), or "".
+// The scheme of a clone URL ("https", "file", "ssh" for scp-like), or ""
+// when it has none or names a remote helper.
 std::string url_scheme(const std::string& url);
+
+// The URL as it may appear in logs and errors: user and password replaced.
+std::string display_url(const std::string& url);
 
 }  // namespace flurry::git

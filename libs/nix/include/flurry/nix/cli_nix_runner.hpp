@@ -1,6 +1,9 @@
 #pragma once
 // The NixRunner port over the nix CLI (Nix 2.8 and later), run through the
 // process runner. nix inherits NIX_CONFIG and the rest of the environment.
+#include <chrono>
+#include <string>
+
 #include "flurry/core/process.hpp"
 #include "flurry/nix/nix_runner.hpp"
 
@@ -10,6 +13,13 @@ struct CliOptions {
   int eval_parallelism = 2;  // per-attribute evaluations at once
   std::string nix = "nix";
   std::string nix_store = "nix-store";
+  // Store queries (show-derivation, check-validity).
+  std::chrono::milliseconds query_timeout{std::chrono::minutes(2)};
+  // nix copy and nix-store --realise.
+  std::chrono::milliseconds copy_timeout{std::chrono::hours(1)};
+  // How far past nix's own --timeout / --max-silent-time the process-level
+  // backstop kills a build whose nix does not stop by itself.
+  std::chrono::milliseconds build_grace{std::chrono::seconds(30)};
 };
 
 class CliNixRunner final : public NixRunner {
@@ -32,8 +42,9 @@ class CliNixRunner final : public NixRunner {
   CliOptions options_;
 };
 
-// nix's stderr without hints and noise ("(use '--show-trace' ...)",
-// dirty-tree warnings), trimmed.
+// nix's error as a user should read it: from its first "error:" line on
+// (warnings and trace output before it dropped), without the
+// "(use '--show-trace' ...)" hint and dirty-tree warnings, end trimmed.
 std::string clean_nix_error(const std::string& stderr_text);
 
 }  // namespace flurry::nix

@@ -90,8 +90,11 @@ class NixRunner {
   virtual Result<void> realise(const std::vector<std::string>& drv_paths) = 0;
 };
 
-// Renders an attribute path the way nix accepts it in an installable:
-// components joined by '.', each quoted when it is not a plain identifier.
+// Renders an attribute path as Nix attribute-path syntax: components
+// joined by '.', each one that is not a plain identifier (or is a keyword)
+// written as a Nix string literal (text::nix_string_literal). One line,
+// injective, and usable as an installable fragment for names without '"'
+// or '\'. Job attribute strings and status contexts use this form.
 std::string render_attr_path(const std::vector<std::string>& path);
 
 }  // namespace flurry::nix

@@ -3,6 +3,7 @@
 // returns and inspect what was asked.
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -14,6 +15,9 @@ class FakeNixRunner final : public NixRunner {
  public:
   // --- what calls return ---
   Result<EvalResult> eval_result = EvalResult{};
+  // Per evaluated set, keyed by render_attr_path(req.attr_path) (e.g.
+  // "checks.aarch64-linux"); sets not listed get eval_result.
+  std::map<std::string, Result<EvalResult>> eval_results;
   std::map<std::string, std::vector<std::string>> graph;      // drv -> input drvs
   std::set<std::string> valid;                                 // valid store paths
   std::map<std::string, BuildResult> build_results;            // drv -> result (default: succeeded)
@@ -34,6 +38,7 @@ class FakeNixRunner final : public NixRunner {
   Result<EvalResult> eval_attrs(const EvalRequest& req) override {
     std::lock_guard lock(mu_);
     evals.push_back(req);
+    if (auto it = eval_results.find(render_attr_path(req.attr_path)); it != eval_results.end()) return it->second;
     return eval_result;
   }
   Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) override {
