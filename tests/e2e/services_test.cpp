@@ -49,6 +49,11 @@ TEST(Services, EveryServiceAnswersHealthAndMetricsAndStopsCleanlyOnSigterm) {
   auto ping = client->send({.method = "POST", .url = stack.webhook_url(), .headers = {{"X-GitHub-Event", "ping"}}, .body = "{}"});
   ASSERT_TRUE(ping.has_value());
   EXPECT_EQ(ping->status, 401);
+  // Bodies over the limit are refused before anything else happens.
+  auto huge = client->send({.method = "POST", .url = stack.webhook_url(), .headers = {{"X-GitHub-Event", "push"}},
+                            .body = std::string(26 * 1024 * 1024, 'x'), .timeout = 30s});
+  ASSERT_TRUE(huge.has_value()) << huge.error().message;
+  EXPECT_EQ(huge->status, 413);
   auto metrics = client->send({.url = stack.service_url("webhook-ingest") + "/metrics"});
   EXPECT_NE(metrics->body.find("flurry_webhooks_total{event=\"ping\",forge=\"github\",result=\"unauthorized\"} 1"), std::string::npos)
       << metrics->body;
