@@ -21,4 +21,10 @@ Disposition disposition_for(const Error& e, std::uint64_t num_delivered) {
   return Disposition::nak(e.message);
 }
 
+Disposition retry_later(const Error& e, std::uint64_t num_delivered) {
+  auto d = disposition_for(e, num_delivered);
+  if (d.kind == Disposition::Kind::kAck) d = Disposition::nak(e.message);
+  return d;
+}
+
 }  // namespace flurry::bus

@@ -43,31 +43,31 @@ std::string short_description(const std::string& s) {
 std::string job_context(const std::string& attr) { return "flurry/" + attr; }
 
 msg::StatusEvent job_status(const state::EvalRecord& eval, const state::JobRecord& job, const Links& links) {
-  msg::StatusEvent s;
-  s.eval_id = eval.id;
-  s.repo = eval.repo;
-  s.rev = eval.rev;
-  s.context = job_context(job.attr);
-  s.state = msg::status_for(job.state);
-  s.description = short_description(describe(job));
-  s.target_url = target_url(links, eval.id, job.id);
   // Terminal after pending: finished_ms is never before the eval's creation.
-  s.at_us = msg::is_terminal(job.state) ? job.finished_ms * 1000 + 1 : eval.created_ms * 1000;
+  auto at_us = msg::is_terminal(job.state) ? job.finished_ms * 1000 + 1 : eval.created_ms * 1000;
+  return make_status(eval.id, eval.repo, eval.rev, job_context(job.attr), msg::status_for(job.state), describe(job), at_us,
+                     target_url(links, eval.id, job.id));
+}
+
+msg::StatusEvent make_status(const std::string& eval_id, const msg::Repo& repo, const std::string& rev, std::string context,
+                             msg::StatusState state, const std::string& description, std::int64_t at_us,
+                             std::string target_url) {
+  msg::StatusEvent s;
+  s.eval_id = eval_id;
+  s.repo = repo;
+  s.rev = rev;
+  s.context = std::move(context);
+  s.state = state;
+  s.description = short_description(description);
+  s.target_url = std::move(target_url);
+  s.at_us = at_us;
   return s;
 }
 
 msg::StatusEvent eval_status(const state::EvalRecord& eval, msg::StatusState st, const std::string& description,
                              std::int64_t at_us, const Links& links) {
-  msg::StatusEvent s;
-  s.eval_id = eval.id;
-  s.repo = eval.repo;
-  s.rev = eval.rev;
-  s.context = std::string(kEvalContext);
-  s.state = st;
-  s.description = short_description(description);
-  s.target_url = target_url(links, eval.id, "");
-  s.at_us = at_us;
-  return s;
+  return make_status(eval.id, eval.repo, eval.rev, std::string(kEvalContext), st, description, at_us,
+                     target_url(links, eval.id, ""));
 }
 
 Result<void> publish_status(bus::Bus& bus, const msg::StatusEvent& status) {

@@ -13,8 +13,7 @@ using msg::JobState;
 BuildOutcome retry(const Error& e, std::uint64_t delivered) {
   BuildOutcome o;
   o.result = "retry";
-  o.disposition = bus::disposition_for(e, delivered);
-  if (o.disposition.kind == bus::Disposition::Kind::kAck) o.disposition = bus::Disposition::nak(e.message);
+  o.disposition = bus::retry_later(e, delivered);
   return o;
 }
 

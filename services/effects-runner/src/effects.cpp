@@ -20,23 +20,15 @@ namespace {
 EffectsOutcome retry(const Error& e, std::uint64_t delivered) {
   EffectsOutcome o;
   o.result = "retry";
-  o.disposition = bus::disposition_for(e, delivered);
-  if (o.disposition.kind == bus::Disposition::Kind::kAck) o.disposition = bus::Disposition::nak(e.message);
+  o.disposition = bus::retry_later(e, delivered);
   return o;
 }
 
 msg::StatusEvent effects_status(const msg::EvalFinished& eval, msg::StatusState st, const std::string& description,
                                 std::int64_t at_us, const EffectsConfig& cfg) {
-  msg::StatusEvent s;
-  s.eval_id = eval.eval_id;
-  s.repo = eval.repo;
-  s.rev = eval.rev;
-  s.context = std::string(pipeline::kEffectsContext);
-  s.state = st;
-  s.description = text::truncate_utf8(description.substr(0, description.find('\n')), 140);
-  s.target_url = cfg.public_url.empty() ? "" : cfg.public_url + "/evals/" + eval.eval_id + "/effects";
-  s.at_us = at_us;
-  return s;
+  auto url = cfg.public_url.empty() ? "" : cfg.public_url + "/evals/" + eval.eval_id + "/effects";
+  return pipeline::make_status(eval.eval_id, eval.repo, eval.rev, std::string(pipeline::kEffectsContext), st, description,
+                               at_us, url);
 }
 
 // Registers every string in a secrets document for redaction.

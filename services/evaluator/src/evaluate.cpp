@@ -60,9 +60,7 @@ class Handler {
 EvalOutcome Handler::retry(const Error& e) const {
   auto o = outcome("retry");
   o.error = e.message;
-  o.disposition = bus::disposition_for(e, delivered_);
-  // Whatever the code, the change is not handled yet: never ack it here.
-  if (o.disposition.kind == bus::Disposition::Kind::kAck) o.disposition = bus::Disposition::nak(e.message);
+  o.disposition = bus::retry_later(e, delivered_);
   return o;
 }
 

@@ -47,6 +47,9 @@ struct Disposition {
 // grows with the delivery count; poison -> dead-letter; rejected and
 // not-found -> ack (the handler already reported it).
 Disposition disposition_for(const Error& e, std::uint64_t num_delivered);
+// For work that is not done yet whatever the error says: like
+// disposition_for, but never an ack (a rejected or not-found error naks).
+Disposition retry_later(const Error& e, std::uint64_t num_delivered);
 
 using Handler = std::function<Disposition(const Delivery&)>;
 

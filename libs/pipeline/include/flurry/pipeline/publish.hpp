@@ -34,6 +34,12 @@ msg::StatusEvent job_status(const state::EvalRecord& eval, const state::JobRecor
 msg::StatusEvent eval_status(const state::EvalRecord& eval, msg::StatusState s, const std::string& description,
                              std::int64_t at_us, const Links& links);
 
+// Any status: the description is cut to its first line and 140 bytes
+// (GitHub's limit), never splitting a UTF-8 character.
+msg::StatusEvent make_status(const std::string& eval_id, const msg::Repo& repo, const std::string& rev, std::string context,
+                             msg::StatusState state, const std::string& description, std::int64_t at_us,
+                             std::string target_url);
+
 Result<void> publish_status(bus::Bus& bus, const msg::StatusEvent& status);
 Result<void> publish_build_request(bus::Bus& bus, const state::JobRecord& job);
 Result<void> publish_job_finished(bus::Bus& bus, const state::JobRecord& job);
