@@ -164,4 +164,30 @@ Result<std::string> CliGit::fetch(const FetchRequest& req) {
   return "git+file://" + mirror + "?ref=refs/flurry/" + rev + "&rev=" + rev;
 }
 
+Result<std::optional<std::string>> CliGit::read_file(const std::string& mirror_dir, const std::string& rev,
+                                                   const std::string& path, std::size_t max_bytes) {
+  if (!text::is_sha1_hex(rev)) return fail(Error::rejected("revision is not a 40-hex commit id"));
+  if (path.empty() || path[0] == '/' || path.find("..") != std::string::npos) return fail(Error::rejected("bad path " + path));
+  std::string object = text::to_lower(rev) + ":" + path;
+  auto size = git({"-C", mirror_dir, "cat-file", "-s", object});
+  if (!size) return fail(size.error());
+  if (!size->ok()) {
+    // A missing path and a missing commit look alike; tell them apart.
+    auto commit = git({"-C", mirror_dir, "cat-file", "-e", text::to_lower(rev) + "^{commit}"});
+    if (commit && commit->ok()) return std::optional<std::string>();
+    return fail(Error::transient("commit " + rev + " is not in the mirror"));
+  }
+  std::size_t bytes = 0;
+  try {
+    bytes = static_cast<std::size_t>(std::stoull(text::trim(size->out)));
+  } catch (...) {
+    return fail(Error::transient("git cat-file -s printed no size"));
+  }
+  if (bytes > max_bytes) return fail(Error::rejected(path + " is larger than " + std::to_string(max_bytes) + " bytes"));
+  auto blob = git({"-C", mirror_dir, "cat-file", "blob", object});
+  if (!blob) return fail(blob.error());
+  if (!blob->ok()) return fail(Error::rejected(path + " is not a file"));
+  return std::optional<std::string>(blob->out);
+}
+
 }  // namespace flurry::git

@@ -189,3 +189,21 @@ TEST(DisplayUrl, HidesCredentials) {
   EXPECT_EQ(display_url("https://h/a@b"), "https://h/a@b");
   EXPECT_EQ(display_url("git@github.com:o/r.git"), "git@github.com:o/r.git");
 }
+
+TEST_F(CliGitTest, ReadsAFileAtACommitAndTellsAMissingFileFromAMissingCommit) {
+  auto rev2 = commit("flurry.toml", "attribute = \"ci\"\n");
+  CliGit g(runner, {.allowed_schemes = {"file"}});
+  auto mirror = tmp.file("m.git");
+  ASSERT_TRUE(g.fetch({"file://" + src, "refs/heads/main", rev2, mirror}).has_value());
+  auto present = g.read_file(mirror, rev2, "flurry.toml");
+  ASSERT_TRUE(present.has_value()) << present.error().message;
+  ASSERT_TRUE(present->has_value());
+  EXPECT_EQ(**present, "attribute = \"ci\"\n");
+  // The first commit has no flurry.toml.
+  auto absent = g.read_file(mirror, rev, "flurry.toml");
+  ASSERT_TRUE(absent.has_value()) << absent.error().message;
+  EXPECT_FALSE(absent->has_value());
+  EXPECT_FALSE(g.read_file(mirror, std::string(40, 'e'), "flurry.toml").has_value());
+  EXPECT_FALSE(g.read_file(mirror, rev2, "flurry.toml", 4).has_value());  // over the size limit
+  EXPECT_FALSE(g.read_file(mirror, rev2, "../x").has_value());
+}

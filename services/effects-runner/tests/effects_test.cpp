@@ -16,6 +16,13 @@ namespace {
 
 class FakeGit final : public git::Git {
  public:
+  Result<std::optional<std::string>> read_file(const std::string&, const std::string&, const std::string& path,
+                                               std::size_t) override {
+    auto it = files.find(path);
+    if (it == files.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  std::map<std::string, std::string> files;  // path -> contents at every commit
   Result<std::string> fetch(const git::FetchRequest& req) override {
     fetched.push_back(req);
     return std::string("git+file:///m?ref=refs/flurry/x&rev=" + req.rev);
@@ -61,9 +68,11 @@ class Effects : public ::testing::Test {
     d.outputs = {{"out", "/nix/store/deploy-out"}};
     d.input_drvs = {"/nix/store/tool.drv"};
     nix.derivations[d.path] = d;
-    secrets_path = ::testing::TempDir() + "/octo-secrets.json";
+    // Per test: ctest runs these tests in parallel processes.
+    std::string unique = ::testing::TempDir() + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    secrets_path = unique + "-octo-secrets.json";
     std::ofstream(secrets_path) << R"({"deploy-key": {"data": {"key": "s3cr3t-deploy-key-value"}}})";
-    cfg.work_dir = ::testing::TempDir() + "/effects-work";
+    cfg.work_dir = unique + "-effects-work";
     cfg.secrets["github:octo/*"] = secrets_path;
   }
   EffectsOutcome handle(const msg::EvalFinished& e, std::uint64_t n = 1) {

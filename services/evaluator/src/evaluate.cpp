@@ -1,5 +1,7 @@
 #include "evaluate.hpp"
 
+#include "repo_config.hpp"
+
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -169,11 +171,34 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
   auto flake = ports_.git.fetch({change_.repo.clone_url, change_.ref, change_.rev, mirror_dir(cfg_.work_dir, change_.repo)});
   if (!flake) return infrastructure("cannot fetch " + change_.rev, flake.error());
 
+  // Per-repository configuration from the pushed commit.
+  RepoConfig repo;
+  repo.attribute = text::split(cfg_.attribute, '.');
+  for (const auto& name : repo_config_files()) {
+    auto content = ports_.git.read_file(mirror_dir(cfg_.work_dir, change_.repo), change_.rev, name);
+    if (!content) return infrastructure("cannot read " + name, content.error());
+    if (!content->has_value()) continue;
+    auto parsed = parse_repo_config(name, **content);
+    if (!parsed) return fail_eval(parsed.error().message);
+    repo = std::move(*parsed);
+    break;
+  }
+  std::string flake_ref = *flake;
+  if (repo.flake_dir != ".") flake_ref += "&dir=" + repo.flake_dir;
+  // The flake's own lock file is all Nix 2.8 can use (it has no
+  // --reference-lock-file).
+  if (repo.lock_file != "flake.lock" && repo.lock_file != repo.flake_dir + "/flake.lock") {
+    return fail_eval(repo.file + ": lock_file = " + repo.lock_file +
+                     " is not supported: this evaluator's nix only uses the flake's own flake.lock");
+  }
+
   std::vector<nix::AttrResult> attrs;
-  std::vector<std::string> warnings;
+  std::vector<std::string> warnings = repo.warnings;
   std::vector<std::string> missing;  // systems without <attribute>.<system>
   for (const auto& system : cfg_.systems) {
-    auto r = ports_.nix.eval_attrs({*flake, {cfg_.attribute, system}, cfg_.show_trace, cfg_.eval_timeout});
+    auto path = repo.attribute;
+    path.push_back(system);
+    auto r = ports_.nix.eval_attrs({flake_ref, path, cfg_.show_trace, cfg_.eval_timeout});
     if (!r) {
       if (r.error().code == ErrorCode::kTransient) return infrastructure("cannot evaluate", r.error());
       // With several systems, a flake may leave some out; any other error
@@ -203,7 +228,9 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
   if (!graph) return infrastructure("cannot read the derivation graph", graph.error());
   auto invalid = ports_.nix.invalid_paths(outputs);
   if (!invalid) return infrastructure("cannot query the store", invalid.error());
-  auto jobs = plan_jobs(eval_id_, attrs, *graph, std::set<std::string>(invalid->begin(), invalid->end()));
+  const auto& served = cfg_.build_systems.empty() ? cfg_.systems : cfg_.build_systems;
+  auto jobs = plan_jobs(eval_id_, attrs, *graph, std::set<std::string>(invalid->begin(), invalid->end()),
+                        std::set<std::string>(served.begin(), served.end()));
 
   auto t = ports_.state.add_jobs(eval_id_, jobs, ports_.clock.now_ms());
   if (!t) return retry(t.error());
@@ -243,7 +270,8 @@ std::string mirror_dir(const std::string& work_dir, const msg::Repo& repo) {
 
 std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vector<nix::AttrResult>& attrs,
                                       const std::map<std::string, std::vector<std::string>>& graph,
-                                      const std::set<std::string>& invalid) {
+                                      const std::set<std::string>& invalid,
+                                      const std::set<std::string>& build_systems) {
   std::vector<state::JobSpec> jobs;
   std::map<std::string, std::vector<std::string>> jobs_by_drv;
   for (const auto& a : attrs) {
@@ -262,6 +290,10 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
       bool all_valid = !a.outputs.empty();
       for (const auto& [_, p] : a.outputs) all_valid = all_valid && !p.empty() && !invalid.count(p);
       j.state = all_valid ? JobState::kSkipped : JobState::kQueued;
+      if (j.state == JobState::kQueued && !build_systems.empty() && !build_systems.count(j.system)) {
+        j.state = JobState::kUnsupportedSystem;
+        j.error = "no builder serves system " + j.system;
+      }
       jobs_by_drv[a.drv_path].push_back(j.id);
     }
     jobs.push_back(std::move(j));

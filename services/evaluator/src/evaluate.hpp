@@ -19,6 +19,9 @@ namespace flurry::evaluator {
 
 struct EvaluatorConfig {
   std::vector<std::string> systems = {"x86_64-linux"};
+  // Systems some builder serves; a job for any other system ends
+  // unsupported_system instead of waiting forever. Empty = `systems`.
+  std::vector<std::string> build_systems;
   std::string attribute = "checks";  // evaluates <attribute>.<system> for each system
   std::string work_dir = "/var/lib/flurry/evaluator";  // mirrors under work_dir/repos/
   bool show_trace = false;
@@ -65,9 +68,12 @@ std::string mirror_dir(const std::string& work_dir, const msg::Repo& repo);
 // Pure planning: jobs from evaluated attributes. `graph` maps each .drv to
 // its input .drvs; `invalid` lists output paths not yet in the store. Job B
 // depends on job A when A's derivation is in B's closure; only the nearest
-// jobs are kept as edges (the search stops at a job's derivation).
+// jobs are kept as edges (the search stops at a job's derivation). Jobs
+// for a system outside `build_systems` (when not empty) end
+// unsupported_system.
 std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vector<nix::AttrResult>& attrs,
                                       const std::map<std::string, std::vector<std::string>>& graph,
-                                      const std::set<std::string>& invalid);
+                                      const std::set<std::string>& invalid,
+                                      const std::set<std::string>& build_systems = {});
 
 }  // namespace flurry::evaluator

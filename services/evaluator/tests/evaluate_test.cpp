@@ -22,6 +22,13 @@ namespace {
 
 class FakeGit final : public git::Git {
  public:
+  Result<std::optional<std::string>> read_file(const std::string&, const std::string&, const std::string& path,
+                                               std::size_t) override {
+    auto it = files.find(path);
+    if (it == files.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  std::map<std::string, std::string> files;  // path -> contents at every commit
   Result<std::string> fetch(const git::FetchRequest& req) override {
     requests.push_back(req);
     if (error) return fail(*error);
@@ -437,4 +444,50 @@ TEST(MirrorDir, EveryComponentIsFileNameSafe) {
     EXPECT_NE(c, ".") << p;
   }
   EXPECT_EQ(p.lexically_normal(), p);
+}
+
+TEST(PlanJobs, JobsForSystemsNoBuilderServesEndUnsupportedSystem) {
+  auto arm = ok("arm", "aarch64-linux");
+  auto after = ok("after");
+  std::map<std::string, std::vector<std::string>> graph = {{"/nix/store/after.drv", {"/nix/store/arm.drv"}}};
+  auto jobs = plan_jobs("e", {arm, after, ok("x86")}, graph, {"/nix/store/arm-out", "/nix/store/after-out", "/nix/store/x86-out"},
+                        {"x86_64-linux"});
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0].state, JobState::kUnsupportedSystem);
+  EXPECT_EQ(jobs[0].error, "no builder serves system aarch64-linux");
+  EXPECT_EQ(jobs[1].state, JobState::kQueued);  // ends dependency_failed once recorded
+  EXPECT_EQ(jobs[1].deps, std::vector<std::string>{jobs[0].id});
+  EXPECT_EQ(jobs[2].state, JobState::kQueued);
+}
+
+TEST_F(Evaluate, RepositoryConfigChoosesTheAttributeAndFlakeDirectory) {
+  git.files["nixbot.toml"] = "attribute = \"ci.checks\"\n";  // used: no flurry.toml
+  git.files["buildbot-nix.toml"] = "attribute = \"ignored\"\n";
+  auto o = run();
+  EXPECT_EQ(o.result, "evaluated");
+  ASSERT_FALSE(nix.evals.empty());
+  EXPECT_EQ(nix.evals[0].attr_path, (std::vector<std::string>{"ci", "checks", "x86_64-linux"}));
+  EXPECT_EQ(nix.evals[0].flake_ref.find("&dir="), std::string::npos);
+}
+
+TEST_F(Evaluate, FlakeDirIsPassedAsTheFlakeRefsDir) {
+  git.files["flurry.toml"] = "flake_dir = \"nix\"\nlock_file = \"nix/flake.lock\"\n";
+  run();
+  ASSERT_FALSE(nix.evals.empty());
+  EXPECT_NE(nix.evals[0].flake_ref.find("&dir=nix"), std::string::npos) << nix.evals[0].flake_ref;
+}
+
+TEST_F(Evaluate, BadRepositoryConfigFailsTheEvalNamingTheKey) {
+  git.files["flurry.toml"] = "flake_dir = \"../../etc\"\n";
+  auto o = run();
+  EXPECT_EQ(o.result, "eval_failed");
+  EXPECT_TRUE(nix.evals.empty());
+  auto e = **store.get_eval(eval_id());
+  EXPECT_NE(e.error.find("flurry.toml: flake_dir"), std::string::npos) << e.error;
+  std::string last_eval_status;
+  for (const auto& m : bus.published("flurry.status.")) {
+    auto st = *msg::decode_status_event(m.data);
+    if (st.context == "flurry/eval") last_eval_status = std::string(msg::to_string(st.state)) + " " + st.description;
+  }
+  EXPECT_NE(last_eval_status.find("failure flurry.toml: flake_dir"), std::string::npos) << last_eval_status;
 }

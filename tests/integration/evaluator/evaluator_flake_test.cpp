@@ -253,3 +253,29 @@ TEST_F(EvaluatorFlake, ACloneUrlWithADisallowedSchemeFailsTheEvalWithoutFetching
   EXPECT_THAT(e.error, HasSubstr("clone URL scheme 'file' is not allowed"));
   EXPECT_FALSE(std::filesystem::exists(cfg.work_dir + "/repos/github/octo/hello.git"));
 }
+
+TEST_F(EvaluatorFlake, RepositoryConfigPointsAtAFlakeInASubdirectoryAndAnotherAttribute) {
+  // buildbot-nix.toml is honoured when there is no flurry.toml or nixbot.toml.
+  test::write_file(src + "/buildbot-nix.toml", "flake_dir = \"ci\"\nattribute = \"hydraJobs\"\n");
+  test::write_file(src + "/ci/flake.nix", "{ outputs = { self }: { hydraJobs.x86_64-linux.sub = derivation { name = \"sub-" + nonce() +
+                                               "\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; args = [\"-c\" \"echo > $out\"]; }; }; }\n");
+  run_ok({"git", "-C", src, "add", "."});
+  auto rev = commit("{ outputs = _: { }; }\n");  // the root flake has no checks at all
+  auto c = change_for(rev, "main", "cfg1");
+  auto o = handle(c, git);
+  ASSERT_EQ(o.result, "evaluated") << o.error;
+  auto j = job(c, "hydraJobs.x86_64-linux.sub");
+  EXPECT_EQ(j.state, JobState::kQueued);
+  EXPECT_FALSE(j.drv_path.empty());
+}
+
+TEST_F(EvaluatorFlake, ABadRepositoryConfigFailsTheEvalNamingTheKey) {
+  test::write_file(src + "/flurry.toml", "attribute = 42\n");
+  run_ok({"git", "-C", src, "add", "."});
+  auto rev = commit(checks_flake(nonce()));
+  auto c = change_for(rev, "main", "cfg2");
+  auto o = handle(c, git);
+  EXPECT_EQ(o.result, "eval_failed");
+  auto e = **store.get_eval(state::eval_id_for_change(c.id));
+  EXPECT_EQ(e.error, "flurry.toml: attribute must be a string");
+}

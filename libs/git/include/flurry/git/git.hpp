@@ -2,6 +2,7 @@
 // The git port: keeps a bare mirror per project and fetches revisions into
 // it. Production: CliGit (runs git through the process runner, with
 // protocol restrictions). Tests use real git on local repositories.
+#include <optional>
 #include <string>
 
 #include "flurry/core/error.hpp"
@@ -22,6 +23,11 @@ class Git {
   // flake reference for it ("git+file://<mirror>?ref=refs/flurry/<rev>&rev=<rev>").
   // Unreachable remote -> transient error; rev missing after fetch -> rejected.
   virtual Result<std::string> fetch(const FetchRequest& req) = 0;
+  // The contents of `path` at commit `rev` in a mirror fetch() filled;
+  // nullopt when the commit has no such file. At most `max_bytes` are read
+  // (a larger file is an error).
+  virtual Result<std::optional<std::string>> read_file(const std::string& mirror_dir, const std::string& rev,
+                                                       const std::string& path, std::size_t max_bytes = 1024 * 1024) = 0;
 };
 
 }  // namespace flurry::git

@@ -1,0 +1,87 @@
+#include "repo_config.hpp"
+
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "flurry/core/text.hpp"
+
+namespace flurry::evaluator {
+namespace {
+
+bool safe_relative_path(const std::string& p) {
+  if (p.empty() || p[0] == '/' || p.find(':') != std::string::npos || p.find('\0') != std::string::npos) return false;
+  for (const auto& part : text::split(p, '/')) {
+    if (part == "..") return false;
+  }
+  for (unsigned char c : p) {
+    if (c < 0x20 || c == '?' || c == '#' || c == '&' || c == '%' || c == ' ') return false;
+  }
+  return true;
+}
+
+bool attribute_component(const std::string& s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (!(std::isalnum(c) || c == '_' || c == '-' || c == '\'')) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<RepoConfig> parse_repo_config(const std::string& file, const std::string& content) {
+  auto bad = [&](const std::string& key, const std::string& why) {
+    return fail(Error::rejected(file + ": " + key + " " + why));
+  };
+  toml::table t;
+  try {
+    t = toml::parse(content);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << file << ": " << e.description() << " at line " << e.source().begin.line;
+    return fail(Error::rejected(os.str()));
+  }
+  RepoConfig c;
+  c.file = file;
+  for (const auto& [key, node] : t) {
+    std::string k(key.str());
+    if (k == "attribute") {
+      auto v = node.value<std::string>();
+      if (!v) return bad(k, "must be a string");
+      c.attribute = text::split(*v, '.');
+      for (const auto& part : c.attribute) {
+        if (!attribute_component(part)) return bad(k, "must be an attribute path like \"checks\" or \"ci.checks\"");
+      }
+    } else if (k == "flake_dir") {
+      auto v = node.value<std::string>();
+      if (!v) return bad(k, "must be a string");
+      std::string dir = *v;
+      while (dir.size() > 2 && dir.substr(0, 2) == "./") dir = dir.substr(2);
+      while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+      if (dir != "." && !safe_relative_path(dir)) return bad(k, "must be a relative path inside the repository");
+      c.flake_dir = dir;
+    } else if (k == "lock_file") {
+      auto v = node.value<std::string>();
+      if (!v) return bad(k, "must be a string");
+      if (!safe_relative_path(*v)) return bad(k, "must be a relative path inside the repository");
+      c.lock_file = *v;
+    } else if (k == "effects_on_pull_requests") {
+      auto v = node.value<bool>();
+      if (!v) return bad(k, "must be true or false");
+      c.effects_on_pull_requests = *v;
+    } else if (k == "effects_branches") {
+      const auto* arr = node.as_array();
+      if (!arr) return bad(k, "must be an array of branch globs");
+      for (const auto& el : *arr) {
+        auto s = el.value<std::string>();
+        if (!s) return bad(k, "must be an array of branch globs");
+        c.effects_branches.push_back(*s);
+      }
+    } else {
+      c.warnings.push_back(file + ": unknown key " + k + " ignored");
+    }
+  }
+  return c;
+}
+
+}  // namespace flurry::evaluator

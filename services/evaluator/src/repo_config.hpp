@@ -1,0 +1,32 @@
+#pragma once
+// Per-repository configuration, read from the pushed commit: flurry.toml,
+// else nixbot.toml, else buildbot-nix.toml, with buildbot-nix's keys so
+// repositories move over without edits.
+#include <string>
+#include <vector>
+
+#include "flurry/core/error.hpp"
+
+namespace flurry::evaluator {
+
+// Looked for in this order; the first one present is used.
+inline const std::vector<std::string>& repo_config_files() {
+  static const std::vector<std::string> kFiles = {"flurry.toml", "nixbot.toml", "buildbot-nix.toml"};
+  return kFiles;
+}
+
+struct RepoConfig {
+  std::string file;  // the file it came from; empty = defaults
+  std::vector<std::string> attribute = {"checks"};  // attribute path evaluated per system
+  std::string flake_dir = ".";                      // relative directory holding flake.nix
+  std::string lock_file = "flake.lock";
+  bool effects_on_pull_requests = false;
+  std::vector<std::string> effects_branches;  // globs; read from the default branch only
+  std::vector<std::string> warnings;          // unknown keys and the like
+};
+
+// Parses one config file's text. A rejected error names the file and the
+// offending key ("flurry.toml: flake_dir must be a relative path ...").
+Result<RepoConfig> parse_repo_config(const std::string& file_name, const std::string& text);
+
+}  // namespace flurry::evaluator
