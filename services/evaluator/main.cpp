@@ -6,6 +6,7 @@
 #include "flurry/git/cli_git.hpp"
 #include "flurry/messages/subjects.hpp"
 #include "flurry/nix/cli_nix_runner.hpp"
+#include "flurry/nix/eval_jobs_runner.hpp"
 #include "flurry/service/runtime.hpp"
 
 using namespace flurry;
@@ -27,8 +28,24 @@ int main(int argc, char** argv) {
     if (cfg.attribute.empty()) throw ConfigError("evaluator.attribute must not be empty");
     if (cfg.max_deliver < 1) throw ConfigError("evaluator.max_deliver must be at least 1");
 
-    static nix::CliNixRunner nix(default_process_runner(),
-                                 {.eval_parallelism = static_cast<int>(c.get_int("evaluator.eval_workers", 2))});
+    const int workers = static_cast<int>(c.get_int("evaluator.eval_workers", 2));
+    static nix::CliNixRunner cli(default_process_runner(), {.eval_parallelism = workers});
+    // nix-eval-jobs when installed ("auto"), never ("off"), or at a path.
+    static std::unique_ptr<nix::EvalJobsRunner> eval_jobs;
+    const auto nej = c.get_string("evaluator.nix_eval_jobs", "auto");
+    if (nej != "off") {
+      auto found = nix::find_on_path(nej == "auto" ? "nix-eval-jobs" : nej);
+      if (!found && nej != "auto") throw ConfigError("evaluator.nix_eval_jobs: " + nej + " is not executable");
+      if (found) {
+        eval_jobs = std::make_unique<nix::EvalJobsRunner>(
+            default_process_runner(), cli,
+            nix::EvalJobsOptions{.binary = *found, .workers = workers,
+                                 .max_memory_mib = static_cast<int>(c.get_int("evaluator.max_memory_mib", 2048))});
+      }
+      log::info("eval.engine", found ? "evaluating with nix-eval-jobs" : "nix-eval-jobs not found: evaluating with the nix CLI",
+                {{"binary", found.value_or("")}});
+    }
+    static nix::NixRunner& nix = eval_jobs ? static_cast<nix::NixRunner&>(*eval_jobs) : cli;
     static git::CliGit git(default_process_runner(),
                            {.allowed_schemes = c.get_string_list("evaluator.allowed_url_schemes", {"https", "ssh", "git"})});
     auto& bus = rt.bus();
