@@ -164,6 +164,32 @@ Result<std::string> CliGit::fetch(const FetchRequest& req) {
   return "git+file://" + mirror + "?ref=refs/flurry/" + rev + "&rev=" + rev;
 }
 
+Result<std::string> CliGit::fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir) {
+  if (auto ok = check_url(url); !ok) return fail(ok.error());
+  const std::string ref = "refs/heads/" + branch;
+  auto valid = git({"check-ref-format", ref});
+  if (!valid) return fail(valid.error());
+  auto local = tracking_ref(ref);
+  if (!valid->ok() || local.empty()) return fail(Error::rejected("'" + text::truncate_utf8(branch, 80) + "' is not a branch name"));
+  std::error_code ec;
+  const std::string mirror = std::filesystem::absolute(mirror_dir, ec).lexically_normal().string();
+  if (ec) return fail(Error::transient("cannot resolve " + mirror_dir + ": " + ec.message()));
+  std::lock_guard serial(mirror_lock(mirror));
+  std::filesystem::create_directories(std::filesystem::path(mirror).parent_path(), ec);
+  if (!std::filesystem::exists(mirror + "/HEAD")) {
+    auto init = git({"init", "-q", "--bare", "--", mirror});
+    if (!init) return fail(init.error());
+    if (!init->ok()) return fail(Error::transient("git init " + mirror + " failed: " + text::trim(init->err)));
+  }
+  auto fetched = git({"-C", mirror, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--end-of-options", url, "+" + ref + ":" + local});
+  if (!fetched) return fail(fetched.error());
+  if (!fetched->ok()) return fail(Error::transient("cannot fetch " + ref + ": " + git_text(fetched->err, url)));
+  auto head = git({"-C", mirror, "rev-parse", "--verify", "--end-of-options", local + "^{commit}"});
+  if (!head) return fail(head.error());
+  if (!head->ok()) return fail(Error::transient("cannot resolve " + ref + ": " + text::trim(head->err)));
+  return text::trim(head->out);
+}
+
 Result<std::optional<std::string>> CliGit::read_file(const std::string& mirror_dir, const std::string& rev,
                                                    const std::string& path, std::size_t max_bytes) {
   if (!text::is_sha1_hex(rev)) return fail(Error::rejected("revision is not a 40-hex commit id"));

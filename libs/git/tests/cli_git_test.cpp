@@ -207,3 +207,15 @@ TEST_F(CliGitTest, ReadsAFileAtACommitAndTellsAMissingFileFromAMissingCommit) {
   EXPECT_FALSE(g.read_file(mirror, rev2, "flurry.toml", 4).has_value());  // over the size limit
   EXPECT_FALSE(g.read_file(mirror, rev2, "../x").has_value());
 }
+
+TEST_F(CliGitTest, FetchesTheCurrentHeadOfABranch) {
+  CliGit g(runner, {.allowed_schemes = {"file"}});
+  auto mirror = tmp.file("heads.git");
+  auto head = g.fetch_branch_head("file://" + src, "main", mirror);
+  ASSERT_TRUE(head.has_value()) << head.error().message;
+  EXPECT_EQ(*head, rev);
+  auto rev2 = commit("more.txt", "x\n");
+  EXPECT_EQ(*g.fetch_branch_head("file://" + src, "main", mirror), rev2);
+  EXPECT_FALSE(g.fetch_branch_head("file://" + src, "no-such-branch", mirror).has_value());
+  EXPECT_FALSE(g.fetch_branch_head("file://" + src, "bad..name", mirror).has_value());
+}

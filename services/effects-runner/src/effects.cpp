@@ -10,6 +10,7 @@
 #include "flurry/core/log.hpp"
 #include "flurry/core/text.hpp"
 #include "flurry/pipeline/publish.hpp"
+#include "flurry/repo/repo_config.hpp"
 
 namespace flurry::effects {
 namespace fs = std::filesystem;
@@ -63,8 +64,9 @@ Result<std::string> write_secrets(const EffectsConfig& cfg, const msg::Repo& rep
 
 }  // namespace
 
-bool effects_allowed(const msg::EvalFinished& eval) {
-  return eval.state == "succeeded" && eval.tag.empty() && !eval.branch.empty() && eval.branch == eval.repo.default_branch;
+bool effects_allowed(const msg::EvalFinished& eval, const std::vector<std::string>& extra_branches) {
+  if (eval.state != "succeeded" || !eval.tag.empty() || eval.branch.empty()) return false;
+  return eval.branch == eval.repo.default_branch || repo::branch_matches(eval.branch, extra_branches);
 }
 
 std::string herculesci_args_json(const msg::EvalFinished& e) {
@@ -120,10 +122,26 @@ std::vector<std::string> sandbox_argv(const EffectsConfig& cfg, const nix::Deriv
 EffectsOutcome handle_eval_finished(const msg::EvalFinished& eval, std::uint64_t num_delivered, EffectsPorts ports,
                                     const EffectsConfig& cfg) {
   EffectsOutcome o;
-  if (!effects_allowed(eval)) {
+  auto not_allowed = [&] {
     o.result = "not_allowed";
     o.disposition = bus::Disposition::ack();
     return o;
+  };
+  std::string mirror = cfg.work_dir + "/repos/" + text::safe_file_name(eval.repo.forge) + "/" +
+                       text::safe_file_name(eval.repo.owner) + "/" + text::safe_file_name(eval.repo.name) + ".git";
+  if (!effects_allowed(eval)) {
+    // Another branch may run effects only if the default branch's own
+    // config says so; the pushed branch cannot grant itself permission.
+    if (!effects_allowed(eval, {"*"}) || eval.repo.default_branch.empty()) return not_allowed();
+    auto head = ports.git.fetch_branch_head(eval.repo.clone_url, eval.repo.default_branch, mirror);
+    if (!head) return head.error().code == ErrorCode::kTransient ? retry(head.error(), num_delivered) : not_allowed();
+    auto rules = repo::load_repo_config(ports.git, mirror, *head, {"checks"});
+    if (!rules) {
+      if (rules.error().code == ErrorCode::kTransient) return retry(rules.error(), num_delivered);
+      log::warn("effects.bad_default_branch_config", rules.error().message, {{"eval_id", eval.eval_id}});
+      return not_allowed();
+    }
+    if (!effects_allowed(eval, rules->effects_branches)) return not_allowed();
   }
   // A redelivery after every effect ran: republish the result only.
   auto recorded = ports.state.list_effects(eval.eval_id);
@@ -149,8 +167,6 @@ EffectsOutcome handle_eval_finished(const msg::EvalFinished& eval, std::uint64_t
     }
   }
 
-  std::string mirror = cfg.work_dir + "/repos/" + text::safe_file_name(eval.repo.forge) + "/" +
-                       text::safe_file_name(eval.repo.owner) + "/" + text::safe_file_name(eval.repo.name) + ".git";
   auto flake = ports.git.fetch({eval.repo.clone_url, eval.ref, eval.rev, mirror});
   if (!flake) return retry(flake.error(), num_delivered);
 

@@ -45,10 +45,10 @@ struct EffectsOutcome {
   int failed = 0;
 };
 
-// Effects run only for a successful eval of a branch push to the default
-// branch. (Per-repository effects_branches and PR rules come with the
-// per-repository config.)
-bool effects_allowed(const msg::EvalFinished& eval);
+// Effects run only for a successful eval of a branch push: to the default
+// branch, or to a branch matching `extra_branches` (the default branch's
+// effects_branches globs). Pull requests come with PR support.
+bool effects_allowed(const msg::EvalFinished& eval, const std::vector<std::string>& extra_branches = {});
 
 // The `--apply` expression listing onPush effects as {job: {effect: drvPath}}
 // for `herculesCI` called with `args_json` (embedded as a Nix string, never

@@ -16,6 +16,12 @@ namespace {
 
 class FakeGit final : public git::Git {
  public:
+  Result<std::string> fetch_branch_head(const std::string&, const std::string& branch, const std::string&) override {
+    auto it = heads.find(branch);
+    if (it == heads.end()) return fail(Error::transient("no branch " + branch));
+    return it->second;
+  }
+  std::map<std::string, std::string> heads;  // branch -> rev
   Result<std::optional<std::string>> read_file(const std::string&, const std::string&, const std::string& path,
                                                std::size_t) override {
     auto it = files.find(path);
@@ -96,6 +102,7 @@ class Effects : public ::testing::Test {
 }  // namespace
 
 TEST_F(Effects, OnlyASuccessfulDefaultBranchPushRunsEffects) {
+  git.heads["main"] = std::string(40, 'd');  // its config allows no other branch
   EXPECT_EQ(handle(eval("feature")).result, "not_allowed");
   auto failed = eval();
   failed.state = "failed";
@@ -190,4 +197,22 @@ TEST(HerculesArgs, HostileBranchNamesAreDataNotCode) {
   // The branch only appears inside the escaped string literal.
   EXPECT_EQ(expr.find("x\"; builtins.abort"), std::string::npos);
   EXPECT_NE(expr.find("x\\\\\\\"; builtins.abort"), std::string::npos) << expr;
+}
+
+TEST_F(Effects, OtherBranchesRunEffectsOnlyWhenTheDefaultBranchConfigAllowsThem) {
+  git.heads["main"] = std::string(40, 'd');
+  // No config on the default branch: a feature branch runs nothing.
+  EXPECT_EQ(handle(eval("release-1")).result, "not_allowed");
+  git.files["flurry.toml"] = "effects_branches = [\"release-*\"]\n";
+  EXPECT_EQ(handle(eval("feature")).result, "not_allowed");
+  auto e = eval("release-1");
+  e.eval_id = "e2";
+  EXPECT_EQ(handle(e).result, "succeeded");
+  EXPECT_EQ(runner.specs.size(), 1u);
+}
+
+TEST_F(Effects, AnUnreachableDefaultBranchIsRetriedNotSkipped) {
+  auto o = handle(eval("release-1"));  // heads has no "main"
+  EXPECT_EQ(o.result, "retry");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kNak);
 }

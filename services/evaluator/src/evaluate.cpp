@@ -1,6 +1,6 @@
 #include "evaluate.hpp"
 
-#include "repo_config.hpp"
+#include "flurry/repo/repo_config.hpp"
 
 #include <algorithm>
 #include <map>
@@ -172,31 +172,27 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
   if (!flake) return infrastructure("cannot fetch " + change_.rev, flake.error());
 
   // Per-repository configuration from the pushed commit.
-  RepoConfig repo;
-  repo.attribute = text::split(cfg_.attribute, '.');
-  for (const auto& name : repo_config_files()) {
-    auto content = ports_.git.read_file(mirror_dir(cfg_.work_dir, change_.repo), change_.rev, name);
-    if (!content) return infrastructure("cannot read " + name, content.error());
-    if (!content->has_value()) continue;
-    auto parsed = parse_repo_config(name, **content);
-    if (!parsed) return fail_eval(parsed.error().message);
-    repo = std::move(*parsed);
-    break;
+  auto loaded = repo::load_repo_config(ports_.git, mirror_dir(cfg_.work_dir, change_.repo), change_.rev,
+                                       text::split(cfg_.attribute, '.'));
+  if (!loaded) {
+    if (loaded.error().code == ErrorCode::kRejected) return fail_eval(loaded.error().message);
+    return infrastructure("cannot read the repository's config", loaded.error());
   }
+  const repo::RepoConfig& repo_cfg = *loaded;
   std::string flake_ref = *flake;
-  if (repo.flake_dir != ".") flake_ref += "&dir=" + repo.flake_dir;
+  if (repo_cfg.flake_dir != ".") flake_ref += "&dir=" + repo_cfg.flake_dir;
   // The flake's own lock file is all Nix 2.8 can use (it has no
   // --reference-lock-file).
-  if (repo.lock_file != "flake.lock" && repo.lock_file != repo.flake_dir + "/flake.lock") {
-    return fail_eval(repo.file + ": lock_file = " + repo.lock_file +
+  if (repo_cfg.lock_file != "flake.lock" && repo_cfg.lock_file != repo_cfg.flake_dir + "/flake.lock") {
+    return fail_eval(repo_cfg.file + ": lock_file = " + repo_cfg.lock_file +
                      " is not supported: this evaluator's nix only uses the flake's own flake.lock");
   }
 
   std::vector<nix::AttrResult> attrs;
-  std::vector<std::string> warnings = repo.warnings;
+  std::vector<std::string> warnings = repo_cfg.warnings;
   std::vector<std::string> missing;  // systems without <attribute>.<system>
   for (const auto& system : cfg_.systems) {
-    auto path = repo.attribute;
+    auto path = repo_cfg.attribute;
     path.push_back(system);
     auto r = ports_.nix.eval_attrs({flake_ref, path, cfg_.show_trace, cfg_.eval_timeout});
     if (!r) {

@@ -22,6 +22,12 @@ namespace {
 
 class FakeGit final : public git::Git {
  public:
+  Result<std::string> fetch_branch_head(const std::string&, const std::string& branch, const std::string&) override {
+    auto it = heads.find(branch);
+    if (it == heads.end()) return fail(Error::transient("no branch " + branch));
+    return it->second;
+  }
+  std::map<std::string, std::string> heads;  // branch -> rev
   Result<std::optional<std::string>> read_file(const std::string&, const std::string&, const std::string& path,
                                                std::size_t) override {
     auto it = files.find(path);

@@ -28,6 +28,7 @@ class CliGit final : public Git {
   // commit is still missing, the commit itself; pins it as
   // refs/flurry/<rev>. Commits already in the mirror need no network.
   Result<std::string> fetch(const FetchRequest& req) override;
+  Result<std::string> fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir) override;
   Result<std::optional<std::string>> read_file(const std::string& mirror_dir, const std::string& rev, const std::string& path,
                                                std::size_t max_bytes = 1024 * 1024) override;
 

@@ -23,6 +23,9 @@ class Git {
   // flake reference for it ("git+file://<mirror>?ref=refs/flurry/<rev>&rev=<rev>").
   // Unreachable remote -> transient error; rev missing after fetch -> rejected.
   virtual Result<std::string> fetch(const FetchRequest& req) = 0;
+  // Fetches the current head of `branch` from `url` into the mirror and
+  // returns its commit id (e.g. to read the default branch's config).
+  virtual Result<std::string> fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir) = 0;
   // The contents of `path` at commit `rev` in a mirror fetch() filled;
   // nullopt when the commit has no such file. At most `max_bytes` are read
   // (a larger file is an error).

@@ -6,8 +6,9 @@
 #include <vector>
 
 #include "flurry/core/error.hpp"
+#include "flurry/git/git.hpp"
 
-namespace flurry::evaluator {
+namespace flurry::repo {
 
 // Looked for in this order; the first one present is used.
 inline const std::vector<std::string>& repo_config_files() {
@@ -29,4 +30,12 @@ struct RepoConfig {
 // offending key ("flurry.toml: flake_dir must be a relative path ...").
 Result<RepoConfig> parse_repo_config(const std::string& file_name, const std::string& text);
 
-}  // namespace flurry::evaluator
+// Reads the first config file present at `rev` in `mirror_dir` (defaults
+// when there is none; `default_attribute` is the service-wide default).
+Result<RepoConfig> load_repo_config(git::Git& git, const std::string& mirror_dir, const std::string& rev,
+                                    const std::vector<std::string>& default_attribute);
+
+// True if `branch` matches one of `globs` (fnmatch, as buildbot-nix).
+bool branch_matches(const std::string& branch, const std::vector<std::string>& globs);
+
+}  // namespace flurry::repo

@@ -1,9 +1,9 @@
-#include "repo_config.hpp"
+#include "flurry/repo/repo_config.hpp"
 
 #include <gtest/gtest.h>
 
 using namespace flurry;
-using namespace flurry::evaluator;
+using namespace flurry::repo;
 
 TEST(RepoConfig, ReadsBuildbotNixKeys) {
   auto c = parse_repo_config("buildbot-nix.toml", R"(
@@ -59,4 +59,11 @@ TEST(RepoConfig, UnknownKeysAreWarningsNotErrors) {
   ASSERT_TRUE(c.has_value());
   ASSERT_EQ(c->warnings.size(), 1u);
   EXPECT_NE(c->warnings[0].find("future_key"), std::string::npos);
+}
+
+TEST(RepoConfig, BranchGlobsMatchLikeFnmatch) {
+  EXPECT_TRUE(branch_matches("release-1.2", {"main", "release-*"}));
+  EXPECT_TRUE(branch_matches("staging", {"staging"}));
+  EXPECT_FALSE(branch_matches("feature/x", {"release-*"}));
+  EXPECT_FALSE(branch_matches("main", {}));
 }

@@ -1,11 +1,13 @@
-#include "repo_config.hpp"
+#include "flurry/repo/repo_config.hpp"
+
+#include <fnmatch.h>
 
 #include <sstream>
 #include <toml++/toml.h>
 
 #include "flurry/core/text.hpp"
 
-namespace flurry::evaluator {
+namespace flurry::repo {
 namespace {
 
 bool safe_relative_path(const std::string& p) {
@@ -84,4 +86,24 @@ Result<RepoConfig> parse_repo_config(const std::string& file, const std::string&
   return c;
 }
 
-}  // namespace flurry::evaluator
+Result<RepoConfig> load_repo_config(git::Git& git, const std::string& mirror_dir, const std::string& rev,
+                                    const std::vector<std::string>& default_attribute) {
+  for (const auto& name : repo_config_files()) {
+    auto content = git.read_file(mirror_dir, rev, name);
+    if (!content) return fail(content.error());
+    if (!content->has_value()) continue;
+    return parse_repo_config(name, **content);
+  }
+  RepoConfig defaults;
+  defaults.attribute = default_attribute;
+  return defaults;
+}
+
+bool branch_matches(const std::string& branch, const std::vector<std::string>& globs) {
+  for (const auto& g : globs) {
+    if (::fnmatch(g.c_str(), branch.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace flurry::repo
