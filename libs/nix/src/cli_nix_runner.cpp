@@ -76,6 +76,22 @@ std::string failure_text(const ProcessResult& r, const std::string& what, std::c
   return text.empty() ? what + " failed: " + r.describe() : text;
 }
 
+// Splits a long list of store paths into batches that fit an argv
+// (Linux allows about 2 MiB of arguments; 50,000 store paths exceed it).
+std::vector<std::vector<std::string>> argv_batches(const std::vector<std::string>& items, std::size_t max_bytes = 128 * 1024) {
+  std::vector<std::vector<std::string>> out;
+  std::size_t bytes = max_bytes;
+  for (const auto& item : items) {
+    if (bytes + item.size() + 1 > max_bytes) {
+      out.emplace_back();
+      bytes = 0;
+    }
+    out.back().push_back(item);
+    bytes += item.size() + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string clean_nix_error(const std::string& err) {
@@ -194,18 +210,24 @@ Result<EvalResult> CliNixRunner::eval_attrs(const EvalRequest& req) {
 
 Result<std::map<std::string, std::vector<std::string>>> CliNixRunner::derivation_graph(const std::vector<std::string>& drvs) {
   std::map<std::string, std::vector<std::string>> graph;
-  if (drvs.empty()) return graph;
-  std::vector<std::string> argv = {options_.nix, "show-derivation", "-r"};
-  argv.insert(argv.end(), drvs.begin(), drvs.end());
-  auto r = run({.argv = argv, .timeout = options_.query_timeout, .max_capture = std::size_t{1} << 30});
-  if (!r) return fail(r.error());
-  if (!r->ok()) return fail(Error::transient("nix show-derivation failed: " + failure_text(*r, "nix show-derivation", options_.query_timeout)));
-  json j = json::parse(r->out, nullptr, false);
-  if (!j.is_object()) return fail(Error::transient("nix show-derivation printed no object"));
-  for (const auto& [drv, info] : j.items()) {
-    auto& inputs = graph[drv];
-    if (info.contains("inputDrvs") && info["inputDrvs"].is_object()) {
-      for (const auto& [in, _] : info["inputDrvs"].items()) inputs.push_back(in);
+  // In argv-sized batches; a batch skips what earlier closures already hold.
+  for (const auto& batch : argv_batches(drvs)) {
+    std::vector<std::string> argv = {options_.nix, "show-derivation", "-r"};
+    for (const auto& d : batch) {
+      if (!graph.count(d)) argv.push_back(d);
+    }
+    if (argv.size() == 3) continue;
+    auto r = run({.argv = argv, .timeout = options_.query_timeout, .max_capture = std::size_t{1} << 30});
+    if (!r) return fail(r.error());
+    if (!r->ok()) return fail(Error::transient("nix show-derivation failed: " + failure_text(*r, "nix show-derivation", options_.query_timeout)));
+    json j = json::parse(r->out, nullptr, false);
+    if (!j.is_object()) return fail(Error::transient("nix show-derivation printed no object"));
+    for (const auto& [drv, info] : j.items()) {
+      auto& inputs = graph[drv];
+      if (!inputs.empty()) continue;
+      if (info.contains("inputDrvs") && info["inputDrvs"].is_object()) {
+        for (const auto& [in, _] : info["inputDrvs"].items()) inputs.push_back(in);
+      }
     }
   }
   return graph;
@@ -213,14 +235,15 @@ Result<std::map<std::string, std::vector<std::string>>> CliNixRunner::derivation
 
 Result<std::vector<std::string>> CliNixRunner::invalid_paths(const std::vector<std::string>& paths) {
   std::vector<std::string> out;
-  if (paths.empty()) return out;
-  std::vector<std::string> argv = {options_.nix_store, "--check-validity", "--print-invalid"};
-  argv.insert(argv.end(), paths.begin(), paths.end());
-  auto r = run({.argv = argv, .timeout = options_.query_timeout});
-  if (!r) return fail(r.error());
-  if (!r->ok()) return fail(Error::transient("nix-store --check-validity failed: " + failure_text(*r, "nix-store --check-validity", options_.query_timeout)));
-  for (const auto& line : text::split(r->out, '\n')) {
-    if (!line.empty()) out.push_back(line);
+  for (const auto& batch : argv_batches(paths)) {
+    std::vector<std::string> argv = {options_.nix_store, "--check-validity", "--print-invalid"};
+    argv.insert(argv.end(), batch.begin(), batch.end());
+    auto r = run({.argv = argv, .timeout = options_.query_timeout});
+    if (!r) return fail(r.error());
+    if (!r->ok()) return fail(Error::transient("nix-store --check-validity failed: " + failure_text(*r, "nix-store --check-validity", options_.query_timeout)));
+    for (const auto& line : text::split(r->out, '\n')) {
+      if (!line.empty()) out.push_back(line);
+    }
   }
   return out;
 }

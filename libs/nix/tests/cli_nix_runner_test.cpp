@@ -385,3 +385,23 @@ TEST(NixErrors, KeepsNixsMessageFromItsFirstErrorLineWithoutHints) {
             "error: boom\n\n       at x:1:1:");
   EXPECT_EQ(clean_nix_error("something odd\n"), "something odd");
 }
+
+TEST(CliNixValidity, ManyPathsAreQueriedInArgvSizedBatches) {
+  // 50,000 store paths are more than one argv can hold (E2BIG).
+  ScriptedRunner r;
+  r.on([](const Argv& a) { return a[0] == "nix-store"; }, exited(0, ""));
+  CliNixRunner nix(r);
+  Argv paths;
+  for (int i = 0; i < 50000; ++i) paths.push_back("/nix/store/" + std::string(32, 'a') + "-check-" + std::to_string(i));
+  auto inv = nix.invalid_paths(paths);
+  ASSERT_TRUE(inv.has_value());
+  ASSERT_GT(r.calls.size(), 1u);
+  std::size_t total = 0;
+  for (const auto& c : r.calls) {
+    std::size_t bytes = 0;
+    for (const auto& a : c.argv) bytes += a.size() + 1;
+    EXPECT_LT(bytes, 256u * 1024);
+    total += c.argv.size() - 3;
+  }
+  EXPECT_EQ(total, paths.size());
+}
