@@ -132,7 +132,8 @@ Result<EvalResult> CliNixRunner::eval_attrs(const EvalRequest& req) {
     std::vector<std::string> argv = {options_.nix, "eval", "--json"};
     if (req.show_trace) argv.push_back("--show-trace");
     argv.insert(argv.end(), {target, "--apply", apply});
-    return run(ProcessSpec{.argv = std::move(argv), .timeout = req.timeout});
+    // 100,000 attributes print ~20 MiB of JSON: never cut it.
+    return run(ProcessSpec{.argv = std::move(argv), .timeout = req.timeout, .max_capture = std::size_t{1} << 30});
   };
 
   std::map<std::string, AttrResult> by_name;
