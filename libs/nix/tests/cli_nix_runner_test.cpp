@@ -117,6 +117,8 @@ TEST(CliNixEval, OneBatchEvaluationMapsEveryAttribute) {
   EXPECT_THAT(argv[5], HasSubstr("(v.outputs or [ \"out\" ])"));
   EXPECT_THAT(argv[5], HasSubstr("builtins.tryEval"));
   EXPECT_EQ(r.calls[0].timeout, std::chrono::seconds(42));
+  // 100,000 attributes print ~20 MiB of JSON; capture must not cut it.
+  EXPECT_GE(r.calls[0].max_capture, std::size_t{256} << 20);
   ASSERT_EQ(res->attrs.size(), 2u);
   const auto& m = res->attrs[0];  // sorted by name
   EXPECT_EQ(m.path, (Argv{"checks", "x86_64-linux", "multi"}));
