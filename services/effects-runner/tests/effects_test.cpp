@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "flurry/git/testing/fake_git.hpp"
+
 #include <algorithm>
 #include <fstream>
 
@@ -14,27 +16,7 @@ using namespace flurry::effects;
 
 namespace {
 
-class FakeGit final : public git::Git {
- public:
-  Result<std::string> fetch_branch_head(const std::string&, const std::string& branch, const std::string&) override {
-    auto it = heads.find(branch);
-    if (it == heads.end()) return fail(Error::transient("no branch " + branch));
-    return it->second;
-  }
-  std::map<std::string, std::string> heads;  // branch -> rev
-  Result<std::optional<std::string>> read_file(const std::string&, const std::string&, const std::string& path,
-                                               std::size_t) override {
-    auto it = files.find(path);
-    if (it == files.end()) return std::optional<std::string>();
-    return std::optional<std::string>(it->second);
-  }
-  std::map<std::string, std::string> files;  // path -> contents at every commit
-  Result<std::string> fetch(const git::FetchRequest& req) override {
-    fetched.push_back(req);
-    return std::string("git+file:///m?ref=refs/flurry/x&rev=" + req.rev);
-  }
-  std::vector<git::FetchRequest> fetched;
-};
+using git::testing::FakeGit;
 
 // Records what it was asked to run and answers with a scripted result.
 class ScriptedRunner final : public ProcessRunner {

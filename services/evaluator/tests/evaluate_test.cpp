@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "flurry/git/testing/fake_git.hpp"
+
 #include <filesystem>
 
 #include "flurry/bus/testing/memory_bus.hpp"
@@ -20,29 +22,7 @@ using ::testing::UnorderedElementsAre;
 
 namespace {
 
-class FakeGit final : public git::Git {
- public:
-  Result<std::string> fetch_branch_head(const std::string&, const std::string& branch, const std::string&) override {
-    auto it = heads.find(branch);
-    if (it == heads.end()) return fail(Error::transient("no branch " + branch));
-    return it->second;
-  }
-  std::map<std::string, std::string> heads;  // branch -> rev
-  Result<std::optional<std::string>> read_file(const std::string&, const std::string&, const std::string& path,
-                                               std::size_t) override {
-    auto it = files.find(path);
-    if (it == files.end()) return std::optional<std::string>();
-    return std::optional<std::string>(it->second);
-  }
-  std::map<std::string, std::string> files;  // path -> contents at every commit
-  Result<std::string> fetch(const git::FetchRequest& req) override {
-    requests.push_back(req);
-    if (error) return fail(*error);
-    return std::string("git+file:///mirror?ref=refs/flurry/" + req.rev + "&rev=" + req.rev);
-  }
-  std::vector<git::FetchRequest> requests;
-  std::optional<Error> error;
-};
+using git::testing::FakeGit;
 
 // A bus that stops storing messages after `allowed` publishes, like a
 // process that dies (or loses NATS) half way through publishing.

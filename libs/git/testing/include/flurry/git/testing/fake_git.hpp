@@ -1,0 +1,39 @@
+#pragma once
+// A scripted Git port for unit tests: fetch answers a pinned flake ref (or
+// `error`), files are the same at every commit, branch heads come from
+// `heads`.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flurry/git/git.hpp"
+
+namespace flurry::git::testing {
+
+class FakeGit final : public Git {
+ public:
+  Result<std::string> fetch(const FetchRequest& req) override {
+    requests.push_back(req);
+    if (error) return fail(*error);
+    return std::string("git+file:///mirror?ref=refs/flurry/" + req.rev + "&rev=" + req.rev);
+  }
+  Result<std::string> fetch_branch_head(const std::string&, const std::string& branch, const std::string&) override {
+    auto it = heads.find(branch);
+    if (it == heads.end()) return fail(Error::transient("no branch " + branch));
+    return it->second;
+  }
+  Result<std::optional<std::string>> read_file(const std::string&, const std::string&, const std::string& path,
+                                               std::size_t) override {
+    auto it = files.find(path);
+    if (it == files.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+
+  std::vector<FetchRequest> requests;        // what fetch was asked
+  std::optional<Error> error;                 // fetch fails with this when set
+  std::map<std::string, std::string> heads;  // branch -> rev
+  std::map<std::string, std::string> files;  // path -> contents at every commit
+};
+
+}  // namespace flurry::git::testing
