@@ -18,7 +18,7 @@ std::string describe(const state::JobRecord& job) {
     case JobState::kDependencyFailed: return "Not built: " + job.error;
     case JobState::kCachedFailure: return "Failed before (cached failure)";
     case JobState::kTimedOut: return "Build timed out";
-    case JobState::kCancelled: return "Cancelled";
+    case JobState::kCancelled: return "Cancelled" + (job.error.empty() ? std::string() : ": " + job.error);
     case JobState::kEvalFailed: return "Evaluation failed: " + job.error;
     case JobState::kUnsupportedSystem: return "No builder for system " + job.system;
   }

@@ -30,10 +30,10 @@ local function success(s) return s == 'succeeded' or s == 'skipped' end
 local function eval_ended(s) return s == 'succeeded' or s == 'failed' or s == 'cancelled' end
 
 local function new_transition()
-  return {ready = {}, dependency_failed = {}, eval_finished = false, eval_state = 'building'}
+  return {ready = {}, dependency_failed = {}, eval_finished = false, eval_state = 'building', cancelled = {}}
 end
 local function transition_reply(t)
-  return {t.ready, t.dependency_failed, t.eval_finished and 1 or 0, t.eval_state}
+  return {t.ready, t.dependency_failed, t.eval_finished and 1 or 0, t.eval_state, t.cancelled or {}}
 end
 
 -- Counts job `id`, already written terminal as `state`, out of its eval:
@@ -78,7 +78,8 @@ local function settle(ek, id, state, attr, now, t, collect_ready)
   else failed_total = tonumber(redis.call('HGET', ek, 'jobs_failed')) end
   local es = redis.call('HGET', ek, 'state')
   if pending <= 0 and not eval_ended(es) then
-    es = failed_total == 0 and 'succeeded' or 'failed'
+    if redis.call('HGET', ek, 'cancelled') == '1' then es = 'cancelled'
+    else es = failed_total == 0 and 'succeeded' or 'failed' end
     redis.call('HSET', ek, 'state', es, 'finished_ms', now)
     t.eval_finished = true
   end
@@ -198,6 +199,62 @@ redis.call('SET', tkey, cjson.encode(t))
 return transition_reply(t)
 )LUA";
 
+// KEYS[1] eval, KEYS[2] eval-jobs, KEYS[3] eval-cancel. ARGV[1] prefix,
+// ARGV[2] reason, ARGV[3] now.
+inline constexpr const char* kCancelEvalBody = R"LUA(
+local ek, list_key, ckey = KEYS[1], KEYS[2], KEYS[3]
+local why, now = ARGV[2], ARGV[3]
+local es = redis.call('HGET', ek, 'state')
+if not es then return redis.error_reply('NOTFOUND eval not found') end
+local stored = redis.call('GET', ckey)
+if stored then return transition_reply(cjson.decode(stored)) end
+local t = new_transition()
+if eval_ended(es) then
+  t.eval_state = es
+  return transition_reply(t)
+end
+redis.call('HSET', ek, 'cancelled', 1)
+if es == 'evaluating' then
+  redis.call('HSET', ek, 'state', 'cancelled', 'error', why, 'finished_ms', now)
+  t.eval_finished = true
+else
+  local n = 0
+  for _, id in ipairs(redis.call('LRANGE', list_key, 0, -1)) do
+    local jk = job_key(id)
+    if redis.call('HGET', jk, 'state') == 'queued' then
+      redis.call('HSET', jk, 'state', 'cancelled', 'error', why, 'finished_ms', now)
+      t.cancelled[#t.cancelled + 1] = id
+      n = n + 1
+    end
+  end
+  local pending = redis.call('HINCRBY', ek, 'jobs_pending', -n)
+  if n > 0 then redis.call('HINCRBY', ek, 'jobs_failed', n) end
+  if pending <= 0 then
+    redis.call('HSET', ek, 'state', 'cancelled', 'finished_ms', now)
+    t.eval_finished = true
+  end
+end
+t.eval_state = redis.call('HGET', ek, 'state')
+redis.call('SET', ckey, cjson.encode(t))
+return transition_reply(t)
+)LUA";
+
+// KEYS[1] ref head. ARGV[1] eval id, ARGV[2] received ms. Returns the eval
+// the caller must cancel ('' for none).
+inline constexpr const char* kSupersede = R"LUA(
+local cur = redis.call('HMGET', KEYS[1], 'eval', 'received_ms')
+if not cur[1] then
+  redis.call('HSET', KEYS[1], 'eval', ARGV[1], 'received_ms', ARGV[2])
+  return ''
+end
+if cur[1] == ARGV[1] then return '' end
+if tonumber(ARGV[2]) >= tonumber(cur[2]) then
+  redis.call('HSET', KEYS[1], 'eval', ARGV[1], 'received_ms', ARGV[2])
+  return cur[1]
+end
+return ARGV[1]
+)LUA";
+
 // KEYS[1] job. ARGV[1] now. Returns the job's state afterwards.
 inline constexpr const char* kStartJob = R"LUA(
 local s = redis.call('HGET', KEYS[1], 'state')
@@ -242,6 +299,10 @@ return 1
 
 inline const std::string& add_jobs_script() {
   static const std::string s = std::string(kPrelude) + kAddJobsBody;
+  return s;
+}
+inline const std::string& cancel_eval_script() {
+  static const std::string s = std::string(kPrelude) + kCancelEvalBody;
   return s;
 }
 inline const std::string& finish_job_script() {

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "flurry/core/log.hpp"
+#include "flurry/core/crypto.hpp"
 #include "lua_scripts.hpp"
 #include "redis_client.hpp"
 
@@ -27,6 +28,8 @@ constexpr std::size_t kReadBatch = 1000;
 // The scripts, each under the name its errors are reported with.
 const std::string kAddJobsBody = lua::add_jobs_script();
 const std::string kFinishJobBody = lua::finish_job_script();
+const std::string kCancelEvalBody = lua::cancel_eval_script();
+const std::string kSupersedeBody = lua::kSupersede;
 const std::string kCreateEvalBody = lua::kCreateEval;
 const std::string kStartJobBody = lua::kStartJob;
 const std::string kFailEvalBody = lua::kFailEval;
@@ -34,6 +37,8 @@ const std::string kAppendLogBody = lua::kAppendLog;
 const std::string kAdvanceStatusBody = lua::kAdvanceStatus;
 const redis::Script kAddJobs{"add_jobs", kAddJobsBody};
 const redis::Script kFinishJob{"finish_job", kFinishJobBody};
+const redis::Script kCancelEval{"cancel_eval", kCancelEvalBody};
+const redis::Script kSupersede{"supersede", kSupersedeBody};
 const redis::Script kCreateEval{"create_eval", kCreateEvalBody};
 const redis::Script kStartJob{"start_job", kStartJobBody};
 const redis::Script kFailEval{"fail_eval", kFailEvalBody};
@@ -61,9 +66,10 @@ Result<std::vector<std::string>> string_list(const Reply& r, std::string_view wh
   return out;
 }
 
-// {ready ids, dependency_failed ids, eval_finished 0|1, eval state}
+// {ready ids, dependency_failed ids, eval_finished 0|1, eval state, cancelled ids}
 Result<Transition> parse_transition(const Reply& r, std::string_view what) {
-  if (!r.is_array() || r.elements.size() != 4 || !r.elements[2].is_integer() || !r.elements[3].is_string()) {
+  if (!r.is_array() || r.elements.size() < 4 || r.elements.size() > 5 || !r.elements[2].is_integer() ||
+      !r.elements[3].is_string()) {
     return fail(bad_reply(what));
   }
   Transition t;
@@ -74,6 +80,11 @@ Result<Transition> parse_transition(const Reply& r, std::string_view what) {
   t.ready = std::move(*ready);
   t.dependency_failed = std::move(*failed);
   t.eval_finished = r.elements[2].integer != 0;
+  if (r.elements.size() == 5) {
+    auto cancelled = string_list(r.elements[4], what);
+    if (!cancelled) return fail(cancelled.error());
+    t.cancelled = std::move(*cancelled);
+  }
   auto s = parse_eval_state(r.elements[3].str);
   if (!s) return fail(Error::transient("redis: " + std::string(what) + ": unknown eval state " + r.elements[3].str));
   t.eval_state = *s;
@@ -192,6 +203,21 @@ class RedisStore final : public StateStore {
     auto r = client_.eval(kFailEval, {eval_key(eval_id)}, {error, std::to_string(now_ms)});
     if (!r) return fail(r.error());
     return {};
+  }
+
+  Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) override {
+    // The ref key is attacker-controlled and unbounded: store it hashed.
+    auto r = client_.eval(kSupersede, {key("ref-head:", crypto::sha256_hex(ref_key))}, {eval_id, std::to_string(received_ms)});
+    if (!r) return fail(r.error());
+    if (!r->is_string()) return fail(bad_reply("supersede"));
+    return r->str;
+  }
+
+  Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms) override {
+    auto r = client_.eval(kCancelEval, {eval_key(eval_id), key("eval-jobs:", eval_id), key("eval-cancel:", eval_id)},
+                          {prefix_, reason, std::to_string(now_ms)});
+    if (!r) return fail(r.error());
+    return parse_transition(*r, "cancel_eval");
   }
 
   Result<std::optional<JobRecord>> get_job(const std::string& id) override {

@@ -59,7 +59,7 @@ void MemoryStore::settle_locked(Job& job, Eval& eval, Transition& t, std::int64_
     std::erase_if(t.ready, [&](const std::string& id) { return jobs_.at(id).rec.state != JobState::kQueued; });
   }
   if (e.jobs_pending == 0 && !eval_ended(e.state)) {
-    e.state = e.jobs_failed == 0 ? EvalState::kSucceeded : EvalState::kFailed;
+    e.state = eval.cancelled ? EvalState::kCancelled : e.jobs_failed == 0 ? EvalState::kSucceeded : EvalState::kFailed;
     e.finished_ms = now_ms;
     t.eval_finished = true;
   }
@@ -135,6 +135,63 @@ Result<void> MemoryStore::fail_eval(const std::string& eval_id, const std::strin
   e.error = error;
   e.finished_ms = now_ms;
   return {};
+}
+
+Result<std::string> MemoryStore::supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  auto it = ref_heads_.find(ref_key);
+  if (it == ref_heads_.end()) {
+    ref_heads_[ref_key] = {eval_id, received_ms};
+    return std::string();
+  }
+  if (it->second.first == eval_id) return std::string();
+  if (received_ms >= it->second.second) {
+    auto old = it->second.first;
+    it->second = {eval_id, received_ms};
+    return old;
+  }
+  return eval_id;
+}
+
+Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  auto it = evals_.find(eval_id);
+  if (it == evals_.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
+  auto& eval = it->second;
+  if (eval.cancel) return *eval.cancel;
+  Transition t;
+  if (eval_ended(eval.rec.state)) {
+    t.eval_state = eval.rec.state;
+    return t;
+  }
+  eval.cancelled = true;
+  if (eval.rec.state == EvalState::kEvaluating) {
+    eval.rec.state = EvalState::kCancelled;
+    eval.rec.error = reason;
+    eval.rec.finished_ms = now_ms;
+    t.eval_finished = true;
+  } else {
+    for (const auto& id : eval.job_ids) {
+      auto& j = jobs_.at(id);
+      if (j.rec.state != JobState::kQueued) continue;
+      j.rec.state = JobState::kCancelled;
+      j.rec.error = reason;
+      j.rec.finished_ms = now_ms;
+      eval.rec.jobs_pending -= 1;
+      eval.rec.jobs_failed += 1;
+      t.cancelled.push_back(id);
+    }
+    if (eval.rec.jobs_pending == 0) {
+      eval.rec.state = EvalState::kCancelled;
+      eval.rec.finished_ms = now_ms;
+      t.eval_finished = true;
+    }
+  }
+  t.eval_state = eval.rec.state;
+  eval.cancel = t;
+  return t;
 }
 
 Result<std::optional<JobRecord>> MemoryStore::get_job(const std::string& job_id) {

@@ -475,7 +475,68 @@ TYPED_TEST_P(StateContract, IdsShapedLikeKeySuffixesDoNotCollide) {
   EXPECT_EQ((*s.get_eval("e1:added"))->state, EvalState::kEvaluating);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(StateContract, CreateEvalIsIdempotent, AddJobsReleasesOnlyJobsWithoutDependencies,
+
+TYPED_TEST_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBuildingJobsFinish) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b", {"a"}), this->job("c")}, 10).has_value());
+  ASSERT_EQ(*s.start_job("a", 11), JobState::kBuilding);
+  auto t = s.cancel_eval("e1", "superseded by bbbb", 12);
+  ASSERT_TRUE(t.has_value()) << t.error().message;
+  EXPECT_EQ(this->sorted(t->cancelled), (std::vector<std::string>{"b", "c"}));
+  EXPECT_FALSE(t->eval_finished);
+  EXPECT_EQ(this->state_of("b"), JobState::kCancelled);
+  EXPECT_EQ((*s.get_job("c"))->error, "superseded by bbbb");
+  EXPECT_EQ(this->state_of("a"), JobState::kBuilding);
+  // The running build ends normally; it releases nothing and ends the eval.
+  auto done = *s.finish_job("a", JobState::kSucceeded, "", 13);
+  EXPECT_TRUE(done.ready.empty());
+  EXPECT_TRUE(done.eval_finished);
+  EXPECT_EQ(done.eval_state, EvalState::kCancelled);
+  EXPECT_EQ((*s.get_eval("e1"))->state, EvalState::kCancelled);
+  // A repeat changes nothing and answers the same.
+  EXPECT_EQ(*s.cancel_eval("e1", "again", 14), *t);
+}
+
+TYPED_TEST_P(StateContract, CancelOfAnEvaluatingEvalEndsItAndRefusesItsJobs) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto t = *s.cancel_eval("e1", "superseded", 5);
+  EXPECT_TRUE(t.eval_finished);
+  EXPECT_EQ(t.eval_state, EvalState::kCancelled);
+  auto e = **s.get_eval("e1");
+  EXPECT_EQ(e.state, EvalState::kCancelled);
+  EXPECT_EQ(e.error, "superseded");
+  auto added = s.add_jobs("e1", {this->job("a")}, 6);
+  ASSERT_FALSE(added.has_value());
+  EXPECT_EQ(added.error().code, ErrorCode::kRejected);
+}
+
+TYPED_TEST_P(StateContract, CancelOfAnEndedEvalChangesNothing) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a")}, 1).has_value());
+  ASSERT_TRUE(s.finish_job("a", JobState::kSucceeded, "", 2).has_value());
+  auto t = *s.cancel_eval("e1", "late", 3);
+  EXPECT_FALSE(t.eval_finished);
+  EXPECT_TRUE(t.cancelled.empty());
+  EXPECT_EQ((*s.get_eval("e1"))->state, EvalState::kSucceeded);
+  EXPECT_FALSE(s.cancel_eval("nope", "x", 1).has_value());
+}
+
+TYPED_TEST_P(StateContract, SupersedeKeepsTheNewestEvalPerRef) {
+  auto& s = *this->store;
+  EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e1", 100), "");
+  EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e1", 100), "");  // a redelivery
+  EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e2", 200), "e1");
+  EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e0", 150), "e0");  // older than the head: cancel yourself
+  EXPECT_EQ(*s.supersede("github/o/r/refs/heads/other \"x\"", "e3", 50), "");
+  EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e4", 200), "e2");  // ties go to the later arrival
+}
+
+REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBuildingJobsFinish,
+                            CancelOfAnEvaluatingEvalEndsItAndRefusesItsJobs, CancelOfAnEndedEvalChangesNothing,
+                            SupersedeKeepsTheNewestEvalPerRef, CreateEvalIsIdempotent, AddJobsReleasesOnlyJobsWithoutDependencies,
                             AddJobsTwiceReturnsTheFirstResult, SuccessReleasesDependentsWhenTheirLastDependencyEnds,
                             FailureFailsEveryTransitiveDependent, FinishingTwiceReturnsTheStoredTransition,
                             JobsBornTerminalSettleAtOnce, EvalWithOnlyTerminalJobsFinishesInAddJobs,

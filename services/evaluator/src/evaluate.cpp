@@ -50,6 +50,9 @@ class Handler {
   Result<void> publish_jobs(const state::Transition& t, EvalOutcome& o);
   EvalOutcome replay(const state::EvalRecord& eval);
   EvalOutcome evaluate(const state::EvalRecord& eval);
+  // Cancels `victim` (queued jobs end cancelled) and publishes what that
+  // ended: job results, statuses, an error on its flurry/eval, eval.finished.
+  Result<void> cancel(const std::string& victim, const std::string& reason);
 
   const msg::ChangeEvent& change_;
   std::uint64_t delivered_;
@@ -164,9 +167,38 @@ EvalOutcome Handler::replay(const state::EvalRecord& eval) {
 
 bool missing_attribute_set(const std::string& error) { return error.find("does not provide attribute") != std::string::npos; }
 
+Result<void> Handler::cancel(const std::string& victim, const std::string& reason) {
+  auto t = ports_.state.cancel_eval(victim, reason, ports_.clock.now_ms());
+  if (!t) return fail(t.error());
+  if (auto r = pipeline::publish_transition({ports_.bus, ports_.state}, victim, t->cancelled, *t, links_); !r) return r;
+  auto e = ports_.state.get_eval(victim);
+  if (!e) return fail(e.error());
+  if (!e->has_value() || (t->cancelled.empty() && !t->eval_finished)) return {};
+  // Later than any status the cancelled eval posted itself.
+  auto at_us = std::max<std::int64_t>((**e).finished_ms, ports_.clock.now_ms()) * 1000 + 2;
+  auto status = pipeline::eval_status(**e, msg::StatusState::kError, "Cancelled: " + reason, at_us, links_);
+  return pipeline::publish_status(ports_.bus, status);
+}
+
 EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
   auto pending = pipeline::eval_status(eval, msg::StatusState::kPending, "Evaluating", eval.created_ms * 1000, links_);
   if (auto r = pipeline::publish_status(ports_.bus, pending); !r) return retry(r.error());
+
+  // One live eval per branch, tag or pull request: a newer push cancels
+  // the older eval's queued builds; an older push arriving late cancels
+  // itself.
+  const auto ref_key = change_.repo.forge + "/" + change_.repo.owner + "/" + change_.repo.name + "/" + change_.ref;
+  auto victim = ports_.state.supersede(ref_key, eval_id_, change_.received_at_ms > 0 ? change_.received_at_ms : eval.created_ms);
+  if (!victim) return retry(victim.error());
+  if (*victim == eval_id_) {
+    if (auto r = cancel(eval_id_, "superseded by a newer push to " + change_.ref); !r) return retry(r.error());
+    auto o = outcome("superseded");
+    o.disposition = bus::Disposition::ack();
+    return o;
+  }
+  if (!victim->empty()) {
+    if (auto r = cancel(*victim, "superseded by " + change_.rev.substr(0, 12)); !r) return retry(r.error());
+  }
 
   auto flake = ports_.git.fetch({change_.repo.clone_url, change_.ref, change_.rev, mirror_dir(cfg_.work_dir, change_.repo)});
   if (!flake) return infrastructure("cannot fetch " + change_.rev, flake.error());
@@ -229,6 +261,13 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
                         std::set<std::string>(served.begin(), served.end()));
 
   auto t = ports_.state.add_jobs(eval_id_, jobs, ports_.clock.now_ms());
+  if (!t && t.error().code == ErrorCode::kRejected) {
+    // Cancelled while it was being evaluated: whoever cancelled it has
+    // published its end.
+    auto o = outcome("cancelled");
+    o.disposition = bus::Disposition::ack();
+    return o;
+  }
   if (!t) return retry(t.error());
   auto o = outcome("evaluated");
   o.warnings = std::move(warnings);

@@ -44,7 +44,7 @@ struct EvalPorts {
 struct EvalOutcome {
   bus::Disposition disposition;
   std::string eval_id;
-  std::string result;  // "evaluated", "eval_failed", "replayed" or "retry"
+  std::string result;  // "evaluated", "eval_failed", "replayed", "superseded", "cancelled" or "retry"
   std::string error;   // why the eval failed, or why it will be retried
   int jobs = 0;
   int eval_errors = 0;  // jobs that failed to evaluate

@@ -477,3 +477,64 @@ TEST_F(Evaluate, BadRepositoryConfigFailsTheEvalNamingTheKey) {
   }
   EXPECT_NE(last_eval_status.find("failure flurry.toml: flake_dir"), std::string::npos) << last_eval_status;
 }
+
+TEST_F(Evaluate, ANewerPushToTheSameBranchCancelsTheOlderEvalsQueuedBuilds) {
+  change.received_at_ms = 1000;
+  ASSERT_EQ(run().result, "evaluated");
+  const auto old_eval = eval_id();
+  const auto old_ok = id("ok");
+  ASSERT_EQ(*store.start_job(old_ok, 5), JobState::kBuilding);  // already building: left to finish
+  auto older = change;
+  change.id = "github:d2";
+  change.rev = std::string(40, 'b');
+  change.received_at_ms = 2000;
+  auto o = run();
+  EXPECT_EQ(o.result, "evaluated");
+  auto jobs = *store.list_jobs(old_eval);
+  for (const auto& j : jobs) {
+    if (j.id == old_ok) {
+      EXPECT_EQ(j.state, JobState::kBuilding);
+    } else if (j.state != JobState::kEvalFailed) {
+      EXPECT_EQ(j.state, JobState::kCancelled) << j.attr;
+    }
+  }
+  EXPECT_EQ((**store.get_job(state::job_id_for(old_eval, "checks.x86_64-linux.fail"))).error, "superseded by bbbbbbbbbbbb");
+  // The old commit's statuses say so; its eval ends when its running build does.
+  std::string old_eval_status;
+  for (const auto& m : bus.published("flurry.status.")) {
+    auto s = *msg::decode_status_event(m.data);
+    if (s.rev == older.rev && s.context == "flurry/eval") old_eval_status = std::string(msg::to_string(s.state)) + " " + s.description;
+  }
+  EXPECT_EQ(old_eval_status, "error Cancelled: superseded by bbbbbbbbbbbb");
+  auto done = *store.finish_job(old_ok, JobState::kSucceeded, "", 9);
+  EXPECT_TRUE(done.eval_finished);
+  EXPECT_EQ(done.eval_state, state::EvalState::kCancelled);
+}
+
+TEST_F(Evaluate, AnOlderPushArrivingLateCancelsItselfWithoutEvaluating) {
+  change.received_at_ms = 2000;
+  ASSERT_EQ(run().result, "evaluated");
+  change.id = "github:late";
+  change.rev = std::string(40, 'c');
+  change.received_at_ms = 1000;
+  auto o = run();
+  EXPECT_EQ(o.result, "superseded");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ(nix.evals.size(), 1u);
+  EXPECT_EQ((**store.get_eval(eval_id())).state, state::EvalState::kCancelled);
+  bool finished = false;
+  for (const auto& m : bus.published("flurry.eval.finished")) finished = finished || msg::decode_eval_finished(m.data)->eval_id == eval_id();
+  EXPECT_TRUE(finished);
+}
+
+TEST_F(Evaluate, PushesToDifferentBranchesDoNotCancelEachOther) {
+  change.received_at_ms = 1000;
+  run();
+  const auto first = eval_id();
+  change.id = "github:other-branch";
+  change.ref = "refs/heads/feature";
+  change.branch = "feature";
+  change.received_at_ms = 2000;
+  EXPECT_EQ(run().result, "evaluated");
+  EXPECT_EQ((**store.get_eval(first)).state, state::EvalState::kBuilding);
+}

@@ -71,6 +71,7 @@ struct Transition {
   std::vector<std::string> dependency_failed;  // job ids that ended dependency_failed
   bool eval_finished = false;                  // this change ended the eval
   EvalState eval_state = EvalState::kBuilding;
+  std::vector<std::string> cancelled;  // job ids that ended cancelled (cancel_eval)
   bool operator==(const Transition&) const = default;
 };
 
@@ -100,6 +101,19 @@ class StateStore {
   // The eval could not be evaluated at all: failed with `error`, finished.
   // No-op if the eval already ended.
   virtual Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) = 0;
+
+  // Makes `eval_id` the newest eval of `ref_key` (one branch or pull
+  // request of one project) unless a change received later already holds
+  // it. Returns the eval the caller should cancel: the one it replaced, or
+  // `eval_id` itself when the caller's change is the older one; "" when
+  // nothing is superseded (also when `eval_id` already holds the key).
+  virtual Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) = 0;
+  // Cancels an eval: every queued job ends cancelled with `reason`; jobs
+  // already building finish normally, and when the last one does the eval
+  // ends cancelled. An eval still evaluating ends cancelled at once (a later
+  // add_jobs is refused as ended). No-op for an ended eval. A repeat returns
+  // the first call's transition.
+  virtual Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms) = 0;
 
   virtual Result<std::optional<JobRecord>> get_job(const std::string& job_id) = 0;
   virtual Result<std::vector<JobRecord>> list_jobs(const std::string& eval_id) = 0;

@@ -15,6 +15,8 @@ class MemoryStore final : public StateStore {
   Result<std::optional<EvalRecord>> get_eval(const std::string& eval_id) override;
   Result<Transition> add_jobs(const std::string& eval_id, const std::vector<JobSpec>& jobs, std::int64_t now_ms) override;
   Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) override;
+  Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) override;
+  Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms) override;
   Result<std::optional<JobRecord>> get_job(const std::string& job_id) override;
   Result<std::vector<JobRecord>> list_jobs(const std::string& eval_id) override;
   Result<msg::JobState> start_job(const std::string& job_id, std::int64_t now_ms) override;
@@ -42,6 +44,8 @@ class MemoryStore final : public StateStore {
     EvalRecord rec;
     std::vector<std::string> job_ids;
     std::optional<Transition> added;
+    std::optional<Transition> cancel;
+    bool cancelled = false;
   };
   // Ends `job` (already set terminal by the caller) in its eval's counters
   // and fails its dependents; fills `t`.
@@ -54,6 +58,7 @@ class MemoryStore final : public StateStore {
   std::map<std::string, std::string> logs_;
   std::set<std::string> claims_;
   std::map<std::string, std::int64_t> statuses_;
+  std::map<std::string, std::pair<std::string, std::int64_t>> ref_heads_;  // ref key -> (eval, received)
   std::map<std::string, std::map<std::string, EffectRecord>> effects_;
 };
 
