@@ -242,14 +242,16 @@ return transition_reply(t)
 // KEYS[1] ref head. ARGV[1] eval id, ARGV[2] received ms. Returns the eval
 // the caller must cancel ('' for none).
 inline constexpr const char* kSupersede = R"LUA(
-local cur = redis.call('HMGET', KEYS[1], 'eval', 'received_ms')
+local cur = redis.call('HMGET', KEYS[1], 'eval', 'received_ms', 'replaced')
 if not cur[1] then
-  redis.call('HSET', KEYS[1], 'eval', ARGV[1], 'received_ms', ARGV[2])
+  redis.call('HSET', KEYS[1], 'eval', ARGV[1], 'received_ms', ARGV[2], 'replaced', '')
   return ''
 end
-if cur[1] == ARGV[1] then return '' end
+-- A repeat by the head itself answers what it replaced, so that a caller
+-- that crashed before finishing the cancel can finish it.
+if cur[1] == ARGV[1] then return cur[3] or '' end
 if tonumber(ARGV[2]) >= tonumber(cur[2]) then
-  redis.call('HSET', KEYS[1], 'eval', ARGV[1], 'received_ms', ARGV[2])
+  redis.call('HSET', KEYS[1], 'eval', ARGV[1], 'received_ms', ARGV[2], 'replaced', cur[1])
   return cur[1]
 end
 return ARGV[1]

@@ -142,13 +142,14 @@ Result<std::string> MemoryStore::supersede(const std::string& ref_key, const std
   if (down_) return fail(down_error());
   auto it = ref_heads_.find(ref_key);
   if (it == ref_heads_.end()) {
-    ref_heads_[ref_key] = {eval_id, received_ms};
+    ref_heads_[ref_key] = {eval_id, received_ms, ""};
     return std::string();
   }
-  if (it->second.first == eval_id) return std::string();
-  if (received_ms >= it->second.second) {
-    auto old = it->second.first;
-    it->second = {eval_id, received_ms};
+  auto& head = it->second;
+  if (head.eval == eval_id) return head.replaced;
+  if (received_ms >= head.received_ms) {
+    auto old = head.eval;
+    head = {eval_id, received_ms, old};
     return old;
   }
   return eval_id;

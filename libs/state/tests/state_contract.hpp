@@ -529,6 +529,7 @@ TYPED_TEST_P(StateContract, SupersedeKeepsTheNewestEvalPerRef) {
   EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e1", 100), "");
   EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e1", 100), "");  // a redelivery
   EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e2", 200), "e1");
+  EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e2", 200), "e1");  // a repeat answers the same
   EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e0", 150), "e0");  // older than the head: cancel yourself
   EXPECT_EQ(*s.supersede("github/o/r/refs/heads/other \"x\"", "e3", 50), "");
   EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e4", 200), "e2");  // ties go to the later arrival

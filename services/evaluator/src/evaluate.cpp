@@ -148,6 +148,13 @@ EvalOutcome Handler::replay(const state::EvalRecord& eval) {
   if (eval.state == state::EvalState::kFailed && eval.jobs_total == 0 && !eval.error.empty()) {
     return fail_eval(eval.error, "replayed");
   }
+  // Cancelled before it had jobs (superseded): finish publishing that.
+  if (eval.state == state::EvalState::kCancelled && eval.jobs_total == 0) {
+    if (auto r = cancel(eval_id_, eval.error); !r) return retry(r.error());
+    auto o = outcome("replayed");
+    o.disposition = bus::Disposition::ack();
+    return o;
+  }
   // add_jobs on an eval that has its jobs returns the stored transition.
   auto t = ports_.state.add_jobs(eval_id_, {}, ports_.clock.now_ms());
   if (!t) {

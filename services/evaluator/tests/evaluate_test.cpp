@@ -538,3 +538,24 @@ TEST_F(Evaluate, PushesToDifferentBranchesDoNotCancelEachOther) {
   EXPECT_EQ(run().result, "evaluated");
   EXPECT_EQ((**store.get_eval(first)).state, state::EvalState::kBuilding);
 }
+
+TEST_F(Evaluate, ACrashWhileCancellingTheOlderEvalIsFinishedOnRedelivery) {
+  change.received_at_ms = 1000;
+  ASSERT_EQ(run().result, "evaluated");
+  const auto older_rev = change.rev;
+  change.id = "github:d2";
+  change.rev = std::string(40, 'b');
+  change.received_at_ms = 2000;
+  // The bus dies right after the new eval's pending status.
+  DyingBus dying(bus, 1);
+  auto first = handle_change(change, 1, {dying, store, nix, git, clock}, cfg);
+  EXPECT_EQ(first.disposition.kind, bus::Disposition::Kind::kNak);
+  auto redelivered = run(2);
+  EXPECT_EQ(redelivered.result, "evaluated");
+  std::string old_eval_status;
+  for (const auto& m : bus.published("flurry.status.")) {
+    auto s = *msg::decode_status_event(m.data);
+    if (s.rev == older_rev && s.context == "flurry/eval") old_eval_status = std::string(msg::to_string(s.state));
+  }
+  EXPECT_EQ(old_eval_status, "error");
+}

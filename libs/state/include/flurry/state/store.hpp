@@ -106,7 +106,8 @@ class StateStore {
   // request of one project) unless a change received later already holds
   // it. Returns the eval the caller should cancel: the one it replaced, or
   // `eval_id` itself when the caller's change is the older one; "" when
-  // nothing is superseded (also when `eval_id` already holds the key).
+  // nothing is superseded. A repeat by the eval holding the key answers the
+  // same as its first call did (so a crashed caller can finish the cancel).
   virtual Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) = 0;
   // Cancels an eval: every queued job ends cancelled with `reason`; jobs
   // already building finish normally, and when the last one does the eval

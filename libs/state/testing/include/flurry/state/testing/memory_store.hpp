@@ -58,7 +58,12 @@ class MemoryStore final : public StateStore {
   std::map<std::string, std::string> logs_;
   std::set<std::string> claims_;
   std::map<std::string, std::int64_t> statuses_;
-  std::map<std::string, std::pair<std::string, std::int64_t>> ref_heads_;  // ref key -> (eval, received)
+  struct RefHead {
+    std::string eval;
+    std::int64_t received_ms = 0;
+    std::string replaced;
+  };
+  std::map<std::string, RefHead> ref_heads_;
   std::map<std::string, std::map<std::string, EffectRecord>> effects_;
 };
 
