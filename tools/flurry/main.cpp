@@ -19,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "flurry/core/config.hpp"
 #include "flurry/core/crypto.hpp"
 #include "flurry/core/log.hpp"
 #include "flurry/http/http.hpp"
@@ -153,6 +154,7 @@ int main(int argc, char** argv) {
   int port = 8080;
   bool no_example = false, exit_when_done = false;
   int timeout_s = 600;
+  std::string github_api_url, github_token_file;
   up->add_option("--state-dir", state_dir, "where all data, logs and secrets live")->capture_default_str();
   up->add_option("--bin-dir", bin_dir, "where the service binaries are")->capture_default_str();
   up->add_option("--port", port, "webhook-ingest port on 127.0.0.1 (0 = any)")->capture_default_str();
@@ -160,6 +162,8 @@ int main(int argc, char** argv) {
   up->add_flag("--no-example", no_example, "start the stack only");
   up->add_flag("--exit-when-done", exit_when_done, "stop after the example finished; exit 0 if it succeeded");
   up->add_option("--timeout", timeout_s, "seconds to wait for the example")->capture_default_str();
+  up->add_option("--github-api-url", github_api_url, "post commit statuses to this GitHub API (e.g. https://api.github.com)");
+  up->add_option("--github-token-file", github_token_file, "file holding the token the reporter posts statuses with");
   CLI11_PARSE(app, argc, argv);
 
   // Signals are taken synchronously (sigtimedwait) by the main thread.
@@ -180,6 +184,16 @@ int main(int argc, char** argv) {
     // Offline-friendly defaults: flakes on, no substituters to wait for.
     opts.env["NIX_CONFIG"] = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nflake-registry = /dev/null\n";
     setenv("NIX_CONFIG", opts.env["NIX_CONFIG"].c_str(), 1);
+  }
+  if (!github_api_url.empty()) {
+    auto token = read_file(github_token_file);
+    if (github_token_file.empty() || !token) {
+      std::cerr << "flurry: --github-api-url needs a readable --github-token-file\n";
+      return 2;
+    }
+    while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
+    opts.github_api_url = github_api_url;
+    opts.github_token = *token;
   }
   opts.effect_secrets["github:local/*"] = R"({"example": {"data": {"greeting": "hello from the secrets file"}}})";
 
