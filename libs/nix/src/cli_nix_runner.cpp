@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -14,25 +15,34 @@ namespace {
 
 using json = nlohmann::json;
 
-// What a job needs from one derivation-valued attribute `v` named `n`. A raw
-// `derivation { ... }` has no `outputs` attribute, hence the default.
-// deepSeq forces every field, so a throw/assert in any of them surfaces
-// inside the tryEval (batch) or as the process's error (single).
-constexpr const char* kInfoExpr =
-    "let info = { drvPath = v.drvPath; name = v.name or n; system = v.system or \"\"; "
-    "outputs = builtins.listToAttrs (map (o: { name = o; value = v.${o}.outPath; }) (v.outputs or [ \"out\" ])); }; in ";
 
-// Every attribute at once; those that throw become { error = true; }.
-// abort, type errors and missing attributes are not caught by tryEval and
-// end the whole process: then each attribute is evaluated alone.
-std::string batch_apply() {
-  return std::string("cs: builtins.mapAttrs (n: v: ") + kInfoExpr +
-         "let r = builtins.tryEval (builtins.deepSeq info info); in if r.success then r.value else { error = true; }) cs";
-}
+// Every attribute at once, walking nested attribute sets (force-recurse,
+// as buildbot-nix runs nix-eval-jobs for checks-style trees): a derivation
+// becomes its info, a set { __flurry_nested = ...; }, anything that throws
+// { error = true; }. abort, type errors and missing attributes are not
+// caught by tryEval and end the whole process: then each top-level
+// attribute is evaluated alone.
+constexpr const char* kWalkExpr =
+    "let walk = n: v: "
+    "let kind = builtins.tryEval (if builtins.isAttrs v then (if (v.type or null) == \"derivation\" then 1 else 2) else 0); in "
+    "if !kind.success || kind.value == 0 then { error = true; } "
+    "else if kind.value == 2 then { __flurry_nested = builtins.mapAttrs walk v; } "
+    "else " "let " "info = { drvPath = v.drvPath; name = v.name or n; system = v.system or \"\"; "
+    "outputs = builtins.listToAttrs (map (o: { name = o; value = v.${o}.outPath; }) (v.outputs or [ \"out\" ])); }; "
+    "r = builtins.tryEval (builtins.deepSeq info info); in if r.success then r.value else { error = true; }; in ";
 
-// One attribute; its name reaches the expression only as a string literal.
-std::string single_apply(const std::string& name) {
-  return "cs: let n = " + text::nix_string_literal(name) + "; v = cs.${n}; in " + kInfoExpr + "builtins.deepSeq info info";
+std::string batch_apply() { return std::string("cs: ") + kWalkExpr + "builtins.mapAttrs walk cs"; }
+
+// One attribute (possibly nested); its path reaches the expression only as
+// string literals. Throws propagate as the process's error.
+std::string single_apply(const std::vector<std::string>& path) {
+  std::string get = "cs";
+  for (const auto& p : path) get += ".${" + text::nix_string_literal(p) + "}";
+  return "cs: let v = " + get + "; n = " + text::nix_string_literal(path.back()) + "; " +
+         "info = { drvPath = v.drvPath; name = v.name or n; system = v.system or \"\"; "
+         "outputs = builtins.listToAttrs (map (o: { name = o; value = v.${o}.outPath; }) (v.outputs or [ \"out\" ])); }; "
+         "in if builtins.isAttrs v && (v.type or null) != \"derivation\" then { __flurry_nested = builtins.mapAttrs (n: _: null) v; } "
+         "else builtins.deepSeq info info";
 }
 
 bool fill_attr(const json& j, AttrResult& a) {
@@ -136,24 +146,31 @@ Result<EvalResult> CliNixRunner::eval_attrs(const EvalRequest& req) {
     return run(ProcessSpec{.argv = std::move(argv), .timeout = req.timeout, .max_capture = std::size_t{1} << 30});
   };
 
-  std::map<std::string, AttrResult> by_name;
-  std::vector<std::string> todo;  // evaluated alone
+  std::map<std::vector<std::string>, AttrResult> by_path;  // relative path -> result
+  std::vector<std::vector<std::string>> todo;                // evaluated alone
+  // Flattens the walk's nested JSON; leaves that failed go to `todo`.
+  std::function<void(const json&, std::vector<std::string>)> flatten = [&](const json& v, std::vector<std::string> rel) {
+    if (v.is_object() && v.contains("__flurry_nested") && v["__flurry_nested"].is_object()) {
+      for (const auto& [name, child] : v["__flurry_nested"].items()) {
+        auto p = rel;
+        p.push_back(name);
+        flatten(child, p);
+      }
+      return;
+    }
+    AttrResult a;
+    a.path = req.attr_path;
+    a.path.insert(a.path.end(), rel.begin(), rel.end());
+    if (fill_attr(v, a)) by_path[rel] = std::move(a);
+    else todo.push_back(rel);
+  };
   auto batch = eval(batch_apply());
   if (!batch) return fail(batch.error());
   collect_warnings(batch->err, result.warnings);
   if (batch->ok()) {
     json j = json::parse(batch->out, nullptr, false);
     if (!j.is_object()) return fail(Error::rejected("nix eval printed no attribute set for " + set_name));
-    for (const auto& [name, v] : j.items()) {
-      AttrResult a;
-      a.path = req.attr_path;
-      a.path.push_back(name);
-      if (fill_attr(v, a)) {
-        by_name[name] = std::move(a);
-      } else {
-        todo.push_back(name);
-      }
-    }
+    for (const auto& [name, v] : j.items()) flatten(v, {name});
   } else {
     // The set as a whole is bounded by the timeout: past it, the eval fails
     // rather than running every attribute into the same limit again.
@@ -167,45 +184,65 @@ Result<EvalResult> CliNixRunner::eval_attrs(const EvalRequest& req) {
     json j = json::parse(names->out, nullptr, false);
     if (!j.is_array()) return fail(Error::rejected("nix eval printed no attribute names for " + set_name));
     for (const auto& n : j) {
-      if (n.is_string()) todo.push_back(n.get<std::string>());
+      if (n.is_string()) todo.push_back({n.get<std::string>()});
     }
   }
 
-  // Per-attribute evaluation, options_.eval_parallelism at a time.
+  // Per-attribute evaluation, options_.eval_parallelism at a time. A nested
+  // set found this way is expanded into its children (depth-first).
   std::mutex mu;
-  std::size_t next = 0;
   std::optional<Error> infra;
   auto worker = [&] {
     while (true) {
-      std::string name;
+      std::vector<std::string> rel;
       {
         std::lock_guard lock(mu);
-        if (next >= todo.size() || infra) return;
-        name = todo[next++];
+        if (todo.empty() || infra) return;
+        rel = todo.back();
+        todo.pop_back();
       }
       AttrResult a;
       a.path = req.attr_path;
-      a.path.push_back(name);
-      auto r = eval(single_apply(name));
+      a.path.insert(a.path.end(), rel.begin(), rel.end());
+      auto r = eval(single_apply(rel));
       std::lock_guard lock(mu);
       if (!r) {
         infra = r.error();
         return;
       }
       collect_warnings(r->err, result.warnings);
-      if (!(r->ok() && fill_attr(json::parse(r->out, nullptr, false), a))) {
+      json j = r->ok() ? json::parse(r->out, nullptr, false) : json();
+      if (r->ok() && j.is_object() && j.contains("__flurry_nested") && j["__flurry_nested"].is_object()) {
+        for (const auto& [name, _] : j["__flurry_nested"].items()) {
+          auto child = rel;
+          child.push_back(name);
+          todo.push_back(child);
+        }
+        continue;
+      }
+      if (!(r->ok() && fill_attr(j, a))) {
         a.error = r->ok() ? "attribute " + render_attr_path(a.path) + " did not evaluate to a derivation"
                           : failure_text(*r, "evaluation of " + render_attr_path(a.path), req.timeout);
       }
-      by_name[name] = std::move(a);
+      by_path[rel] = std::move(a);
     }
   };
-  std::size_t n_threads = std::min<std::size_t>(todo.size(), static_cast<std::size_t>(std::max(1, options_.eval_parallelism)));
-  std::vector<std::thread> threads;
-  for (std::size_t i = 0; i < n_threads; ++i) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  // Workers stop when the queue is empty; nested sets may refill it, so
+  // run rounds until nothing is left.
+  while (true) {
+    std::size_t pending;
+    {
+      std::lock_guard lock(mu);
+      pending = todo.size();
+    }
+    if (pending == 0 || infra) break;
+    std::size_t n_threads = std::min<std::size_t>(pending, static_cast<std::size_t>(std::max(1, options_.eval_parallelism)));
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < n_threads; ++i) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+  }
   if (infra) return fail(*infra);
-  for (auto& [_, a] : by_name) result.attrs.push_back(std::move(a));
+  for (auto& [_, a] : by_path) result.attrs.push_back(std::move(a));
   return result;
 }
 

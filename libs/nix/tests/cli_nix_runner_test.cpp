@@ -82,11 +82,11 @@ std::string apply_of(const Argv& a) {
   }
   return "";
 }
-auto is_batch = [](const Argv& a) { return text::starts_with(apply_of(a), "cs: builtins.mapAttrs"); };
+auto is_batch = [](const Argv& a) { return text::starts_with(apply_of(a), "cs: let walk"); };
 auto is_names = [](const Argv& a) { return apply_of(a) == "builtins.attrNames"; };
 auto is_single = [](const std::string& name) {
   return [lit = text::nix_string_literal(name)](const Argv& a) {
-    return text::starts_with(apply_of(a), "cs: let n = " + lit + ";");
+    return text::starts_with(apply_of(a), "cs: let v = cs.${" + lit + "};");
   };
 };
 
@@ -168,7 +168,9 @@ TEST(CliNixEval, WhenOneAttributeKillsTheBatchEachIsEvaluatedAloneWithItsNameAsA
   // The name only ever appears inside the string literal, never as code.
   for (const auto& argv : r.argvs()) {
     if (is_single(hostile)(argv)) {
-      EXPECT_EQ(apply_of(argv).find("cs: let n = " + text::nix_string_literal(hostile) + "; v = cs.${n};"), 0u);
+      EXPECT_EQ(apply_of(argv).find("cs: let v = cs.${" + text::nix_string_literal(hostile) + "}; n = " +
+                                    text::nix_string_literal(hostile) + ";"),
+                0u);
     }
   }
   EXPECT_THAT(res->warnings, ElementsAre("warning: unknown setting 'x'"));

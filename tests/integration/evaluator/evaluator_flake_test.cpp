@@ -279,3 +279,25 @@ TEST_F(EvaluatorFlake, ABadRepositoryConfigFailsTheEvalNamingTheKey) {
   auto e = **store.get_eval(state::eval_id_for_change(c.id));
   EXPECT_EQ(e.error, "flurry.toml: attribute must be a string");
 }
+
+TEST_F(EvaluatorFlake, NestedSetsAreWalkedAndAnAbortDeepInsideFailsOnlyItsAttribute) {
+  auto n = nonce();
+  auto drv = [&](const std::string& name) {
+    return "derivation { name = \"" + name + "-" + n + "\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; args = [\"-c\" \"echo > $out\"]; }";
+  };
+  auto flake = "{ outputs = { self }: { checks.x86_64-linux = {\n  top = " + drv("top") + ";\n  group = {\n    inner = " +
+               drv("inner") + ";\n    \"x.y\" = " + drv("xy") + ";\n    deeper = { z = " + drv("z") +
+               "; };\n  };\n  broken = { bad = abort \"deep abort\"; fine = " + drv("fine") + "; };\n}; }; }\n";
+  auto rev = commit(flake);
+  auto c = change_for(rev, "main", "nested");
+  auto o = handle(c, git);
+  ASSERT_EQ(o.result, "evaluated") << o.error;
+  for (const auto& attr : {"checks.x86_64-linux.top", "checks.x86_64-linux.group.inner", "checks.x86_64-linux.group.\"x.y\"",
+                           "checks.x86_64-linux.group.deeper.z", "checks.x86_64-linux.broken.fine"}) {
+    EXPECT_EQ(job(c, attr).state, JobState::kQueued) << attr;
+  }
+  auto bad = job(c, "checks.x86_64-linux.broken.bad");
+  EXPECT_EQ(bad.state, JobState::kEvalFailed);
+  EXPECT_NE(bad.error.find("deep abort"), std::string::npos) << bad.error;
+  EXPECT_EQ(store.list_jobs(state::eval_id_for_change(c.id))->size(), 6u);
+}
