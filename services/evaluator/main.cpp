@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     if (cfg.max_deliver < 1) throw ConfigError("evaluator.max_deliver must be at least 1");
 
     const int workers = static_cast<int>(c.get_int("evaluator.eval_workers", 2));
-    static nix::CliNixRunner cli(default_process_runner(), {.eval_parallelism = workers});
+    static nix::CliNixRunner cli(default_process_runner(), {.eval_workers = workers});
     // nix-eval-jobs when installed ("auto"), never ("off"), or at a path.
     static std::unique_ptr<nix::EvalJobsRunner> eval_jobs;
     const auto nej = c.get_string("evaluator.nix_eval_jobs", "auto");

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
     if (k == "--workers") workers = std::stoi(argv[i + 1]);
   }
   PosixProcessRunner runner;
-  nix::CliNixRunner cli(runner, {.eval_parallelism = workers});
+  nix::CliNixRunner cli(runner, {.eval_workers = workers});
   nix::EvalJobsRunner nej(runner, cli, {.workers = workers});
   nix::NixRunner& nix = engine == "nix-eval-jobs" ? static_cast<nix::NixRunner&>(nej) : cli;
 

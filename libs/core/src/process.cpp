@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 extern char** environ;
@@ -42,6 +44,21 @@ std::vector<std::string> build_env(const ProcessSpec& spec) {
   return out;
 }
 
+// Resident set size of `pid` from /proc/<pid>/statm; 0 if unknown.
+std::size_t resident_bytes(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/statm";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[128];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  unsigned long size = 0, resident = 0;
+  if (std::sscanf(buf, "%lu %lu", &size, &resident) != 2) return 0;
+  return static_cast<std::size_t>(resident) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
 void kill_group(pid_t pid) {
   ::kill(-pid, SIGKILL);
   ::kill(pid, SIGKILL);
@@ -53,6 +70,7 @@ std::string ProcessResult::describe() const {
   if (timed_out) return "timed out";
   if (silent_too_long) return "no output for too long";
   if (cancelled) return "cancelled";
+  if (memory_exceeded) return "memory ceiling exceeded";
   if (term_signal != 0) return "killed by signal " + std::to_string(term_signal);
   return "exit code " + std::to_string(exit_code);
 }
@@ -151,6 +169,7 @@ Result<ProcessResult> PosixProcessRunner::run(const ProcessSpec& spec) {
   int fds[2] = {out_pipe[0], err_pipe[0]};
   auto start = Clock::now();
   auto last_output = start;
+  auto last_rss_sample = start;
   char buf[65536];
   bool killed = false;
 
@@ -207,6 +226,11 @@ Result<ProcessResult> PosixProcessRunner::run(const ProcessSpec& spec) {
         result.silent_too_long = killed = true;
       } else if (spec.cancel && spec.cancel->load()) {
         result.cancelled = killed = true;
+      } else if (spec.max_rss_bytes > 0 && now - last_rss_sample >= std::chrono::milliseconds(100)) {
+        last_rss_sample = now;
+        auto rss = resident_bytes(pid);
+        result.peak_rss_bytes = std::max(result.peak_rss_bytes, rss);
+        if (rss > spec.max_rss_bytes) result.memory_exceeded = killed = true;
       }
       if (killed) kill_group(pid);
     }

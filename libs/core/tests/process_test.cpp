@@ -62,3 +62,28 @@ TEST(Process, CaptureIsCappedKeepingTheTail) {
   EXPECT_EQ(res->out.size(), 100u);
   EXPECT_NE(res->out.find("line999"), std::string::npos);
 }
+
+TEST(Process, MemoryCeilingKillsAChildThatGrowsPastIt) {
+  PosixProcessRunner r;
+  // Touches 400 MiB, then waits: past a 100 MiB ceiling it must be killed
+  // well before the sleep ends.
+  auto res = r.run({.argv = {"python3", "-c", "import time\nb = bytearray(400 << 20)\ntime.sleep(30)"},
+                    .timeout = 20s,
+                    .max_rss_bytes = std::size_t{100} << 20});
+  ASSERT_TRUE(res.has_value()) << res.error().message;
+  EXPECT_TRUE(res->memory_exceeded);
+  EXPECT_FALSE(res->timed_out);
+  EXPECT_FALSE(res->ok());
+  EXPECT_GT(res->peak_rss_bytes, std::size_t{100} << 20);
+  EXPECT_EQ(res->describe(), "memory ceiling exceeded");
+}
+
+TEST(Process, MemoryCeilingLeavesASmallChildAlone) {
+  PosixProcessRunner r;
+  auto res = r.run({.argv = {"sh", "-c", "sleep 0.3; echo done"}, .max_rss_bytes = std::size_t{100} << 20});
+  ASSERT_TRUE(res.has_value());
+  EXPECT_TRUE(res->ok());
+  EXPECT_FALSE(res->memory_exceeded);
+  EXPECT_GT(res->peak_rss_bytes, 0u);  // sampled at least once
+  EXPECT_EQ(res->out, "done\n");
+}

@@ -9,82 +9,17 @@
 #include <thread>
 
 #include "flurry/core/text.hpp"
+#include "cli_eval.hpp"
 
 namespace flurry::nix {
 namespace {
 
+using detail::failure_text;
+using detail::installable;
+using detail::seconds;
+
 using json = nlohmann::json;
 
-
-// Every attribute at once, walking nested attribute sets (force-recurse,
-// as buildbot-nix runs nix-eval-jobs for checks-style trees): a derivation
-// becomes its info, a set { __flurry_nested = ...; }, anything that throws
-// { error = true; }. abort, type errors and missing attributes are not
-// caught by tryEval and end the whole process: then each top-level
-// attribute is evaluated alone.
-constexpr const char* kWalkExpr =
-    "let walk = n: v: "
-    "let kind = builtins.tryEval (if builtins.isAttrs v then (if (v.type or null) == \"derivation\" then 1 else 2) else 0); in "
-    "if !kind.success || kind.value == 0 then { error = true; } "
-    "else if kind.value == 2 then { __flurry_nested = builtins.mapAttrs walk v; } "
-    "else " "let " "info = { drvPath = v.drvPath; name = v.name or n; system = v.system or \"\"; "
-    "outputs = builtins.listToAttrs (map (o: { name = o; value = v.${o}.outPath; }) (v.outputs or [ \"out\" ])); }; "
-    "r = builtins.tryEval (builtins.deepSeq info info); in if r.success then r.value else { error = true; }; in ";
-
-std::string batch_apply() { return std::string("cs: ") + kWalkExpr + "builtins.mapAttrs walk cs"; }
-
-// One attribute (possibly nested); its path reaches the expression only as
-// string literals. Throws propagate as the process's error.
-std::string single_apply(const std::vector<std::string>& path) {
-  std::string get = "cs";
-  for (const auto& p : path) get += ".${" + text::nix_string_literal(p) + "}";
-  return "cs: let v = " + get + "; n = " + text::nix_string_literal(path.back()) + "; " +
-         "info = { drvPath = v.drvPath; name = v.name or n; system = v.system or \"\"; "
-         "outputs = builtins.listToAttrs (map (o: { name = o; value = v.${o}.outPath; }) (v.outputs or [ \"out\" ])); }; "
-         "in if builtins.isAttrs v && (v.type or null) != \"derivation\" then { __flurry_nested = builtins.mapAttrs (n: _: null) v; } "
-         "else builtins.deepSeq info info";
-}
-
-bool fill_attr(const json& j, AttrResult& a) {
-  if (!j.is_object() || !j.contains("drvPath") || !j["drvPath"].is_string()) return false;
-  a.drv_path = j["drvPath"].get<std::string>();
-  if (j.contains("name") && j["name"].is_string()) a.name = j["name"].get<std::string>();
-  if (j.contains("system") && j["system"].is_string()) a.system = j["system"].get<std::string>();
-  if (j.contains("outputs") && j["outputs"].is_object()) {
-    for (const auto& [k, v] : j["outputs"].items()) {
-      if (v.is_string()) a.outputs[k] = v.get<std::string>();
-    }
-  }
-  return true;
-}
-
-bool is_warning(const std::string& line) {
-  if (!text::starts_with(line, "warning:") && !text::starts_with(line, "evaluation warning:")) return false;
-  // Mirrors are bare and pinned to a rev; a dirty-tree note is noise.
-  return !(text::starts_with(line, "warning: Git tree") && line.find("is dirty") != std::string::npos);
-}
-
-// Appends the warning lines of `err` to `out`, each once.
-void collect_warnings(const std::string& err, std::vector<std::string>& out) {
-  for (const auto& line : text::split(err, '\n')) {
-    if (is_warning(line) && std::find(out.begin(), out.end(), line) == out.end()) out.push_back(line);
-  }
-}
-
-std::string installable(const std::string& flake_ref, const std::vector<std::string>& attr_path) {
-  return flake_ref + "#" + render_attr_path(attr_path);
-}
-
-std::string seconds(std::chrono::milliseconds d) {
-  return std::to_string(std::max<long long>(1, (d.count() + 999) / 1000));
-}
-
-// Why a nix process failed, as a user should read it.
-std::string failure_text(const ProcessResult& r, const std::string& what, std::chrono::milliseconds timeout) {
-  if (r.timed_out) return what + " timed out after " + seconds(timeout) + "s";
-  auto text = clean_nix_error(r.err);
-  return text.empty() ? what + " failed: " + r.describe() : text;
-}
 
 // Splits a long list of store paths into batches that fit an argv
 // (Linux allows about 2 MiB of arguments; 50,000 store paths exceed it).
@@ -135,115 +70,7 @@ Result<ProcessResult> CliNixRunner::run(ProcessSpec spec) {
 }
 
 Result<EvalResult> CliNixRunner::eval_attrs(const EvalRequest& req) {
-  EvalResult result;
-  const auto target = installable(req.flake_ref, req.attr_path);
-  const auto set_name = render_attr_path(req.attr_path);
-  auto eval = [&](const std::string& apply) {
-    std::vector<std::string> argv = {options_.nix, "eval", "--json"};
-    if (req.show_trace) argv.push_back("--show-trace");
-    argv.insert(argv.end(), {target, "--apply", apply});
-    // 100,000 attributes print ~20 MiB of JSON: never cut it.
-    return run(ProcessSpec{.argv = std::move(argv), .timeout = req.timeout, .max_capture = std::size_t{1} << 30});
-  };
-
-  std::map<std::vector<std::string>, AttrResult> by_path;  // relative path -> result
-  std::vector<std::vector<std::string>> todo;                // evaluated alone
-  // Flattens the walk's nested JSON; leaves that failed go to `todo`.
-  std::function<void(const json&, std::vector<std::string>)> flatten = [&](const json& v, std::vector<std::string> rel) {
-    if (v.is_object() && v.contains("__flurry_nested") && v["__flurry_nested"].is_object()) {
-      for (const auto& [name, child] : v["__flurry_nested"].items()) {
-        auto p = rel;
-        p.push_back(name);
-        flatten(child, p);
-      }
-      return;
-    }
-    AttrResult a;
-    a.path = req.attr_path;
-    a.path.insert(a.path.end(), rel.begin(), rel.end());
-    if (fill_attr(v, a)) by_path[rel] = std::move(a);
-    else todo.push_back(rel);
-  };
-  auto batch = eval(batch_apply());
-  if (!batch) return fail(batch.error());
-  collect_warnings(batch->err, result.warnings);
-  if (batch->ok()) {
-    json j = json::parse(batch->out, nullptr, false);
-    if (!j.is_object()) return fail(Error::rejected("nix eval printed no attribute set for " + set_name));
-    for (const auto& [name, v] : j.items()) flatten(v, {name});
-  } else {
-    // The set as a whole is bounded by the timeout: past it, the eval fails
-    // rather than running every attribute into the same limit again.
-    if (batch->timed_out) return fail(Error::rejected(failure_text(*batch, "evaluation of " + set_name, req.timeout)));
-    // One attribute killed the whole evaluation (its partial JSON on stdout
-    // is useless); list the names, then evaluate each on its own.
-    auto names = eval("builtins.attrNames");
-    if (!names) return fail(names.error());
-    collect_warnings(names->err, result.warnings);
-    if (!names->ok()) return fail(Error::rejected(failure_text(*names, "evaluation of " + set_name, req.timeout)));
-    json j = json::parse(names->out, nullptr, false);
-    if (!j.is_array()) return fail(Error::rejected("nix eval printed no attribute names for " + set_name));
-    for (const auto& n : j) {
-      if (n.is_string()) todo.push_back({n.get<std::string>()});
-    }
-  }
-
-  // Per-attribute evaluation, options_.eval_parallelism at a time. A nested
-  // set found this way is expanded into its children (depth-first).
-  std::mutex mu;
-  std::optional<Error> infra;
-  auto worker = [&] {
-    while (true) {
-      std::vector<std::string> rel;
-      {
-        std::lock_guard lock(mu);
-        if (todo.empty() || infra) return;
-        rel = todo.back();
-        todo.pop_back();
-      }
-      AttrResult a;
-      a.path = req.attr_path;
-      a.path.insert(a.path.end(), rel.begin(), rel.end());
-      auto r = eval(single_apply(rel));
-      std::lock_guard lock(mu);
-      if (!r) {
-        infra = r.error();
-        return;
-      }
-      collect_warnings(r->err, result.warnings);
-      json j = r->ok() ? json::parse(r->out, nullptr, false) : json();
-      if (r->ok() && j.is_object() && j.contains("__flurry_nested") && j["__flurry_nested"].is_object()) {
-        for (const auto& [name, _] : j["__flurry_nested"].items()) {
-          auto child = rel;
-          child.push_back(name);
-          todo.push_back(child);
-        }
-        continue;
-      }
-      if (!(r->ok() && fill_attr(j, a))) {
-        a.error = r->ok() ? "attribute " + render_attr_path(a.path) + " did not evaluate to a derivation"
-                          : failure_text(*r, "evaluation of " + render_attr_path(a.path), req.timeout);
-      }
-      by_path[rel] = std::move(a);
-    }
-  };
-  // Workers stop when the queue is empty; nested sets may refill it, so
-  // run rounds until nothing is left.
-  while (true) {
-    std::size_t pending;
-    {
-      std::lock_guard lock(mu);
-      pending = todo.size();
-    }
-    if (pending == 0 || infra) break;
-    std::size_t n_threads = std::min<std::size_t>(pending, static_cast<std::size_t>(std::max(1, options_.eval_parallelism)));
-    std::vector<std::thread> threads;
-    for (std::size_t i = 0; i < n_threads; ++i) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
-  }
-  if (infra) return fail(*infra);
-  for (auto& [_, a] : by_path) result.attrs.push_back(std::move(a));
-  return result;
+  return detail::pool_eval(runner_, {options_.nix, options_.eval_workers, options_.eval_max_memory_mib}, req);
 }
 
 Result<std::map<std::string, std::vector<std::string>>> CliNixRunner::derivation_graph(const std::vector<std::string>& drvs) {

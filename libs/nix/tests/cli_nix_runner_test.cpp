@@ -10,6 +10,9 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <algorithm>
+#include <cstdio>
+#include <map>
 
 #include "flurry/core/text.hpp"
 
@@ -82,94 +85,227 @@ std::string apply_of(const Argv& a) {
   }
   return "";
 }
-auto is_batch = [](const Argv& a) { return text::starts_with(apply_of(a), "cs: let walk"); };
-auto is_names = [](const Argv& a) { return apply_of(a) == "builtins.attrNames"; };
+auto is_range = [](const Argv& a) { return text::starts_with(apply_of(a), "cs: let s = cs;"); };
 auto is_single = [](const std::string& name) {
   return [lit = text::nix_string_literal(name)](const Argv& a) {
     return text::starts_with(apply_of(a), "cs: let v = cs.${" + lit + "};");
   };
 };
 
-const char* kOkJson = R"({"drvPath":"/nix/store/aaa-ok.drv","name":"ok","system":"x86_64-linux","outputs":{"out":"/nix/store/bbb-ok"}})";
-
 EvalRequest request() {
   EvalRequest req;
   req.flake_ref = kRef;
   req.attr_path = {"checks", "x86_64-linux"};
   req.timeout = std::chrono::seconds(42);
+  req.attr_timeout = std::chrono::seconds(7);
   return req;
 }
 
+// Plays nix for the worker pool's range processes over a flat set of
+// attributes: prints the traces real nix prints for the range expression
+// (header, begin/done lines tagged with the token taken from the
+// expression) and fails the way an attribute's behaviour says. Singles
+// answer from `singles`.
+class FakeNixEval final : public ProcessRunner {
+ public:
+  enum class Kind { kOk, kThrows, kKills, kMemory, kSilent };
+  struct Attr {
+    std::string name;
+    Kind kind = Kind::kOk;
+  };
+  std::vector<Attr> attrs;  // sorted by name, as builtins.attrNames
+  std::map<std::string, Result<ProcessResult>> singles;
+  std::string set_error;  // when set, no range gets past listing
+  std::string extra_trace;  // printed by every range before its header
+
+  Result<ProcessResult> run(const ProcessSpec& spec) override {
+    {
+      std::lock_guard lock(mu);
+      calls.push_back(spec);
+      int now = ++running;
+      max_running = std::max(max_running, now);
+    }
+    // Give a concurrent worker the chance to overlap.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto r = answer(spec);
+    --running;
+    return r;
+  }
+  std::vector<std::string> range_bounds() {  // "first..last" of each range call
+    std::lock_guard lock(mu);
+    std::vector<std::string> out;
+    for (const auto& c : calls) {
+      if (is_range(c.argv)) out.push_back(bound(apply_of(c.argv), "first") + ".." + bound(apply_of(c.argv), "last"));
+    }
+    return out;
+  }
+  std::vector<std::string> singles_run() {
+    std::lock_guard lock(mu);
+    std::vector<std::string> out;
+    for (const auto& c : calls) {
+      for (const auto& a : attrs) {
+        if (is_single(a.name)(c.argv)) out.push_back(a.name);
+      }
+    }
+    return out;
+  }
+
+  std::mutex mu;
+  std::vector<ProcessSpec> calls;
+  std::atomic<int> running{0};
+  int max_running = 0;
+
+ private:
+  static std::string bound(const std::string& apply, const std::string& which) {
+    auto at = apply.find("; " + which + " = ");
+    auto from = at + which.size() + 5;
+    return apply.substr(from, apply.find(';', from) - from);
+  }
+  // "builtins.div (len * k) P" or a number.
+  long long eval_bound(const std::string& e) const {
+    long long len = static_cast<long long>(attrs.size());
+    if (e == "len") return len;
+    long long k = 0, p = 1;
+    if (std::sscanf(e.c_str(), "builtins.div (len * %lld) %lld", &k, &p) == 2) return len * k / p;
+    return std::stoll(e);
+  }
+  Result<ProcessResult> answer(const ProcessSpec& spec) {
+    for (const auto& [name, result] : singles) {
+      if (is_single(name)(spec.argv)) {
+        if (result && spec.on_stderr) spec.on_stderr(result->err);
+        return result;
+      }
+    }
+    if (!is_range(spec.argv)) {
+      ADD_FAILURE() << "unexpected command: " << apply_of(spec.argv);
+      return exited(127, "", "unexpected");
+    }
+    const auto apply = apply_of(spec.argv);
+    auto t = apply.find("builtins.trace (\"flurry-");
+    EXPECT_NE(t, std::string::npos);
+    const auto token = apply.substr(t + 17, apply.find('"', t + 17) - (t + 17));
+    ProcessResult r = exited(0, "null");
+    auto say = [&](const std::string& line) {
+      r.err += line + "\n";
+      if (spec.on_stderr) spec.on_stderr(line + "\n");
+    };
+    if (!extra_trace.empty()) say(extra_trace);
+    if (!set_error.empty()) {
+      say(set_error);
+      r.exit_code = 1;
+      r.out.clear();
+      return r;
+    }
+    const long long first = eval_bound(bound(apply, "first")), last = eval_bound(bound(apply, "last"));
+    say("trace: " + token + nlohmann::json({{"h", {attrs.size(), first, last}}}).dump());
+    for (long long i = first; i < last; ++i) {
+      const auto& a = attrs[static_cast<std::size_t>(i)];
+      say("trace: " + token + nlohmann::json({{"b", i}, {"n", a.name}}).dump());
+      nlohmann::json done = {{"d", i}, {"n", a.name}};
+      switch (a.kind) {
+        case Kind::kOk:
+          done["r"] = {{"drvPath", "/nix/store/" + a.name + ".drv"}, {"name", a.name}, {"system", "x86_64-linux"},
+                       {"outputs", {{"out", "/nix/store/" + a.name}}}};
+          break;
+        case Kind::kThrows:
+          done["r"] = {{"error", true}};
+          break;
+        case Kind::kKills:
+          say("error: evaluation aborted with the following error message: '" + a.name + "'");
+          r.exit_code = 1;
+          r.out.clear();
+          return r;
+        case Kind::kMemory:
+          r.memory_exceeded = true;
+          r.term_signal = 9;
+          r.out.clear();
+          return r;
+        case Kind::kSilent:
+          r.silent_too_long = true;
+          r.term_signal = 9;
+          r.out.clear();
+          return r;
+      }
+      say("trace: " + token + done.dump());
+    }
+    return r;
+  }
+};
+
+std::map<std::string, AttrResult> by_name(const std::vector<AttrResult>& attrs) {
+  std::map<std::string, AttrResult> out;
+  for (const auto& a : attrs) out[a.path.back()] = a;
+  return out;
+}
+
+using K = FakeNixEval::Kind;
+
 }  // namespace
 
-TEST(CliNixEval, OneBatchEvaluationMapsEveryAttribute) {
-  ScriptedRunner r;
-  r.on(is_batch, exited(0, std::string(R"({"ok":)") + kOkJson +
-                               R"(,"multi":{"drvPath":"/nix/store/c-m.drv","name":"m","system":"x86_64-linux","outputs":{"dev":"/nix/store/d-m-dev","out":"/nix/store/e-m"}}})"));
-  CliNixRunner nix(r);
+TEST(CliNixEval, WorkersShareOutTheSetAndEveryAttributeIsMapped) {
+  FakeNixEval n;
+  n.attrs = {{"a"}, {"b"}, {"c"}, {"d"}, {"e"}};
+  CliNixRunner nix(n, {.eval_workers = 2, .eval_max_memory_mib = 300});
   auto res = nix.eval_attrs(request());
   ASSERT_TRUE(res.has_value()) << res.error().message;
-  ASSERT_EQ(r.calls.size(), 1u);
-  const auto& argv = r.calls[0].argv;
-  ASSERT_EQ(argv.size(), 6u);
-  EXPECT_THAT(Argv(argv.begin(), argv.begin() + 5), ElementsAre("nix", "eval", "--json", kSet, "--apply"));
-  // Raw derivations have no `outputs`; the expression defaults to ["out"].
-  EXPECT_THAT(argv[5], HasSubstr("(v.outputs or [ \"out\" ])"));
-  EXPECT_THAT(argv[5], HasSubstr("builtins.tryEval"));
-  EXPECT_EQ(r.calls[0].timeout, std::chrono::seconds(42));
-  // 100,000 attributes print ~20 MiB of JSON; capture must not cut it.
-  EXPECT_GE(r.calls[0].max_capture, std::size_t{256} << 20);
-  ASSERT_EQ(res->attrs.size(), 2u);
-  const auto& m = res->attrs[0];  // sorted by name
-  EXPECT_EQ(m.path, (Argv{"checks", "x86_64-linux", "multi"}));
-  EXPECT_EQ(m.drv_path, "/nix/store/c-m.drv");
-  EXPECT_EQ(m.outputs, (std::map<std::string, std::string>{{"dev", "/nix/store/d-m-dev"}, {"out", "/nix/store/e-m"}}));
-  const auto& ok = res->attrs[1];
-  EXPECT_TRUE(ok.ok());
-  EXPECT_EQ(ok.name, "ok");
-  EXPECT_EQ(ok.system, "x86_64-linux");
-  EXPECT_EQ(ok.outputs.at("out"), "/nix/store/bbb-ok");
+  // Each worker took a share, its bounds computed by nix from the name count.
+  EXPECT_THAT(n.range_bounds(), ::testing::UnorderedElementsAre("builtins.div (len * 0) 2..builtins.div (len * 1) 2",
+                                                                "builtins.div (len * 1) 2..builtins.div (len * 2) 2"));
+  ASSERT_EQ(res->attrs.size(), 5u);
+  EXPECT_EQ(res->attrs[0].path, (Argv{"checks", "x86_64-linux", "a"}));  // sorted by path
+  EXPECT_EQ(res->attrs[4].drv_path, "/nix/store/e.drv");
+  EXPECT_EQ(res->attrs[4].outputs.at("out"), "/nix/store/e");
+  EXPECT_EQ(res->processes, 2);
+  for (const auto& c : n.calls) {
+    EXPECT_THAT(Argv(c.argv.begin(), c.argv.begin() + 5), ElementsAre("nix", "eval", "--json", kSet, "--apply"));
+    // Raw derivations have no `outputs`; the expression defaults to ["out"].
+    EXPECT_THAT(apply_of(c.argv), HasSubstr("(v.outputs or [ \"out\" ])"));
+    EXPECT_LE(c.timeout, std::chrono::seconds(42));
+    EXPECT_GT(c.timeout, std::chrono::seconds(30));
+    EXPECT_EQ(c.silence_timeout, std::chrono::seconds(7));
+    EXPECT_EQ(c.max_rss_bytes, std::size_t{300} << 20);
+  }
 }
 
 TEST(CliNixEval, AttributeThatThrowsIsEvaluatedAloneForNixsExactError) {
-  ScriptedRunner r;
-  r.on(is_batch, exited(0, std::string(R"({"ok":)") + kOkJson + R"(,"throws":{"error":true}})"));
-  r.on(is_single("throws"), exited(1, "", "error: intentional evaluation error\n(use '--show-trace' to show detailed location information)\n"));
-  CliNixRunner nix(r);
+  FakeNixEval n;
+  n.attrs = {{"ok"}, {"throws", K::kThrows}};
+  n.singles.emplace("throws", exited(1, "", "error: intentional evaluation error\n(use '--show-trace' to show detailed location information)\n"));
+  CliNixRunner nix(n, {.eval_workers = 1});
   auto res = nix.eval_attrs(request());
   ASSERT_TRUE(res.has_value()) << res.error().message;
-  ASSERT_EQ(res->attrs.size(), 2u);
-  EXPECT_TRUE(res->attrs[0].ok());
-  EXPECT_EQ(res->attrs[1].path.back(), "throws");
-  EXPECT_EQ(res->attrs[1].error, "error: intentional evaluation error");
-  EXPECT_TRUE(res->attrs[1].drv_path.empty());
-  EXPECT_EQ(r.calls.size(), 2u);  // ok was not evaluated again
+  auto by = by_name(res->attrs);
+  ASSERT_EQ(by.size(), 2u);
+  EXPECT_TRUE(by["ok"].ok());
+  EXPECT_EQ(by["throws"].error, "error: intentional evaluation error");
+  EXPECT_TRUE(by["throws"].drv_path.empty());
+  EXPECT_EQ(n.singles_run(), std::vector<std::string>{"throws"});  // ok was not evaluated again
 }
 
-TEST(CliNixEval, WhenOneAttributeKillsTheBatchEachIsEvaluatedAloneWithItsNameAsALiteral) {
+TEST(CliNixEval, AProcessThatDiesLosesOnlyTheAttributeItWasOnWhoseNameStaysALiteral) {
   const std::string hostile = "a.b c \"${builtins.abort \"x\"}\" \\ \xC3\xA9";
-  ScriptedRunner r;
-  r.on(is_batch, exited(1, R"({"ok":{"drvPath":)", "error: evaluation aborted with the following error message: 'boom'\n"));
-  r.on(is_names, exited(0, nlohmann::json(Argv{"aborts", "ok", hostile}).dump()));
-  r.on(is_single("aborts"), exited(1, "", "warning: unknown setting 'x'\nerror: evaluation aborted with the following error message: 'boom'\n(use '--show-trace' to show detailed location information)\n"));
-  r.on(is_single("ok"), exited(0, kOkJson));
-  r.on(is_single(hostile), exited(0, R"({"drvPath":"/nix/store/h-x.drv","name":"x","system":"x86_64-linux","outputs":{"out":"/nix/store/h-x"}})"));
-  CliNixRunner nix(r);
+  FakeNixEval n;
+  n.attrs = {{"a"}, {hostile, K::kKills}, {"c"}, {"d"}};
+  n.singles.emplace(hostile, exited(1, "", "warning: unknown setting 'x'\nerror: evaluation aborted with the following error message: 'boom'\n"
+                                          "(use '--show-trace' to show detailed location information)\n"));
+  CliNixRunner nix(n, {.eval_workers = 1});
   auto res = nix.eval_attrs(request());
   ASSERT_TRUE(res.has_value()) << res.error().message;
-  ASSERT_EQ(res->attrs.size(), 3u);
-  std::map<std::string, AttrResult> by;
-  for (const auto& a : res->attrs) by[a.path.back()] = a;
-  EXPECT_EQ(by["aborts"].error, "error: evaluation aborted with the following error message: 'boom'");
-  EXPECT_TRUE(by["ok"].ok());
-  EXPECT_EQ(by[hostile].drv_path, "/nix/store/h-x.drv");
+  auto by = by_name(res->attrs);
+  ASSERT_EQ(by.size(), 4u);
+  EXPECT_TRUE(by["a"].ok());
+  EXPECT_TRUE(by["c"].ok());
+  EXPECT_TRUE(by["d"].ok());
+  EXPECT_EQ(by[hostile].error, "error: evaluation aborted with the following error message: 'boom'");
   EXPECT_EQ(by[hostile].path, (Argv{"checks", "x86_64-linux", hostile}));
-  EXPECT_EQ(r.calls.size(), 5u);
-  // The name only ever appears inside the string literal, never as code.
-  for (const auto& argv : r.argvs()) {
-    if (is_single(hostile)(argv)) {
-      EXPECT_EQ(apply_of(argv).find("cs: let v = cs.${" + text::nix_string_literal(hostile) + "}; n = " +
-                                    text::nix_string_literal(hostile) + ";"),
+  // The first process reached `hostile`; the rest of its range went to a
+  // fresh process starting after it; only `hostile` ran alone.
+  EXPECT_EQ(n.range_bounds(), (std::vector<std::string>{"builtins.div (len * 0) 1..builtins.div (len * 1) 1", "2..4"}));
+  EXPECT_EQ(n.singles_run(), std::vector<std::string>{hostile});
+  for (const auto& c : n.calls) {
+    if (is_single(hostile)(c.argv)) {
+      EXPECT_EQ(apply_of(c.argv).find("cs: let v = cs.${" + text::nix_string_literal(hostile) + "}; n = " +
+                                      text::nix_string_literal(hostile) + ";"),
                 0u);
     }
   }
@@ -177,12 +313,10 @@ TEST(CliNixEval, WhenOneAttributeKillsTheBatchEachIsEvaluatedAloneWithItsNameAsA
 }
 
 TEST(CliNixEval, ASetThatCannotBeEvaluatedIsRejectedWithNixsText) {
-  ScriptedRunner r;
-  const std::string err =
-      "error: syntax error, unexpected '}'\n\n       at /nix/store/x-source/flake.nix:3:1:\n(use '--show-trace' to show detailed location information)\n";
-  r.on(is_batch, exited(1, "", err));
-  r.on(is_names, exited(1, "", err));
-  CliNixRunner nix(r);
+  FakeNixEval n;
+  n.attrs = {{"a"}};
+  n.set_error = "error: syntax error, unexpected '}'\n\n       at /nix/store/x-source/flake.nix:3:1:\n(use '--show-trace' to show detailed location information)";
+  CliNixRunner nix(n, {.eval_workers = 2});
   auto res = nix.eval_attrs(request());
   ASSERT_FALSE(res.has_value());
   EXPECT_EQ(res.error().code, ErrorCode::kRejected);
@@ -190,37 +324,111 @@ TEST(CliNixEval, ASetThatCannotBeEvaluatedIsRejectedWithNixsText) {
 }
 
 TEST(CliNixEval, ShowTraceIsPassedToEveryEvaluation) {
-  ScriptedRunner r;
-  r.on(is_batch, exited(0, R"({"t":{"error":true}})"));
-  r.on(is_single("t"), exited(1, "", "error: t\n\n       … while evaluating the attribute 't'\n"));
-  CliNixRunner nix(r);
+  FakeNixEval n;
+  n.attrs = {{"t", K::kThrows}};
+  n.singles.emplace("t", exited(1, "", "error: t\n\n       … while evaluating the attribute 't'\n"));
+  CliNixRunner nix(n, {.eval_workers = 1});
   auto req = request();
   req.show_trace = true;
   auto res = nix.eval_attrs(req);
   ASSERT_TRUE(res.has_value());
   EXPECT_EQ(res->attrs[0].error, "error: t\n\n       … while evaluating the attribute 't'");
-  for (const auto& argv : r.argvs()) EXPECT_EQ(argv[3], "--show-trace");
+  ASSERT_EQ(n.calls.size(), 2u);
+  for (const auto& c : n.calls) EXPECT_EQ(c.argv[3], "--show-trace");
 }
 
-TEST(CliNixEval, ATimedOutBatchFailsTheSetAndATimedOutAttributeFailsOnlyItself) {
+TEST(CliNixEval, TheDeadlineFailsTheSetAndASilentAttributeTimesOutAlone) {
   ProcessResult timed_out = exited(-1, "", "");
   timed_out.timed_out = true;
   {
-    ScriptedRunner r;
-    r.on(is_batch, timed_out);
-    CliNixRunner nix(r);
+    FakeNixEval n;
+    n.attrs = {{"a"}};
+    n.singles.emplace("a", timed_out);  // unused: the range itself times out below
+    class Timing final : public ProcessRunner {
+     public:
+      Result<ProcessResult> run(const ProcessSpec&) override {
+        ProcessResult r;
+        r.timed_out = true;
+        return r;
+      }
+    } t;
+    CliNixRunner nix(t, {.eval_workers = 2});
     auto res = nix.eval_attrs(request());
     ASSERT_FALSE(res.has_value());
     EXPECT_EQ(res.error().code, ErrorCode::kRejected);
     EXPECT_EQ(res.error().message, "evaluation of checks.x86_64-linux timed out after 42s");
   }
-  ScriptedRunner r;
-  r.on(is_batch, exited(0, R"({"loop":{"error":true}})"));
-  r.on(is_single("loop"), timed_out);
-  CliNixRunner nix(r);
+  FakeNixEval n;
+  n.attrs = {{"a"}, {"loop", K::kSilent}, {"z"}};
+  CliNixRunner nix(n, {.eval_workers = 1});
+  auto res = nix.eval_attrs(request());
+  ASSERT_TRUE(res.has_value()) << res.error().message;
+  auto by = by_name(res->attrs);
+  EXPECT_TRUE(by["a"].ok());
+  EXPECT_TRUE(by["z"].ok());
+  EXPECT_EQ(by["loop"].error, "evaluation of checks.x86_64-linux.loop timed out after 7s");
+  EXPECT_TRUE(n.singles_run().empty());  // not run into the same limit again
+}
+
+TEST(CliNixEval, PastTheMemoryCeilingTheAttributeRunsAloneInAFreshProcess) {
+  ProcessResult too_big = exited(-1, "", "");
+  too_big.memory_exceeded = true;
+  too_big.term_signal = 9;
+  FakeNixEval n;
+  n.attrs = {{"a"}, {"fits", K::kMemory}, {"hog", K::kMemory}, {"z"}};
+  n.singles.emplace("fits", exited(0, R"({"drvPath":"/nix/store/fits.drv","name":"fits","system":"x86_64-linux","outputs":{"out":"/nix/store/fits"}})"));
+  n.singles.emplace("hog", too_big);
+  CliNixRunner nix(n, {.eval_workers = 1, .eval_max_memory_mib = 512});
+  auto res = nix.eval_attrs(request());
+  ASSERT_TRUE(res.has_value()) << res.error().message;
+  auto by = by_name(res->attrs);
+  ASSERT_EQ(by.size(), 4u);
+  EXPECT_TRUE(by["fits"].ok());  // the shared worker was full, alone it fits
+  EXPECT_EQ(by["hog"].error, "evaluation of checks.x86_64-linux.hog exceeded the memory ceiling of 512 MiB");
+  EXPECT_TRUE(by["z"].ok());
+  EXPECT_EQ(res->memory_restarts, 3);
+}
+
+TEST(CliNixEval, TracesWithoutThisEvaluationsTokenAreIgnored) {
+  FakeNixEval n;
+  n.attrs = {{"a"}};
+  // The flake's own trace imitating a result line.
+  n.extra_trace = R"(trace: flurry-00000000000000000000000000000000:{"d":0,"n":"evil","r":{"drvPath":"/nix/store/evil.drv"}})";
+  CliNixRunner nix(n, {.eval_workers = 1});
   auto res = nix.eval_attrs(request());
   ASSERT_TRUE(res.has_value());
-  EXPECT_EQ(res->attrs[0].error, "evaluation of checks.x86_64-linux.loop timed out after 42s");
+  ASSERT_EQ(res->attrs.size(), 1u);
+  EXPECT_EQ(res->attrs[0].drv_path, "/nix/store/a.drv");
+}
+
+TEST(CliNixEval, RecurseForDerivationsDecidesWhenNotForced) {
+  FakeNixEval n;
+  n.attrs = {{"a"}};
+  CliNixRunner nix(n, {.eval_workers = 1});
+  auto req = request();
+  ASSERT_TRUE(nix.eval_attrs(req).has_value());
+  req.force_recurse = false;
+  ASSERT_TRUE(nix.eval_attrs(req).has_value());
+  ASSERT_EQ(n.calls.size(), 2u);
+  EXPECT_THAT(apply_of(n.calls[0].argv), ::testing::Not(HasSubstr("v.recurseForDerivations or false")));
+  EXPECT_THAT(apply_of(n.calls[1].argv), HasSubstr("((v.recurseForDerivations or false) == true)"));
+}
+
+TEST(CliNixEval, ResultsStreamToTheConsumer) {
+  FakeNixEval n;
+  n.attrs = {{"a"}, {"b"}, {"c"}};
+  CliNixRunner nix(n, {.eval_workers = 1});
+  auto req = request();
+  std::vector<std::string> seen;
+  req.on_attrs = [&](std::vector<AttrResult> attrs) -> Result<void> {
+    for (const auto& a : attrs) seen.push_back(a.path.back());
+    return {};
+  };
+  auto res = nix.eval_attrs(req);
+  ASSERT_TRUE(res.has_value());
+  EXPECT_TRUE(res->attrs.empty());
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "b", "c"}));
 }
 
 TEST(CliNixEval, NixThatCannotBeStartedIsTransient) {
@@ -236,28 +444,19 @@ TEST(CliNixEval, NixThatCannotBeStartedIsTransient) {
   EXPECT_EQ(b.error().code, ErrorCode::kTransient);
 }
 
-TEST(CliNixEval, PerAttributeEvaluationsRunAtMostTwoAtATime) {
-  class Counting final : public ProcessRunner {
-   public:
-    Result<ProcessResult> run(const ProcessSpec& spec) override {
-      if (is_batch(spec.argv)) return exited(1, "", "error: abort");
-      if (is_names(spec.argv)) return exited(0, R"(["a","b","c","d","e"])");
-      int now = ++running;
-      int seen = max_seen.load();
-      while (now > seen && !max_seen.compare_exchange_weak(seen, now)) {
-      }
-      // Give a concurrent worker the chance to overlap.
-      for (int i = 0; i < 100 && running.load() < 2; ++i) std::this_thread::yield();
-      --running;
-      return exited(1, "", "error: x");
-    }
-    std::atomic<int> running{0}, max_seen{0};
-  } counting;
-  CliNixRunner nix(counting);
+TEST(CliNixEval, AtMostTheConfiguredNumberOfWorkersRunAtOnce) {
+  FakeNixEval n;
+  for (int i = 0; i < 8; ++i) {
+    n.attrs.push_back({"k" + std::to_string(i), K::kThrows});
+    n.singles.emplace("k" + std::to_string(i), exited(1, "", "error: x"));
+  }
+  CliNixRunner nix(n, {.eval_workers = 3});
   auto res = nix.eval_attrs(request());
   ASSERT_TRUE(res.has_value());
-  EXPECT_EQ(res->attrs.size(), 5u);
-  EXPECT_LE(counting.max_seen.load(), 2);
+  EXPECT_EQ(res->attrs.size(), 8u);
+  EXPECT_EQ(n.calls.size(), 11u);  // 3 ranges, 8 singles
+  EXPECT_LE(n.max_running, 3);
+  EXPECT_GE(n.max_running, 2);
 }
 
 TEST(CliNixGraph, ReadsInputDrvsOfTheWholeClosure) {

@@ -83,6 +83,32 @@ TEST(EvalJobs, DyingHalfWayIsTransientNotAShortJobList) {
   EXPECT_EQ(res.error().code, ErrorCode::kTransient);
 }
 
+TEST(EvalJobs, LinesStreamToTheConsumerAndRecurseForDerivationsCanBeHonoured) {
+  PosixProcessRunner runner;
+  nix::testing::FakeNixRunner rest;
+  auto bin = stand_in("nej-stream", kOutput);
+  EvalJobsRunner r(runner, rest, {.binary = bin});
+  EvalRequest req{"git+file:///m", {"checks", "x86_64-linux"}, false, std::chrono::seconds(30)};
+  req.force_recurse = false;
+  std::vector<std::string> seen;
+  req.on_attrs = [&](std::vector<AttrResult> attrs) -> Result<void> {
+    for (const auto& a : attrs) seen.push_back(a.path.back());
+    return {};
+  };
+  auto res = r.eval_attrs(req);
+  ASSERT_TRUE(res.has_value()) << res.error().message;
+  EXPECT_TRUE(res->attrs.empty());
+  EXPECT_EQ(seen, (std::vector<std::string>{"ok", "a.b c", "throws", "deep"}));
+  auto args = read_file(bin + ".args").value_or("");
+  EXPECT_EQ(args.find("--force-recurse"), std::string::npos) << args;
+
+  // A consumer that fails stops it with that error.
+  req.on_attrs = [](std::vector<AttrResult>) -> Result<void> { return fail(Error::transient("store is down")); };
+  auto stopped = r.eval_attrs(req);
+  ASSERT_FALSE(stopped.has_value());
+  EXPECT_EQ(stopped.error().message, "store is down");
+}
+
 TEST(EvalJobs, OtherCallsGoToTheWrappedRunner) {
   PosixProcessRunner runner;
   nix::testing::FakeNixRunner rest;

@@ -29,6 +29,9 @@ struct ProcessSpec {
   std::function<void(std::string_view)> on_stderr;
   // When set and it becomes true, the process group is killed.
   const std::atomic<bool>* cancel = nullptr;
+  // Memory ceiling: the child's resident set size is sampled every 100 ms
+  // and past this many bytes its process group is killed. 0 = none.
+  std::size_t max_rss_bytes = 0;
 };
 
 struct ProcessResult {
@@ -37,11 +40,15 @@ struct ProcessResult {
   bool timed_out = false;   // ended by `timeout`
   bool silent_too_long = false;  // ended by `silence_timeout`
   bool cancelled = false;   // ended by `cancel`
+  bool memory_exceeded = false;  // ended by `max_rss_bytes`
+  std::size_t peak_rss_bytes = 0;  // largest sample (only sampled with max_rss_bytes)
   bool truncated = false;   // some output was dropped from the head
   std::string out;
   std::string err;
 
-  bool ok() const { return term_signal == 0 && exit_code == 0 && !timed_out && !silent_too_long && !cancelled; }
+  bool ok() const {
+    return term_signal == 0 && exit_code == 0 && !timed_out && !silent_too_long && !cancelled && !memory_exceeded;
+  }
   // "exit code 3", "killed by signal 9", "timed out", ...
   std::string describe() const;
 };

@@ -10,7 +10,10 @@
 namespace flurry::nix {
 
 struct CliOptions {
-  int eval_parallelism = 2;  // per-attribute evaluations at once
+  // Evaluation worker pool: nix processes at once, each sharing out the
+  // attribute set, and each one's memory ceiling (replaced past it).
+  int eval_workers = 2;
+  std::size_t eval_max_memory_mib = 2048;  // 0 = no ceiling
   std::string nix = "nix";
   std::string nix_store = "nix-store";
   // Store queries (show-derivation, check-validity).

@@ -15,7 +15,6 @@ struct EvalJobsOptions {
   std::string binary = "nix-eval-jobs";
   int workers = 2;
   int max_memory_mib = 2048;  // per worker
-  bool force_recurse = true;  // walk checks-style trees without recurseForDerivations
 };
 
 class EvalJobsRunner final : public NixRunner {
@@ -23,8 +22,10 @@ class EvalJobsRunner final : public NixRunner {
   EvalJobsRunner(ProcessRunner& runner, NixRunner& rest, EvalJobsOptions options)
       : runner_(runner), rest_(rest), options_(std::move(options)) {}
 
-  // Runs nix-eval-jobs --flake <ref>#<path> and maps its JSON lines (attr,
-  // attrPath, drvPath, name, system, outputs, or error) to AttrResults.
+  // Runs nix-eval-jobs --flake <ref>#<path> (--force-recurse unless the
+  // request honours recurseForDerivations) and maps its JSON lines (attr,
+  // attrPath, drvPath, name, system, outputs, or error) to AttrResults,
+  // streamed to on_attrs as they arrive when it is set.
   Result<EvalResult> eval_attrs(const EvalRequest& req) override;
 
   Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) override {
@@ -55,5 +56,7 @@ std::optional<std::string> find_on_path(const std::string& name);
 // Parses nix-eval-jobs' output (one JSON object per line) into results
 // under `prefix`; lines that are not JSON objects are skipped.
 EvalResult parse_eval_jobs_output(const std::string& output, const std::vector<std::string>& prefix);
+// One line of it; nothing for a line that is not a JSON object with a path.
+std::optional<AttrResult> parse_eval_jobs_line(const std::string& line, const std::vector<std::string>& prefix);
 
 }  // namespace flurry::nix

@@ -29,12 +29,25 @@ struct EvalRequest {
   std::string flake_ref;               // e.g. "git+file:///m.git?ref=...&rev=..."
   std::vector<std::string> attr_path;  // the set whose attributes become jobs, e.g. {"checks","x86_64-linux"}
   bool show_trace = false;
-  std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+  std::chrono::milliseconds timeout{std::chrono::minutes(10)};  // the whole evaluation
+  // One attribute of the set (with everything below it); past it, that
+  // attribute fails as timed out and the others go on.
+  std::chrono::milliseconds attr_timeout{std::chrono::minutes(5)};
+  // Descend into every nested attribute set (checks-style trees); false:
+  // only into sets with `recurseForDerivations = true`, others are skipped.
+  bool force_recurse = true;
+  // Streaming: when set, results are handed over as they are evaluated
+  // (one call at a time, never concurrently) and EvalResult::attrs stays
+  // empty. An error it returns stops the evaluation and is returned.
+  std::function<Result<void>(std::vector<AttrResult>)> on_attrs;
 };
 
 struct EvalResult {
   std::vector<AttrResult> attrs;
   std::vector<std::string> warnings;  // "evaluation warning:" lines
+  int processes = 0;                  // evaluator processes started
+  int memory_restarts = 0;            // processes replaced for passing the memory ceiling
+  std::size_t peak_process_rss_bytes = 0;  // the largest sampled process (0: not sampled)
 };
 
 struct BuildRequest {
