@@ -10,11 +10,11 @@
 // - Scripts validate before their first write: Redis does not roll a
 //   script back when it raises halfway.
 // - Errors are `redis.error_reply('<CODE> <text>')` with CODE one of
-//   NOTFOUND, ENDED (the eval already ended) or BADARG; the adapter maps
-//   them to ErrorCode::kNotFound, kRejected and kPoison.
+//   NOTFOUND, ENDED (the eval ended or takes no more jobs) or BADARG; the
+//   adapter maps them to ErrorCode::kNotFound, kRejected and kPoison.
 // - A transition comes back as {ready ids, dependency_failed ids,
-//   eval_finished 0|1, eval state}; it is stored as cjson text, which keeps
-//   every byte of the ids.
+//   eval_finished 0|1, eval state}; finish_job and cancel_eval store theirs
+//   as cjson text, which keeps every byte of the ids.
 #include <string>
 
 namespace flurry::state::lua {
@@ -36,11 +36,37 @@ local function transition_reply(t)
   return {t.ready, t.dependency_failed, t.eval_finished and 1 or 0, t.eval_state, t.cancelled or {}}
 end
 
+-- Fails every transitive dependent of job `id` that has not ended, naming
+-- `attr`; lists them in t.dependency_failed and returns how many.
+local function fail_dependents(id, attr, now, t)
+  local why = 'dependency ' .. attr .. ' failed'
+  local n = 0
+  local stack = {}
+  local kids = redis.call('LRANGE', children_key(id), 0, -1)
+  for k = #kids, 1, -1 do stack[#stack + 1] = kids[k] end
+  while #stack > 0 do
+    local c = stack[#stack]
+    stack[#stack] = nil
+    local ck = job_key(c)
+    local cs = redis.call('HGET', ck, 'state')
+    if cs and not terminal(cs) then
+      redis.call('HSET', ck, 'state', 'dependency_failed', 'error', why, 'finished_ms', now)
+      n = n + 1
+      t.dependency_failed[#t.dependency_failed + 1] = c
+      local grand = redis.call('LRANGE', children_key(c), 0, -1)
+      for k = #grand, 1, -1 do stack[#stack + 1] = grand[k] end
+    end
+  end
+  return n
+end
+
 -- Counts job `id`, already written terminal as `state`, out of its eval:
 -- on success releases dependents whose last dependency it was (collected
 -- into t.ready when collect_ready), otherwise fails every transitive
 -- dependent that has not ended, naming `attr`. Ends the eval when nothing
--- is pending. Each edge is looked at once: O(dependents).
+-- is pending and its job set is complete (or it was cancelled): while
+-- batches still arrive, more jobs may come. Each edge is looked at once:
+-- O(dependents).
 local function settle(ek, id, state, attr, now, t, collect_ready)
   local ended, failed = 1, 0
   if success(state) then
@@ -52,38 +78,40 @@ local function settle(ek, id, state, attr, now, t, collect_ready)
       end
     end
   else
-    failed = 1
-    local why = 'dependency ' .. attr .. ' failed'
-    local stack = {}
-    local kids = redis.call('LRANGE', children_key(id), 0, -1)
-    for k = #kids, 1, -1 do stack[#stack + 1] = kids[k] end
-    while #stack > 0 do
-      local c = stack[#stack]
-      stack[#stack] = nil
-      local ck = job_key(c)
-      local cs = redis.call('HGET', ck, 'state')
-      if cs and not terminal(cs) then
-        redis.call('HSET', ck, 'state', 'dependency_failed', 'error', why, 'finished_ms', now)
-        ended = ended + 1
-        failed = failed + 1
-        t.dependency_failed[#t.dependency_failed + 1] = c
-        local grand = redis.call('LRANGE', children_key(c), 0, -1)
-        for k = #grand, 1, -1 do stack[#stack + 1] = grand[k] end
-      end
-    end
+    local n = fail_dependents(id, attr, now, t)
+    ended = ended + n
+    failed = 1 + n
   end
   local pending = redis.call('HINCRBY', ek, 'jobs_pending', -ended)
   local failed_total
   if failed > 0 then failed_total = redis.call('HINCRBY', ek, 'jobs_failed', failed)
   else failed_total = tonumber(redis.call('HGET', ek, 'jobs_failed')) end
-  local es = redis.call('HGET', ek, 'state')
-  if pending <= 0 and not eval_ended(es) then
-    if redis.call('HGET', ek, 'cancelled') == '1' then es = 'cancelled'
+  local e = redis.call('HMGET', ek, 'state', 'complete', 'cancelled')
+  local es = e[1]
+  if pending <= 0 and not eval_ended(es) and (e[2] == '1' or e[3] == '1') then
+    if e[3] == '1' then es = 'cancelled'
     else es = failed_total == 0 and 'succeeded' or 'failed' end
     redis.call('HSET', ek, 'state', es, 'finished_ms', now)
     t.eval_finished = true
   end
   t.eval_state = es
+end
+
+-- The standing of the jobs `ids` of eval `eval_id` (each once; other
+-- evals' jobs skipped): queued ones with nothing pending into t.ready,
+-- dependency_failed ones into t.dependency_failed.
+local function standing(eval_id, ids, t)
+  local seen = {}
+  for _, id in ipairs(ids) do
+    if not seen[id] then
+      seen[id] = true
+      local h = redis.call('HMGET', job_key(id), 'eval_id', 'state', 'deps_pending')
+      if h[1] == eval_id then
+        if h[2] == 'queued' and tonumber(h[3]) == 0 then t.ready[#t.ready + 1] = id end
+        if h[2] == 'dependency_failed' then t.dependency_failed[#t.dependency_failed + 1] = id end
+      end
+    end
+  end
 end
 )LUA";
 
@@ -94,24 +122,33 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 )LUA";
 
-// KEYS[1] eval, KEYS[2] eval-jobs, KEYS[3] eval-added.
-// ARGV[1] prefix, ARGV[2] eval id, ARGV[3] now, ARGV[4] number of jobs, then
-// per job: id, attr, drv_path, system, state, error, number of outputs,
-// (name, path) per output, number of deps, dep id per dep.
+// KEYS[1] eval, KEYS[2] eval-jobs.
+// ARGV[1] prefix, ARGV[2] eval id, ARGV[3] now, ARGV[4] complete (1|0),
+// ARGV[5] number of jobs, then per job: id, attr, drv_path, system, state,
+// error, number of outputs, (name, path) per output, number of deps, dep id
+// per dep.
 // Flat arguments instead of one JSON document: nothing to decode, and every
 // byte of every string arrives as sent.
 inline constexpr const char* kAddJobsBody = R"LUA(
-local ek, list_key, added_key = KEYS[1], KEYS[2], KEYS[3]
-local eval_id, now = ARGV[2], ARGV[3]
-local es = redis.call('HGET', ek, 'state')
+local ek, list_key = KEYS[1], KEYS[2]
+local eval_id, now, complete = ARGV[2], ARGV[3], ARGV[4] == '1'
+local e = redis.call('HMGET', ek, 'state', 'complete', 'cancelled')
+local es = e[1]
 if not es then return redis.error_reply('NOTFOUND eval ' .. eval_id .. ' not found') end
-local stored = redis.call('GET', added_key)
-if stored then return transition_reply(cjson.decode(stored)) end
-if eval_ended(es) then return redis.error_reply('ENDED eval ' .. eval_id .. ' already ended') end
+if e[2] == '1' then
+  if not complete then return redis.error_reply('ENDED eval ' .. eval_id .. ': job set already complete') end
+  -- A repeat of the last call, or a replay: the standing of every job.
+  local t = new_transition()
+  standing(eval_id, redis.call('LRANGE', list_key, 0, -1), t)
+  t.eval_state = es
+  t.eval_finished = eval_ended(es)
+  return transition_reply(t)
+end
+if e[3] == '1' or eval_ended(es) then return redis.error_reply('ENDED eval ' .. eval_id .. ' already ended') end
 
-local jobs, known, ids = {}, {}, {}
+local jobs, ids = {}, {}
 local function bad(what) return redis.error_reply('BADARG add_jobs: ' .. what) end
-local i, count = 5, tonumber(ARGV[4])
+local i, count = 6, tonumber(ARGV[5])
 if not count then return bad('no job count') end
 for n = 1, count do
   local id, attr, state = ARGV[i], ARGV[i + 1], ARGV[i + 4]
@@ -132,48 +169,99 @@ for n = 1, count do
   for k = 1, ndeps do deps[k] = ARGV[i + k] end
   i = i + 1 + ndeps
   jobs[n] = {id = id, attr = attr, state = state, deps = deps, fields = fields}
-  known[id] = true
   ids[n] = id
 end
 if i - 1 ~= #ARGV then return bad('job list does not match its count') end
 
--- A fresh record per job, then the edges (only to jobs of this eval), then
--- the hashes with their dependency counters.
-for _, j in ipairs(jobs) do redis.call('DEL', job_key(j.id), children_key(j.id)) end
+-- Jobs new to the store, in batch order; ids that exist are left as they are.
+local fresh, is_fresh, fresh_ids = {}, {}, {}
 for _, j in ipairs(jobs) do
+  if not is_fresh[j.id] and redis.call('EXISTS', job_key(j.id)) == 0 then
+    is_fresh[j.id] = true
+    fresh[#fresh + 1] = j
+    fresh_ids[#fresh_ids + 1] = j.id
+  end
+end
+-- Edges: to a new job of this batch, or to a job of this eval that has not
+-- ended. A dependency that already ended badly fails the new job below;
+-- anything else (another eval's job, an unknown id, a success) is met.
+for _, j in ipairs(fresh) do redis.call('DEL', children_key(j.id)) end
+for _, j in ipairs(fresh) do
   local n = 0
   for _, d in ipairs(j.deps) do
-    if known[d] then
+    if is_fresh[d] then
       redis.call('RPUSH', children_key(d), j.id)
       n = n + 1
+    else
+      local h = redis.call('HMGET', job_key(d), 'eval_id', 'state', 'attr')
+      if h[1] == eval_id then
+        if not terminal(h[2]) then
+          redis.call('RPUSH', children_key(d), j.id)
+          n = n + 1
+        elseif not success(h[2]) and not j.failed_by then
+          j.failed_by = h[3]
+        end
+      end
     end
   end
   j.fields[#j.fields + 1] = 'deps_pending'
   j.fields[#j.fields + 1] = n
   redis.call('HSET', job_key(j.id), unpack(j.fields))
 end
-redis.call('DEL', list_key)
-for k = 1, #ids, 1000 do redis.call('RPUSH', list_key, unpack(ids, k, math.min(k + 999, #ids))) end
-redis.call('HSET', ek, 'state', 'building', 'jobs_total', #jobs, 'jobs_pending', #jobs, 'jobs_failed', 0)
+for k = 1, #fresh_ids, 1000 do
+  redis.call('RPUSH', list_key, unpack(fresh_ids, k, math.min(k + 999, #fresh_ids)))
+end
+redis.call('HINCRBY', ek, 'jobs_total', #fresh)
+redis.call('HINCRBY', ek, 'jobs_pending', #fresh)
 
+-- Every edge counts until its job settles, including jobs born terminal:
+-- settling them here releases or fails their dependents in the batch.
+-- The eval cannot end in this loop: its job set is not complete yet.
 local t = new_transition()
-for _, j in ipairs(jobs) do
-  if terminal(j.state) then settle(ek, j.id, j.state, j.attr, now, t, false) end
-end
-if #jobs == 0 then  -- nothing to build at all
-  redis.call('HSET', ek, 'state', 'succeeded', 'finished_ms', now)
-  t.eval_finished = true
-  t.eval_state = 'succeeded'
-end
--- Ready: every queued job whose dependencies all succeeded, in order.
-for _, j in ipairs(jobs) do
-  if j.state == 'queued' then
-    local h = redis.call('HMGET', job_key(j.id), 'state', 'deps_pending')
-    if h[1] == 'queued' and tonumber(h[2]) == 0 then t.ready[#t.ready + 1] = j.id end
+for _, j in ipairs(fresh) do
+  if terminal(j.state) then
+    settle(ek, j.id, j.state, j.attr, now, t, false)
+  elseif j.failed_by and not terminal(redis.call('HGET', job_key(j.id), 'state')) then
+    redis.call('HSET', job_key(j.id), 'state', 'dependency_failed', 'error', 'dependency ' .. j.failed_by .. ' failed',
+               'finished_ms', now)
+    local n = 1 + fail_dependents(j.id, j.failed_by, now, t)
+    redis.call('HINCRBY', ek, 'jobs_pending', -n)
+    redis.call('HINCRBY', ek, 'jobs_failed', n)
   end
 end
-redis.call('SET', added_key, cjson.encode(t))
+if complete then
+  redis.call('HSET', ek, 'complete', 1, 'state', 'building')
+  local c = redis.call('HMGET', ek, 'jobs_pending', 'jobs_failed')
+  if tonumber(c[1]) <= 0 then  -- nothing (left) to build
+    redis.call('HSET', ek, 'state', tonumber(c[2]) == 0 and 'succeeded' or 'failed', 'finished_ms', now)
+    t.eval_finished = true
+  end
+end
+t.ready, t.dependency_failed = {}, {}
+standing(eval_id, ids, t)
+t.eval_state = redis.call('HGET', ek, 'state')
 return transition_reply(t)
+)LUA";
+
+// KEYS[1] eval, KEYS[2] eval-warnings. ARGV[1] most warnings kept, then the
+// warnings (already truncated). Appends the ones not stored yet, in order.
+inline constexpr const char* kAddEvalWarnings = R"LUA(
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOTFOUND eval not found') end
+local cap = tonumber(ARGV[1])
+local seen = {}
+local stored = redis.call('LRANGE', KEYS[2], 0, -1)
+for _, w in ipairs(stored) do seen[w] = true end
+local n = #stored
+for k = 2, #ARGV do
+  if n >= cap then break end
+  local w = ARGV[k]
+  if not seen[w] then
+    redis.call('RPUSH', KEYS[2], w)
+    seen[w] = true
+    n = n + 1
+  end
+end
+return n
 )LUA";
 
 // KEYS[1] job, KEYS[2] job-transition. ARGV[1] prefix, ARGV[2] state,
@@ -214,25 +302,27 @@ if eval_ended(es) then
   return transition_reply(t)
 end
 redis.call('HSET', ek, 'cancelled', 1)
-if es == 'evaluating' then
-  redis.call('HSET', ek, 'state', 'cancelled', 'error', why, 'finished_ms', now)
+-- Evaluating or building alike: what is queued ends now, what is building
+-- finishes normally and the last job to end ends the eval.
+if es == 'evaluating' then redis.call('HSET', ek, 'error', why) end
+local n = 0
+for _, id in ipairs(redis.call('LRANGE', list_key, 0, -1)) do
+  local jk = job_key(id)
+  if redis.call('HGET', jk, 'state') == 'queued' then
+    redis.call('HSET', jk, 'state', 'cancelled', 'error', why, 'finished_ms', now)
+    t.cancelled[#t.cancelled + 1] = id
+    n = n + 1
+  end
+end
+-- (HINCRBY only when n > 0: Lua's -0 reaches Redis as "-0", not an integer.)
+local pending = tonumber(redis.call('HGET', ek, 'jobs_pending'))
+if n > 0 then
+  pending = redis.call('HINCRBY', ek, 'jobs_pending', -n)
+  redis.call('HINCRBY', ek, 'jobs_failed', n)
+end
+if pending <= 0 then
+  redis.call('HSET', ek, 'state', 'cancelled', 'finished_ms', now)
   t.eval_finished = true
-else
-  local n = 0
-  for _, id in ipairs(redis.call('LRANGE', list_key, 0, -1)) do
-    local jk = job_key(id)
-    if redis.call('HGET', jk, 'state') == 'queued' then
-      redis.call('HSET', jk, 'state', 'cancelled', 'error', why, 'finished_ms', now)
-      t.cancelled[#t.cancelled + 1] = id
-      n = n + 1
-    end
-  end
-  local pending = redis.call('HINCRBY', ek, 'jobs_pending', -n)
-  if n > 0 then redis.call('HINCRBY', ek, 'jobs_failed', n) end
-  if pending <= 0 then
-    redis.call('HSET', ek, 'state', 'cancelled', 'finished_ms', now)
-    t.eval_finished = true
-  end
 end
 t.eval_state = redis.call('HGET', ek, 'state')
 redis.call('SET', ckey, cjson.encode(t))

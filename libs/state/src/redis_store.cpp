@@ -35,6 +35,7 @@ const std::string kStartJobBody = lua::kStartJob;
 const std::string kFailEvalBody = lua::kFailEval;
 const std::string kAppendLogBody = lua::kAppendLog;
 const std::string kAdvanceStatusBody = lua::kAdvanceStatus;
+const std::string kAddEvalWarningsBody = lua::kAddEvalWarnings;
 const redis::Script kAddJobs{"add_jobs", kAddJobsBody};
 const redis::Script kFinishJob{"finish_job", kFinishJobBody};
 const redis::Script kCancelEval{"cancel_eval", kCancelEvalBody};
@@ -44,6 +45,7 @@ const redis::Script kStartJob{"start_job", kStartJobBody};
 const redis::Script kFailEval{"fail_eval", kFailEvalBody};
 const redis::Script kAppendLog{"append_log", kAppendLogBody};
 const redis::Script kAdvanceStatus{"advance_status", kAdvanceStatusBody};
+const redis::Script kAddEvalWarnings{"add_eval_warnings", kAddEvalWarningsBody};
 
 constexpr std::string_view kOutputPrefix = "output:";
 
@@ -107,6 +109,7 @@ JobRecord to_job(const Reply& hash) {
     else if (f == "started_ms") j.started_ms = to_i64(v);
     else if (f == "finished_ms") j.finished_ms = to_i64(v);
     else if (f == "attempts") j.attempts = static_cast<int>(to_i64(v));
+    else if (f == "deps_pending") j.deps_pending = static_cast<int>(to_i64(v));
   }
   return j;
 }
@@ -162,21 +165,27 @@ class RedisStore final : public StateStore {
   }
 
   Result<std::optional<EvalRecord>> get_eval(const std::string& id) override {
-    auto r = client_.command({"HGETALL", eval_key(id)});
+    auto r = client_.pipeline({{"HGETALL", eval_key(id)}, {"LRANGE", key("eval-warnings:", id), "0", "-1"}});
     if (!r) return fail(r.error());
-    if (!r->is_array()) return fail(bad_reply("HGETALL eval"));
-    if (r->elements.empty()) return std::optional<EvalRecord>();
-    return std::optional<EvalRecord>(to_eval(*r));
+    if (r->size() != 2 || !(*r)[0].is_array()) return fail(bad_reply("HGETALL eval"));
+    if ((*r)[0].elements.empty()) return std::optional<EvalRecord>();
+    auto warnings = string_list((*r)[1], "LRANGE eval-warnings");
+    if (!warnings) return fail(warnings.error());
+    auto e = to_eval((*r)[0]);
+    e.warnings = std::move(*warnings);
+    return std::optional<EvalRecord>(std::move(e));
   }
 
-  Result<Transition> add_jobs(const std::string& eval_id, const std::vector<JobSpec>& jobs, std::int64_t now_ms) override {
+  Result<Transition> add_jobs(const std::string& eval_id, const std::vector<JobSpec>& jobs, std::int64_t now_ms,
+                              bool complete) override {
     std::vector<std::string> args;
-    std::size_t n = 4;
+    std::size_t n = 5;
     for (const auto& j : jobs) n += 8 + 2 * j.outputs.size() + j.deps.size();
     args.reserve(n);
     args.push_back(prefix_);
     args.push_back(eval_id);
     args.push_back(std::to_string(now_ms));
+    args.push_back(complete ? "1" : "0");
     args.push_back(std::to_string(jobs.size()));
     for (const auto& j : jobs) {
       args.push_back(j.id);
@@ -193,10 +202,19 @@ class RedisStore final : public StateStore {
       args.push_back(std::to_string(j.deps.size()));
       args.insert(args.end(), j.deps.begin(), j.deps.end());
     }
-    auto r = client_.eval(kAddJobs, {eval_key(eval_id), key("eval-jobs:", eval_id), key("eval-added:", eval_id)},
-                          args);
+    auto r = client_.eval(kAddJobs, {eval_key(eval_id), key("eval-jobs:", eval_id)}, args);
     if (!r) return fail(r.error());
     return parse_transition(*r, "add_jobs");
+  }
+
+  Result<void> add_eval_warnings(const std::string& eval_id, const std::vector<std::string>& warnings) override {
+    std::vector<std::string> args;
+    args.reserve(1 + warnings.size());
+    args.push_back(std::to_string(kMaxWarnings));
+    for (const auto& w : warnings) args.push_back(w.substr(0, kMaxWarningBytes));
+    auto r = client_.eval(kAddEvalWarnings, {eval_key(eval_id), key("eval-warnings:", eval_id)}, args);
+    if (!r) return fail(r.error());
+    return {};
   }
 
   Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) override {

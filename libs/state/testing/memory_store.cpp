@@ -17,6 +17,7 @@ Result<bool> MemoryStore::create_eval(const EvalRecord& eval) {
   e.rec = eval;
   e.rec.state = EvalState::kEvaluating;
   e.rec.jobs_total = e.rec.jobs_pending = e.rec.jobs_failed = 0;
+  e.rec.warnings.clear();
   evals_[eval.id] = std::move(e);
   return true;
 }
@@ -29,6 +30,24 @@ Result<std::optional<EvalRecord>> MemoryStore::get_eval(const std::string& eval_
   return std::optional<EvalRecord>(it->second.rec);
 }
 
+void MemoryStore::fail_dependents_locked(const std::vector<std::string>& children, const std::string& attr, Eval& eval,
+                                         Transition& t, std::int64_t now_ms) {
+  std::vector<std::string> stack(children.rbegin(), children.rend());
+  while (!stack.empty()) {
+    auto cid = stack.back();
+    stack.pop_back();
+    auto& child = jobs_.at(cid);
+    if (msg::is_terminal(child.rec.state)) continue;
+    child.rec.state = JobState::kDependencyFailed;
+    child.rec.error = "dependency " + attr + " failed";
+    child.rec.finished_ms = now_ms;
+    eval.rec.jobs_pending -= 1;
+    eval.rec.jobs_failed += 1;
+    t.dependency_failed.push_back(cid);
+    for (auto it = child.children.rbegin(); it != child.children.rend(); ++it) stack.push_back(*it);
+  }
+}
+
 void MemoryStore::settle_locked(Job& job, Eval& eval, Transition& t, std::int64_t now_ms) {
   auto& e = eval.rec;
   e.jobs_pending -= 1;
@@ -37,28 +56,16 @@ void MemoryStore::settle_locked(Job& job, Eval& eval, Transition& t, std::int64_
     for (const auto& cid : job.children) {
       auto& child = jobs_.at(cid);
       if (child.rec.state != JobState::kQueued) continue;
-      if (--child.deps_pending == 0) t.ready.push_back(cid);
+      if (--child.rec.deps_pending == 0) t.ready.push_back(cid);
     }
   } else {
-    // Every transitive dependent that has not ended fails, naming this job.
-    std::vector<std::string> stack(job.children.rbegin(), job.children.rend());
-    while (!stack.empty()) {
-      auto cid = stack.back();
-      stack.pop_back();
-      auto& child = jobs_.at(cid);
-      if (msg::is_terminal(child.rec.state)) continue;
-      child.rec.state = JobState::kDependencyFailed;
-      child.rec.error = "dependency " + job.rec.attr + " failed";
-      child.rec.finished_ms = now_ms;
-      e.jobs_pending -= 1;
-      e.jobs_failed += 1;
-      t.dependency_failed.push_back(cid);
-      for (auto it = child.children.rbegin(); it != child.children.rend(); ++it) stack.push_back(*it);
-    }
+    fail_dependents_locked(job.children, job.rec.attr, eval, t, now_ms);
     // A job released earlier in this same transition may have failed since.
     std::erase_if(t.ready, [&](const std::string& id) { return jobs_.at(id).rec.state != JobState::kQueued; });
   }
-  if (e.jobs_pending == 0 && !eval_ended(e.state)) {
+  // An eval whose job set is still arriving does not end when its known
+  // jobs have: more may come.
+  if (e.jobs_pending == 0 && !eval_ended(e.state) && (eval.complete || eval.cancelled)) {
     e.state = eval.cancelled ? EvalState::kCancelled : e.jobs_failed == 0 ? EvalState::kSucceeded : EvalState::kFailed;
     e.finished_ms = now_ms;
     t.eval_finished = true;
@@ -66,62 +73,117 @@ void MemoryStore::settle_locked(Job& job, Eval& eval, Transition& t, std::int64_
   t.eval_state = e.state;
 }
 
-Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::vector<JobSpec>& specs, std::int64_t now_ms) {
+Transition MemoryStore::standing_locked(const std::string& eval_id, const std::vector<std::string>& ids) const {
+  Transition t;
+  std::set<std::string> seen;
+  for (const auto& id : ids) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.rec.eval_id != eval_id || !seen.insert(id).second) continue;
+    const auto& r = it->second.rec;
+    if (r.state == JobState::kQueued && r.deps_pending == 0) t.ready.push_back(id);
+    if (r.state == JobState::kDependencyFailed) t.dependency_failed.push_back(id);
+  }
+  return t;
+}
+
+Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::vector<JobSpec>& specs, std::int64_t now_ms,
+                                         bool complete) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
   auto eit = evals_.find(eval_id);
   if (eit == evals_.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
   auto& eval = eit->second;
-  if (eval.added) return *eval.added;
-  if (eval_ended(eval.rec.state)) return fail(Error::rejected("eval " + eval_id + " already ended"));
+  if (eval.complete) {
+    if (!complete) return fail(Error::rejected("eval " + eval_id + ": job set already complete"));
+    // A repeat of the last call, or a replay: the standing of every job.
+    auto t = standing_locked(eval_id, eval.job_ids);
+    t.eval_state = eval.rec.state;
+    t.eval_finished = eval_ended(eval.rec.state);
+    return t;
+  }
+  if (eval.cancelled || eval_ended(eval.rec.state)) return fail(Error::rejected("eval " + eval_id + " already ended"));
 
+  // Jobs new to the store, in batch order; ids that exist are left as they are.
+  std::vector<const JobSpec*> fresh;
+  std::set<std::string> fresh_ids;
   for (const auto& s : specs) {
+    if (jobs_.count(s.id) || !fresh_ids.insert(s.id).second) continue;
+    fresh.push_back(&s);
     Job j;
-    j.rec = JobRecord{s.id, eval_id, s.attr, s.drv_path, s.system, s.outputs, s.state, s.error, 0, 0, 0};
+    j.rec = JobRecord{s.id, eval_id, s.attr, s.drv_path, s.system, s.outputs, s.state, s.error, 0, 0, 0, 0};
     if (msg::is_terminal(s.state)) j.rec.finished_ms = now_ms;
     j.deps = s.deps;
     jobs_[s.id] = std::move(j);
     eval.job_ids.push_back(s.id);
   }
-  // Only edges between jobs of this eval count: a dependency on anything
-  // else (another eval's job, an unknown id) is ignored.
-  std::set<std::string> in_eval;
-  for (const auto& s : specs) in_eval.insert(s.id);
-  for (const auto& s : specs) {
-    for (const auto& d : s.deps) {
-      if (in_eval.count(d)) jobs_.at(d).children.push_back(s.id);
+  // Edges: to a new job of this batch, or to a job of this eval that has not
+  // ended. A dependency that already ended badly fails the new job below;
+  // anything else (another eval's job, an unknown id, a success) is met.
+  std::map<std::string, std::string> failed_by;  // new job -> attr of the ended dependency
+  for (const auto* s : fresh) {
+    auto& j = jobs_.at(s->id);
+    for (const auto& d : s->deps) {
+      auto dit = jobs_.find(d);
+      if (dit == jobs_.end() || dit->second.rec.eval_id != eval_id) continue;
+      auto& dep = dit->second;
+      if (fresh_ids.count(d) || !msg::is_terminal(dep.rec.state)) {
+        dep.children.push_back(s->id);
+        j.rec.deps_pending += 1;
+      } else if (!msg::is_success(dep.rec.state)) {
+        failed_by.emplace(s->id, dep.rec.attr);
+      }
     }
   }
-  eval.rec.state = EvalState::kBuilding;
-  eval.rec.jobs_total = static_cast<int>(specs.size());
-  eval.rec.jobs_pending = static_cast<int>(specs.size());
-  eval.rec.jobs_failed = 0;
-  // Every recorded dependency counts until it settles, including ones born
-  // terminal: settling them below releases or fails their dependents.
-  for (const auto& s : specs) {
-    auto& j = jobs_.at(s.id);
-    for (const auto& d : j.deps) j.deps_pending += in_eval.count(d) ? 1 : 0;
-  }
+  eval.rec.jobs_total += static_cast<int>(fresh.size());
+  eval.rec.jobs_pending += static_cast<int>(fresh.size());
+  // Every edge counts until its job settles, including jobs born terminal:
+  // settling them here releases or fails their dependents in the batch.
+  // The eval cannot end inside this loop: its job set is not complete yet.
   Transition t;
-  for (const auto& s : specs) {
-    auto& j = jobs_.at(s.id);
-    if (msg::is_terminal(j.rec.state) && !std::count(t.dependency_failed.begin(), t.dependency_failed.end(), s.id)) {
+  for (const auto* s : fresh) {
+    auto& j = jobs_.at(s->id);
+    if (msg::is_terminal(s->state)) {
       settle_locked(j, eval, t, now_ms);
+    } else if (auto f = failed_by.find(s->id); f != failed_by.end() && !msg::is_terminal(j.rec.state)) {
+      j.rec.state = JobState::kDependencyFailed;
+      j.rec.error = "dependency " + f->second + " failed";
+      j.rec.finished_ms = now_ms;
+      eval.rec.jobs_pending -= 1;
+      eval.rec.jobs_failed += 1;
+      fail_dependents_locked(j.children, f->second, eval, t, now_ms);
     }
   }
-  if (eval.rec.jobs_pending == 0 && !eval_ended(eval.rec.state)) {  // nothing to build at all
-    eval.rec.state = eval.rec.jobs_failed == 0 ? EvalState::kSucceeded : EvalState::kFailed;
-    eval.rec.finished_ms = now_ms;
-    t.eval_finished = true;
+  if (complete) {
+    eval.complete = true;
+    eval.rec.state = EvalState::kBuilding;
+    if (eval.rec.jobs_pending == 0) {  // nothing (left) to build
+      eval.rec.state = eval.rec.jobs_failed == 0 ? EvalState::kSucceeded : EvalState::kFailed;
+      eval.rec.finished_ms = now_ms;
+      t.eval_finished = true;
+    }
   }
-  t.ready.clear();  // recomputed: every queued job whose dependencies all succeeded
-  for (const auto& s : specs) {
-    auto& j = jobs_.at(s.id);
-    if (j.rec.state == JobState::kQueued && j.deps_pending == 0) t.ready.push_back(s.id);
-  }
+  std::vector<std::string> ids;
+  ids.reserve(specs.size());
+  for (const auto& s : specs) ids.push_back(s.id);
+  auto standing = standing_locked(eval_id, ids);
+  t.ready = std::move(standing.ready);
+  t.dependency_failed = std::move(standing.dependency_failed);
   t.eval_state = eval.rec.state;
-  eval.added = t;
   return t;
+}
+
+Result<void> MemoryStore::add_eval_warnings(const std::string& eval_id, const std::vector<std::string>& warnings) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  auto it = evals_.find(eval_id);
+  if (it == evals_.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
+  auto& stored = it->second.rec.warnings;
+  for (const auto& w : warnings) {
+    if (stored.size() >= kMaxWarnings) break;
+    auto text = w.substr(0, kMaxWarningBytes);
+    if (std::find(stored.begin(), stored.end(), text) == stored.end()) stored.push_back(std::move(text));
+  }
+  return {};
 }
 
 Result<void> MemoryStore::fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) {
@@ -168,27 +230,23 @@ Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const st
     return t;
   }
   eval.cancelled = true;
-  if (eval.rec.state == EvalState::kEvaluating) {
+  // Evaluating or building alike: what is queued ends now, what is building
+  // finishes normally and the last job to end ends the eval.
+  if (eval.rec.state == EvalState::kEvaluating) eval.rec.error = reason;
+  for (const auto& id : eval.job_ids) {
+    auto& j = jobs_.at(id);
+    if (j.rec.state != JobState::kQueued) continue;
+    j.rec.state = JobState::kCancelled;
+    j.rec.error = reason;
+    j.rec.finished_ms = now_ms;
+    eval.rec.jobs_pending -= 1;
+    eval.rec.jobs_failed += 1;
+    t.cancelled.push_back(id);
+  }
+  if (eval.rec.jobs_pending == 0) {
     eval.rec.state = EvalState::kCancelled;
-    eval.rec.error = reason;
     eval.rec.finished_ms = now_ms;
     t.eval_finished = true;
-  } else {
-    for (const auto& id : eval.job_ids) {
-      auto& j = jobs_.at(id);
-      if (j.rec.state != JobState::kQueued) continue;
-      j.rec.state = JobState::kCancelled;
-      j.rec.error = reason;
-      j.rec.finished_ms = now_ms;
-      eval.rec.jobs_pending -= 1;
-      eval.rec.jobs_failed += 1;
-      t.cancelled.push_back(id);
-    }
-    if (eval.rec.jobs_pending == 0) {
-      eval.rec.state = EvalState::kCancelled;
-      eval.rec.finished_ms = now_ms;
-      t.eval_finished = true;
-    }
   }
   t.eval_state = eval.rec.state;
   eval.cancel = t;

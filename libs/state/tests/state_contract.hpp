@@ -84,13 +84,22 @@ TYPED_TEST_P(StateContract, AddJobsReleasesOnlyJobsWithoutDependencies) {
   EXPECT_EQ(j->outputs.at("out"), "/nix/store/b");
 }
 
-TYPED_TEST_P(StateContract, AddJobsTwiceReturnsTheFirstResult) {
+// A repeated complete call (a lost reply, a replay after a crash) adds
+// nothing and answers with the standing of every job at that time.
+TYPED_TEST_P(StateContract, AddJobsTwiceReturnsTheStandingOfEveryJob) {
   auto& s = *this->store;
   ASSERT_TRUE(*s.create_eval(this->eval()));
   auto first = *s.add_jobs("e1", {this->job("a"), this->job("b", {"a"})}, 10);
   auto second = *s.add_jobs("e1", {this->job("a"), this->job("b", {"a"})}, 11);
   EXPECT_EQ(first, second);
   EXPECT_EQ((*s.get_eval("e1"))->jobs_total, 2);
+  ASSERT_TRUE(s.finish_job("a", JobState::kSucceeded, "", 12).has_value());
+  auto third = *s.add_jobs("e1", {this->job("a"), this->job("b", {"a"})}, 13);
+  EXPECT_EQ(third.ready, std::vector<std::string>{"b"});
+  EXPECT_FALSE(third.eval_finished);
+  EXPECT_EQ(third.eval_state, EvalState::kBuilding);
+  EXPECT_EQ((*s.get_eval("e1"))->jobs_total, 2);
+  EXPECT_EQ((*s.get_eval("e1"))->jobs_pending, 1);
 }
 
 TYPED_TEST_P(StateContract, SuccessReleasesDependentsWhenTheirLastDependencyEnds) {
@@ -535,10 +544,313 @@ TYPED_TEST_P(StateContract, SupersedeKeepsTheNewestEvalPerRef) {
   EXPECT_EQ(*s.supersede("github/o/r/refs/heads/main", "e4", 200), "e2");  // ties go to the later arrival
 }
 
+// --- Streaming: an eval's jobs arrive in several batches. ---
+
+TYPED_TEST_P(StateContract, BatchEdgeToAQueuedJobOfAnEarlierBatchWaitsForIt) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto t1 = *s.add_jobs("e1", {this->job("a")}, 10, false);
+  EXPECT_EQ(t1.ready, std::vector<std::string>{"a"});
+  EXPECT_FALSE(t1.eval_finished);
+  EXPECT_EQ(t1.eval_state, EvalState::kEvaluating);
+  auto t2 = *s.add_jobs("e1", {this->job("b", {"a"}), this->job("c")}, 11, false);
+  EXPECT_EQ(t2.ready, std::vector<std::string>{"c"});
+  EXPECT_TRUE(t2.dependency_failed.empty());
+  EXPECT_EQ(t2.eval_state, EvalState::kEvaluating);
+  EXPECT_EQ((*s.get_job("b"))->deps_pending, 1);
+  auto e = **s.get_eval("e1");
+  EXPECT_EQ(e.state, EvalState::kEvaluating);
+  EXPECT_EQ(e.jobs_total, 3);
+  EXPECT_EQ(e.jobs_pending, 3);
+  EXPECT_EQ(s.list_jobs("e1")->size(), 3u);
+  auto ta = *s.finish_job("a", JobState::kSucceeded, "", 12);
+  EXPECT_EQ(ta.ready, std::vector<std::string>{"b"});
+  EXPECT_EQ(ta.eval_state, EvalState::kEvaluating);
+  EXPECT_EQ((*s.get_job("b"))->deps_pending, 0);
+}
+
+TYPED_TEST_P(StateContract, BatchEdgeToASucceededJobOfAnEarlierBatchIsMet) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a")}, 10, false).has_value());
+  ASSERT_TRUE(s.finish_job("a", JobState::kSucceeded, "", 11).has_value());
+  auto t = *s.add_jobs("e1", {this->job("b", {"a"}), this->job("c", {"b"})}, 12, false);
+  EXPECT_EQ(t.ready, std::vector<std::string>{"b"});
+  EXPECT_TRUE(t.dependency_failed.empty());
+  EXPECT_EQ((*s.get_job("b"))->deps_pending, 0);
+  EXPECT_EQ((*s.get_job("c"))->deps_pending, 1);
+  auto tb = *s.finish_job("b", JobState::kSucceeded, "", 13);
+  EXPECT_EQ(tb.ready, std::vector<std::string>{"c"});
+}
+
+TYPED_TEST_P(StateContract, BatchEdgeToAFailedJobOfAnEarlierBatchIsBornDependencyFailed) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("ok")}, 10, false).has_value());
+  ASSERT_TRUE(s.finish_job("a", JobState::kFailed, "exit 1", 11).has_value());
+  ASSERT_TRUE(s.finish_job("ok", JobState::kSucceeded, "", 11).has_value());
+  auto t = *s.add_jobs("e1", {this->job("b", {"ok", "a"}), this->job("c", {"b"}), this->job("d")}, 12, false);
+  EXPECT_EQ(t.ready, std::vector<std::string>{"d"});
+  EXPECT_EQ(t.dependency_failed, (std::vector<std::string>{"b", "c"}));
+  EXPECT_FALSE(t.eval_finished);
+  for (const auto* id : {"b", "c"}) {
+    auto j = **s.get_job(id);
+    EXPECT_EQ(j.state, JobState::kDependencyFailed) << id;
+    EXPECT_EQ(j.error, "dependency checks.x86_64-linux.a failed") << id;
+    EXPECT_EQ(j.finished_ms, 12) << id;
+  }
+  auto e = **s.get_eval("e1");
+  EXPECT_EQ(e.state, EvalState::kEvaluating);
+  EXPECT_EQ(e.jobs_total, 5);
+  EXPECT_EQ(e.jobs_pending, 1);
+  EXPECT_EQ(e.jobs_failed, 3);
+  // A builder that gets to b anyway changes nothing.
+  auto late = *s.finish_job("b", JobState::kSucceeded, "", 13);
+  EXPECT_FALSE(late.eval_finished);
+  EXPECT_EQ(this->state_of("b"), JobState::kDependencyFailed);
+  ASSERT_TRUE(s.finish_job("d", JobState::kSucceeded, "", 14).has_value());
+  auto done = *s.add_jobs("e1", {}, 15);
+  EXPECT_TRUE(done.eval_finished);
+  EXPECT_EQ(done.eval_state, EvalState::kFailed);
+}
+
+TYPED_TEST_P(StateContract, EvalDoesNotEndBeforeItsJobSetIsComplete) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto t1 = *s.add_jobs("e1", {this->job("a"), this->job("done", {}, JobState::kSkipped)}, 10, false);
+  EXPECT_FALSE(t1.eval_finished);
+  auto ta = *s.finish_job("a", JobState::kSucceeded, "", 11);
+  EXPECT_FALSE(ta.eval_finished);
+  EXPECT_EQ(ta.eval_state, EvalState::kEvaluating);
+  auto e = **s.get_eval("e1");
+  EXPECT_EQ(e.state, EvalState::kEvaluating);
+  EXPECT_EQ(e.jobs_pending, 0);
+  EXPECT_EQ(e.finished_ms, 0);
+  // An empty batch without `complete` changes nothing either.
+  auto t2 = *s.add_jobs("e1", {}, 12, false);
+  EXPECT_FALSE(t2.eval_finished);
+  EXPECT_EQ(t2.eval_state, EvalState::kEvaluating);
+  // The final call ends it, and only that call says so.
+  auto last = *s.add_jobs("e1", {}, 13);
+  EXPECT_TRUE(last.eval_finished);
+  EXPECT_EQ(last.eval_state, EvalState::kSucceeded);
+  EXPECT_TRUE(last.ready.empty());
+  e = **s.get_eval("e1");
+  EXPECT_EQ(e.state, EvalState::kSucceeded);
+  EXPECT_EQ(e.finished_ms, 13);
+  EXPECT_EQ(e.jobs_total, 2);
+}
+
+TYPED_TEST_P(StateContract, CompleteCallMovesTheEvalToBuildingWhileJobsArePending) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a")}, 10, false).has_value());
+  auto t = *s.add_jobs("e1", {this->job("b", {"a"})}, 11);
+  EXPECT_TRUE(t.ready.empty());
+  EXPECT_FALSE(t.eval_finished);
+  EXPECT_EQ(t.eval_state, EvalState::kBuilding);
+  EXPECT_EQ((*s.get_eval("e1"))->state, EvalState::kBuilding);
+  auto ta = *s.finish_job("a", JobState::kSucceeded, "", 12);
+  EXPECT_EQ(ta.ready, std::vector<std::string>{"b"});
+  auto tb = *s.finish_job("b", JobState::kSucceeded, "", 13);
+  EXPECT_TRUE(tb.eval_finished);
+  EXPECT_EQ(tb.eval_state, EvalState::kSucceeded);
+}
+
+// A batch sent again (its reply was lost) adds nothing and answers with the
+// standing of its jobs: a queued job is ready again, a failed one is listed.
+TYPED_TEST_P(StateContract, RepeatedBatchReturnsTheStandingOfItsJobs) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  std::vector<JobSpec> batch = {this->job("a"), this->job("b", {"a"}), this->job("x", {}, JobState::kEvalFailed),
+                                this->job("y", {"x"})};
+  auto first = *s.add_jobs("e1", batch, 10, false);
+  EXPECT_EQ(first.ready, std::vector<std::string>{"a"});
+  EXPECT_EQ(first.dependency_failed, std::vector<std::string>{"y"});
+  auto again = *s.add_jobs("e1", batch, 11, false);
+  EXPECT_EQ(again, first);
+  auto e = **s.get_eval("e1");
+  EXPECT_EQ(e.jobs_total, 4);
+  EXPECT_EQ(e.jobs_pending, 2);
+  EXPECT_EQ(e.jobs_failed, 2);
+  EXPECT_EQ(s.list_jobs("e1")->size(), 4u);
+  EXPECT_EQ((*s.get_job("y"))->finished_ms, 10);
+
+  ASSERT_TRUE(s.finish_job("a", JobState::kSucceeded, "", 12).has_value());
+  auto later = *s.add_jobs("e1", batch, 13, false);
+  EXPECT_EQ(later.ready, std::vector<std::string>{"b"});
+  EXPECT_EQ(later.dependency_failed, std::vector<std::string>{"y"});
+  // Old and new jobs mixed: the old ones are left as they are, the new one
+  // is added; ids repeated within a batch count once.
+  auto mixed = *s.add_jobs("e1", {this->job("b"), this->job("c", {"b"}), this->job("c"), this->job("a")}, 14, false);
+  EXPECT_EQ(mixed.ready, std::vector<std::string>{"b"});
+  EXPECT_EQ((*s.get_job("c"))->deps_pending, 1);
+  EXPECT_EQ((*s.get_eval("e1"))->jobs_total, 5);
+  EXPECT_EQ(s.list_jobs("e1")->size(), 5u);
+}
+
+// The replay call (complete, on an eval whose job set is complete) returns
+// the standing of every job, also after the eval ended.
+TYPED_TEST_P(StateContract, CompleteReplayReturnsTheStandingOfEveryJob) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b")}, 10, false).has_value());
+  auto last = *s.add_jobs("e1", {this->job("c", {"a"}), this->job("x", {}, JobState::kEvalFailed), this->job("y", {"x"})}, 11);
+  EXPECT_TRUE(last.ready.empty());
+  EXPECT_EQ(last.dependency_failed, std::vector<std::string>{"y"});
+  ASSERT_TRUE(s.finish_job("a", JobState::kSucceeded, "", 12).has_value());
+
+  auto replay = *s.add_jobs("e1", {}, 13);
+  EXPECT_EQ(replay.ready, (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(replay.dependency_failed, std::vector<std::string>{"y"});
+  EXPECT_FALSE(replay.eval_finished);
+  EXPECT_EQ(replay.eval_state, EvalState::kBuilding);
+  // Repeating the last batch answers for every job too, and adds nothing.
+  auto repeat = *s.add_jobs("e1", {this->job("c", {"a"}), this->job("z")}, 14);
+  EXPECT_EQ(repeat, replay);
+  EXPECT_FALSE(s.get_job("z")->has_value());
+
+  ASSERT_TRUE(s.finish_job("b", JobState::kSucceeded, "", 15).has_value());
+  auto end = *s.finish_job("c", JobState::kSucceeded, "", 16);
+  EXPECT_TRUE(end.eval_finished);
+  EXPECT_EQ(end.eval_state, EvalState::kFailed);
+  auto after = s.add_jobs("e1", {}, 17);
+  ASSERT_TRUE(after.has_value()) << after.error().message;
+  EXPECT_TRUE(after->ready.empty());
+  EXPECT_EQ(after->dependency_failed, std::vector<std::string>{"y"});
+  EXPECT_TRUE(after->eval_finished);
+  EXPECT_EQ(after->eval_state, EvalState::kFailed);
+  auto e = **s.get_eval("e1");
+  EXPECT_EQ(e.finished_ms, 16);
+  EXPECT_EQ(e.jobs_total, 5);
+
+  // Ended succeeded in add_jobs itself: the replay says so again.
+  ASSERT_TRUE(*s.create_eval(this->eval("e2")));
+  ASSERT_TRUE(s.add_jobs("e2", {this->job("s", {}, JobState::kSkipped)}, 20)->eval_finished);
+  auto again = *s.add_jobs("e2", {}, 21);
+  EXPECT_TRUE(again.eval_finished);
+  EXPECT_EQ(again.eval_state, EvalState::kSucceeded);
+  EXPECT_TRUE(again.ready.empty());
+}
+
+TYPED_TEST_P(StateContract, AddJobsIsRefusedOnceTheJobSetIsCompleteOrTheEvalWasStopped) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a")}, 10).has_value());
+  auto more = s.add_jobs("e1", {this->job("b")}, 11, false);
+  ASSERT_FALSE(more.has_value());
+  EXPECT_EQ(more.error().code, ErrorCode::kRejected);
+  EXPECT_FALSE(s.get_job("b")->has_value());
+  EXPECT_EQ((*s.get_eval("e1"))->jobs_total, 1);
+
+  // Failed by fail_eval while its jobs were arriving.
+  ASSERT_TRUE(*s.create_eval(this->eval("e2")));
+  ASSERT_TRUE(s.add_jobs("e2", {this->job("c")}, 10, false).has_value());
+  ASSERT_TRUE(s.fail_eval("e2", "error: evaluation crashed", 11).has_value());
+  for (bool complete : {false, true}) {
+    auto after_fail = s.add_jobs("e2", {this->job("d")}, 12, complete);
+    ASSERT_FALSE(after_fail.has_value());
+    EXPECT_EQ(after_fail.error().code, ErrorCode::kRejected);
+  }
+  EXPECT_FALSE(s.get_job("d")->has_value());
+}
+
+TYPED_TEST_P(StateContract, CancelOfAnEvaluatingEvalWithJobsEndsWhenItsBuildingJobsFinish) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b"), this->job("c", {"a"})}, 10, false).has_value());
+  ASSERT_EQ(*s.start_job("a", 11), JobState::kBuilding);
+  auto t = *s.cancel_eval("e1", "superseded", 12);
+  EXPECT_EQ(t.cancelled, (std::vector<std::string>{"b", "c"}));
+  EXPECT_FALSE(t.eval_finished);
+  EXPECT_EQ(this->state_of("b"), JobState::kCancelled);
+  EXPECT_EQ((*s.get_job("c"))->error, "superseded");
+  EXPECT_EQ(this->state_of("a"), JobState::kBuilding);
+  for (bool complete : {false, true}) {
+    auto added = s.add_jobs("e1", {this->job("d")}, 13, complete);
+    ASSERT_FALSE(added.has_value());
+    EXPECT_EQ(added.error().code, ErrorCode::kRejected);
+  }
+  EXPECT_FALSE(s.get_job("d")->has_value());
+  // The build ends normally, releases nothing and ends the eval cancelled,
+  // although its job set never became complete.
+  auto done = *s.finish_job("a", JobState::kSucceeded, "", 14);
+  EXPECT_TRUE(done.ready.empty());
+  EXPECT_TRUE(done.eval_finished);
+  EXPECT_EQ(done.eval_state, EvalState::kCancelled);
+  auto e = **s.get_eval("e1");
+  EXPECT_EQ(e.state, EvalState::kCancelled);
+  EXPECT_EQ(e.error, "superseded");
+  EXPECT_EQ(e.finished_ms, 14);
+  EXPECT_EQ(e.jobs_pending, 0);
+  EXPECT_EQ(e.jobs_failed, 2);
+  EXPECT_EQ(*s.cancel_eval("e1", "again", 15), t);
+
+  // Nothing building: it ends at once.
+  ASSERT_TRUE(*s.create_eval(this->eval("e2")));
+  ASSERT_TRUE(s.add_jobs("e2", {this->job("p"), this->job("q", {}, JobState::kSkipped)}, 20, false).has_value());
+  auto now = *s.cancel_eval("e2", "superseded", 21);
+  EXPECT_EQ(now.cancelled, std::vector<std::string>{"p"});
+  EXPECT_TRUE(now.eval_finished);
+  EXPECT_EQ(now.eval_state, EvalState::kCancelled);
+  EXPECT_EQ((*s.get_eval("e2"))->state, EvalState::kCancelled);
+}
+
+TYPED_TEST_P(StateContract, WarningsAreKeptOnceInOrderAndCapped) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  EXPECT_TRUE((*s.get_eval("e1"))->warnings.empty());
+  ASSERT_TRUE(s.add_eval_warnings("e1", {"warning: b", "warning: a", "warning: b"}).has_value());
+  ASSERT_TRUE(s.add_eval_warnings("e1", {"warning: a", "warning: c"}).has_value());
+  ASSERT_TRUE(s.add_eval_warnings("e1", {}).has_value());
+  EXPECT_EQ((*s.get_eval("e1"))->warnings, (std::vector<std::string>{"warning: b", "warning: a", "warning: c"}));
+
+  // Long ones are cut to kMaxWarningBytes and then compared.
+  const std::string nasty = std::string("q\"uote' \n\xFF ") + std::string(1, '\0') + "end";
+  const std::string long_one = nasty + std::string(kMaxWarningBytes, 'x');
+  ASSERT_TRUE(s.add_eval_warnings("e1", {long_one, long_one + "tail", long_one.substr(0, kMaxWarningBytes)}).has_value());
+  auto w = (*s.get_eval("e1"))->warnings;
+  ASSERT_EQ(w.size(), 4u);
+  EXPECT_EQ(w[3], long_one.substr(0, kMaxWarningBytes));
+
+  // At most kMaxWarnings are kept: the first ones.
+  std::vector<std::string> many;
+  for (std::size_t i = 0; i < 2 * kMaxWarnings; ++i) many.push_back("warning " + std::to_string(i));
+  ASSERT_TRUE(s.add_eval_warnings("e1", many).has_value());
+  ASSERT_TRUE(s.add_eval_warnings("e1", {"one more"}).has_value());
+  w = (*s.get_eval("e1"))->warnings;
+  ASSERT_EQ(w.size(), kMaxWarnings);
+  EXPECT_EQ(w[4], "warning 0");
+  EXPECT_EQ(w.back(), "warning " + std::to_string(kMaxWarnings - 5));
+
+  auto missing = s.add_eval_warnings("nope", {"x"});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(*s.create_eval(this->eval("e2")));
+  EXPECT_TRUE((*s.get_eval("e2"))->warnings.empty());
+}
+
+TYPED_TEST_P(StateContract, JobRecordsShowTheirPendingDependencies) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b"), this->job("c", {"a", "b"}), this->job("d", {"c"})}, 10).has_value());
+  auto pending = [&] {
+    std::vector<int> out;
+    for (const auto& j : *s.list_jobs("e1")) out.push_back(j.deps_pending);
+    return out;
+  };
+  EXPECT_EQ(pending(), (std::vector<int>{0, 0, 2, 1}));
+  EXPECT_EQ((*s.get_job("c"))->deps_pending, 2);
+  ASSERT_TRUE(s.finish_job("a", JobState::kSucceeded, "", 11).has_value());
+  EXPECT_EQ((*s.get_job("c"))->deps_pending, 1);
+  ASSERT_TRUE(s.finish_job("b", JobState::kSucceeded, "", 12).has_value());
+  EXPECT_EQ(pending(), (std::vector<int>{0, 0, 0, 1}));
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBuildingJobsFinish,
                             CancelOfAnEvaluatingEvalEndsItAndRefusesItsJobs, CancelOfAnEndedEvalChangesNothing,
                             SupersedeKeepsTheNewestEvalPerRef, CreateEvalIsIdempotent, AddJobsReleasesOnlyJobsWithoutDependencies,
-                            AddJobsTwiceReturnsTheFirstResult, SuccessReleasesDependentsWhenTheirLastDependencyEnds,
+                            AddJobsTwiceReturnsTheStandingOfEveryJob, SuccessReleasesDependentsWhenTheirLastDependencyEnds,
                             FailureFailsEveryTransitiveDependent, FinishingTwiceReturnsTheStoredTransition,
                             JobsBornTerminalSettleAtOnce, EvalWithOnlyTerminalJobsFinishesInAddJobs,
                             StartJobCountsAttemptsAndReportsTerminalState, FailEvalEndsItOnce, LogsAreCappedToTheTail,
@@ -548,6 +860,14 @@ REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBui
                             DependenciesOutsideTheEvalAreIgnored, JobEndedByItsDependencyReplaysAnEmptyTransition,
                             JobsEndingAfterFailEvalLeaveItFailed, StatusOrderingIsExactForMicrosecondTimestamps,
                             EffectsAreSortedByNameAndKeepEveryField, HostileBytesAreStoredExactly,
-                            IdsShapedLikeKeySuffixesDoNotCollide);
+                            IdsShapedLikeKeySuffixesDoNotCollide, BatchEdgeToAQueuedJobOfAnEarlierBatchWaitsForIt,
+                            BatchEdgeToASucceededJobOfAnEarlierBatchIsMet,
+                            BatchEdgeToAFailedJobOfAnEarlierBatchIsBornDependencyFailed,
+                            EvalDoesNotEndBeforeItsJobSetIsComplete,
+                            CompleteCallMovesTheEvalToBuildingWhileJobsArePending,
+                            RepeatedBatchReturnsTheStandingOfItsJobs, CompleteReplayReturnsTheStandingOfEveryJob,
+                            AddJobsIsRefusedOnceTheJobSetIsCompleteOrTheEvalWasStopped,
+                            CancelOfAnEvaluatingEvalWithJobsEndsWhenItsBuildingJobsFinish,
+                            WarningsAreKeptOnceInOrderAndCapped, JobRecordsShowTheirPendingDependencies);
 
 }  // namespace flurry::state::contract

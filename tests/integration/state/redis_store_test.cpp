@@ -242,6 +242,114 @@ TEST(RedisStore, ConcurrentFinishesKeepExactCountersAndEndTheEvalOnce) {
   }
 }
 
+// Streaming: the evaluator adds 20 batches of 50 jobs while four builders
+// finish what is ready. Job i of batch k waits for job i of batch k-1, which
+// may be queued, building, finished or failed when the batch arrives; some
+// chains fail in batch 0 or batch 5. Every job is released exactly once
+// (by add_jobs or by the finish of its dependency, never both), ends in the
+// state the rules give, and exactly one call reports the end of the eval.
+TEST(RedisStore, StreamedBatchesRacingFinishesReleaseEachJobOnce) {
+  const std::string prefix = fresh_prefix("stream");
+  std::unique_ptr<StateStore> stores[2] = {make_store(prefix), make_store(prefix)};
+  ASSERT_TRUE(stores[0] && stores[1]);
+  ASSERT_TRUE(*stores[0]->create_eval(eval("stream")));
+  constexpr int kBatches = 20, kWidth = 50, kJobs = kBatches * kWidth;
+
+  std::map<std::string, JobState> builds_as, expected;
+  std::vector<std::vector<JobSpec>> batches(kBatches);
+  for (int k = 0; k < kBatches; ++k) {
+    for (int i = 0; i < kWidth; ++i) {
+      std::string id = "s" + std::to_string(k) + "-" + std::to_string(i);
+      std::vector<std::string> deps;
+      if (k > 0) deps.push_back("s" + std::to_string(k - 1) + "-" + std::to_string(i));
+      batches[k].push_back(job(id, deps));
+      bool head_fails = i % 9 == 0, mid_fails = !head_fails && i % 7 == 3;
+      bool fails = (k == 0 && head_fails) || (k == 5 && mid_fails);
+      builds_as[id] = fails ? JobState::kFailed : JobState::kSucceeded;
+      bool upstream_failed = (head_fails && k > 0) || (mid_fails && k > 5);
+      expected[id] = upstream_failed ? JobState::kDependencyFailed : builds_as[id];
+    }
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> queue;
+  std::multiset<std::string> dispatched;
+  std::vector<std::string> problems;
+  int settled = 0;
+  int saw_eval_finished = 0;
+  auto give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  auto take = [&](const Transition& t, int ended) {  // with mu held
+    settled += ended + static_cast<int>(t.dependency_failed.size());
+    saw_eval_finished += t.eval_finished ? 1 : 0;
+    queue.insert(queue.end(), t.ready.begin(), t.ready.end());
+    dispatched.insert(t.ready.begin(), t.ready.end());
+    cv.notify_all();
+  };
+  auto worker = [&](StateStore& store) {
+    while (true) {
+      std::string id;
+      {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return !queue.empty() || settled >= kJobs; });
+        if (settled >= kJobs) return;
+        if (std::chrono::steady_clock::now() > give_up_at) {
+          problems.push_back("gave up waiting with " + std::to_string(settled) + " jobs settled");
+          settled = kJobs;
+          cv.notify_all();
+          return;
+        }
+        if (queue.empty()) continue;
+        id = queue.back();
+        queue.pop_back();
+      }
+      auto started = store.start_job(id, 2);
+      auto done = store.finish_job(id, builds_as.at(id), "", 3);
+      std::lock_guard lock(mu);
+      if (!started || *started != JobState::kBuilding) problems.push_back("start_job " + id + " failed");
+      if (!done) {
+        problems.push_back("finish_job " + id + ": " + done.error().message);
+        settled = kJobs;
+        cv.notify_all();
+      } else {
+        take(*done, 1);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w) threads.emplace_back(worker, std::ref(*stores[w % 2]));
+  for (int k = 0; k < kBatches; ++k) {
+    auto t = stores[k % 2]->add_jobs("stream", batches[k], 1, k == kBatches - 1);
+    std::lock_guard lock(mu);
+    if (!t) {
+      problems.push_back("add_jobs batch " + std::to_string(k) + ": " + t.error().message);
+      settled = kJobs;
+      cv.notify_all();
+      break;
+    }
+    take(*t, 0);
+  }
+  for (auto& t : threads) t.join();
+
+  ASSERT_TRUE(problems.empty()) << problems.front();
+  EXPECT_EQ(saw_eval_finished, 1);
+  for (const auto& id : dispatched) EXPECT_EQ(dispatched.count(id), 1u) << id << " was released twice";
+  int failed = 0;
+  for (const auto& [id, st] : expected) failed += msg::is_success(st) ? 0 : 1;
+  auto e = **stores[1]->get_eval("stream");
+  EXPECT_EQ(e.state, EvalState::kFailed);
+  EXPECT_EQ(e.jobs_total, kJobs);
+  EXPECT_EQ(e.jobs_pending, 0);
+  EXPECT_EQ(e.jobs_failed, failed);
+  auto all = stores[1]->list_jobs("stream");
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  ASSERT_EQ(all->size(), static_cast<std::size_t>(kJobs));
+  for (const auto& j : *all) {
+    EXPECT_EQ(j.state, expected.at(j.id)) << j.id;
+    EXPECT_EQ(j.attempts, j.state == JobState::kDependencyFailed ? 0 : 1) << j.id;
+  }
+}
+
 // Redelivery races: eight builders report the same job at once, some as a
 // success, some as a failure. One report wins; everyone gets its transition.
 TEST(RedisStore, RacingFinishesOfOneJobApplyExactlyOnce) {
@@ -512,7 +620,13 @@ TEST(RedisStore, RepeatedFinishAfterACrashReturnsTheSameTransition) {
   auto replay = make_store(prefix);
   EXPECT_EQ(*replay->finish_job("a", JobState::kSucceeded, "", 10), first_finish);
   EXPECT_EQ(*replay->finish_job("a", JobState::kFailed, "late duplicate", 11), first_finish);
-  EXPECT_EQ(*replay->add_jobs("c1", {job("a"), job("b", {"a"})}, 12), first_add);
+  // The add_jobs replay answers with every job's standing now: a has
+  // succeeded, so b and c are ready beside d.
+  EXPECT_EQ(first_add.ready, (std::vector<std::string>{"a", "d"}));
+  auto replayed_add = *replay->add_jobs("c1", {}, 12);
+  EXPECT_EQ(replayed_add.ready, (std::vector<std::string>{"b", "c", "d"}));
+  EXPECT_FALSE(replayed_add.eval_finished);
+  EXPECT_EQ(replayed_add.eval_state, EvalState::kBuilding);
 
   shared().redis.restart();
   auto after_restart = make_store_when_up(prefix);

@@ -5,6 +5,7 @@
 //
 // Every mutating call is safe to repeat with the same arguments: handlers
 // run again after a crash or redelivery.
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -36,6 +37,9 @@ struct EvalRecord {
   int jobs_total = 0;
   int jobs_pending = 0;  // not yet terminal
   int jobs_failed = 0;   // terminal and not a success
+  // What nix warned about while evaluating, in the order first reported,
+  // without repeats (add_eval_warnings).
+  std::vector<std::string> warnings;
 };
 
 // A job as the evaluator hands it over.
@@ -47,7 +51,7 @@ struct JobSpec {
   std::map<std::string, std::string> outputs;
   msg::JobState state = msg::JobState::kQueued;  // queued, eval_failed, skipped or unsupported_system
   std::string error;                             // nix's text for eval_failed
-  std::vector<std::string> deps;                 // ids of jobs of the same eval this one waits for
+  std::vector<std::string> deps;                 // ids of jobs of the same eval (this batch or earlier) it waits for
 };
 
 struct JobRecord {
@@ -62,6 +66,7 @@ struct JobRecord {
   std::int64_t started_ms = 0;
   std::int64_t finished_ms = 0;
   int attempts = 0;  // times a builder started it
+  int deps_pending = 0;  // dependencies not yet ended (counted down only while queued)
 };
 
 // What one job reaching a terminal state set in motion. Stored with the job
@@ -83,6 +88,10 @@ struct EffectRecord {
   std::int64_t finished_ms = 0;
 };
 
+// Limits of add_eval_warnings: a broken flake can warn without end.
+inline constexpr std::size_t kMaxWarnings = 100;
+inline constexpr std::size_t kMaxWarningBytes = 4096;
+
 class StateStore {
  public:
   virtual ~StateStore() = default;
@@ -91,13 +100,35 @@ class StateStore {
   // nothing) if an eval with this id exists.
   virtual Result<bool> create_eval(const EvalRecord& eval) = 0;
   virtual Result<std::optional<EvalRecord>> get_eval(const std::string& eval_id) = 0;
-  // Records every job of an eval with its dependency edges, moves the eval
-  // to building, and returns the queued jobs with no pending dependency.
-  // Jobs created terminal count as finished at once; if all are, the eval
-  // finishes here (eval_finished set). A dependency on a job that is not a
-  // success makes the dependent dependency_failed. A second call for the
-  // same eval changes nothing and returns the first call's result.
-  virtual Result<Transition> add_jobs(const std::string& eval_id, const std::vector<JobSpec>& jobs, std::int64_t now_ms) = 0;
+  // Records one batch of an eval's jobs with their dependency edges; an
+  // eval may get its jobs in several batches while it is evaluated. A job
+  // whose id exists is not added again. A dependency is an edge only to a
+  // job of this eval that exists or is in this batch (others are ignored):
+  // one on a job that already succeeded is met, one on a job that already
+  // failed makes the new job (and its dependents in the batch) born
+  // dependency_failed. Jobs created terminal count as finished at once.
+  //
+  // The eval stays evaluating until the call with `complete` marks its job
+  // set complete and moves it to building; only then can it end, here if
+  // nothing is pending (eval_finished set) or in the finish_job that ends
+  // its last job.
+  //
+  // Returns the batch's standing: `ready` holds its queued jobs with no
+  // pending dependency, `dependency_failed` its jobs in dependency_failed
+  // (new or not), so a repeated batch answers the same. Once the job set is
+  // complete, a call with `complete` adds nothing and returns the standing
+  // of every job of the eval (eval_finished set if the eval has ended):
+  // `add_jobs(id, {}, now)` is the replay after a crash or a lost reply.
+  //
+  // kNotFound for an unknown eval; kRejected once the eval was cancelled or
+  // failed by fail_eval (before its job set was complete), or for a call
+  // without `complete` once the job set is complete.
+  virtual Result<Transition> add_jobs(const std::string& eval_id, const std::vector<JobSpec>& jobs, std::int64_t now_ms,
+                                      bool complete = true) = 0;
+  // Appends each warning not already stored (compared after truncation to
+  // kMaxWarningBytes), keeping their order; at most kMaxWarnings are kept.
+  // kNotFound for an unknown eval.
+  virtual Result<void> add_eval_warnings(const std::string& eval_id, const std::vector<std::string>& warnings) = 0;
   // The eval could not be evaluated at all: failed with `error`, finished.
   // No-op if the eval already ended.
   virtual Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) = 0;
@@ -111,9 +142,10 @@ class StateStore {
   virtual Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) = 0;
   // Cancels an eval: every queued job ends cancelled with `reason`; jobs
   // already building finish normally, and when the last one does the eval
-  // ends cancelled. An eval still evaluating ends cancelled at once (a later
-  // add_jobs is refused as ended). No-op for an ended eval. A repeat returns
-  // the first call's transition.
+  // ends cancelled (at once if none is building). This holds for an eval
+  // still evaluating too (its eval error becomes `reason`); a later add_jobs
+  // is refused. No-op for an ended eval. A repeat returns the first call's
+  // transition.
   virtual Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms) = 0;
 
   virtual Result<std::optional<JobRecord>> get_job(const std::string& job_id) = 0;
@@ -125,8 +157,9 @@ class StateStore {
   // queued|building -> `state` (terminal). Fails every transitive dependent
   // as dependency_failed (error names this job's attr), releases dependents
   // whose last dependency this was, counts down the eval and ends it when
-  // nothing is pending. If the job is already terminal, changes nothing and
-  // returns the transition stored when it ended.
+  // nothing is pending and its job set is complete (or it was cancelled).
+  // If the job is already terminal, changes nothing and returns the
+  // transition stored when it ended.
   virtual Result<Transition> finish_job(const std::string& job_id, msg::JobState state, const std::string& error, std::int64_t now_ms) = 0;
 
   // Build logs, capped to the last `cap` bytes.

@@ -13,7 +13,9 @@ class MemoryStore final : public StateStore {
  public:
   Result<bool> create_eval(const EvalRecord& eval) override;
   Result<std::optional<EvalRecord>> get_eval(const std::string& eval_id) override;
-  Result<Transition> add_jobs(const std::string& eval_id, const std::vector<JobSpec>& jobs, std::int64_t now_ms) override;
+  Result<Transition> add_jobs(const std::string& eval_id, const std::vector<JobSpec>& jobs, std::int64_t now_ms,
+                              bool complete = true) override;
+  Result<void> add_eval_warnings(const std::string& eval_id, const std::vector<std::string>& warnings) override;
   Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) override;
   Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) override;
   Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms) override;
@@ -34,22 +36,28 @@ class MemoryStore final : public StateStore {
 
  private:
   struct Job {
-    JobRecord rec;
+    JobRecord rec;  // rec.deps_pending: edges to jobs that have not ended
     std::vector<std::string> deps;
     std::vector<std::string> children;
-    int deps_pending = 0;
     std::optional<Transition> transition;
   };
   struct Eval {
     EvalRecord rec;
     std::vector<std::string> job_ids;
-    std::optional<Transition> added;
     std::optional<Transition> cancel;
     bool cancelled = false;
+    bool complete = false;  // the call with `complete` came: the eval may end
   };
-  // Ends `job` (already set terminal by the caller) in its eval's counters
-  // and fails its dependents; fills `t`.
+  // Ends `job` (already set terminal by the caller) in its eval's counters,
+  // releases or fails its dependents and ends the eval when it may; fills `t`.
   void settle_locked(Job& job, Eval& eval, Transition& t, std::int64_t now_ms);
+  // Fails every transitive dependent in `children` that has not ended, with
+  // an error naming `attr`; counts them and lists them in `t`.
+  void fail_dependents_locked(const std::vector<std::string>& children, const std::string& attr, Eval& eval,
+                              Transition& t, std::int64_t now_ms);
+  // The ids of `ids` (once each, jobs of `eval_id` only) that are queued
+  // with nothing pending, and those that ended dependency_failed.
+  Transition standing_locked(const std::string& eval_id, const std::vector<std::string>& ids) const;
 
   std::mutex mu_;
   bool down_ = false;
