@@ -9,12 +9,14 @@ every run), commits it to a git repository, and measures:
   flurry     flurry-eval-bench: the evaluator's nix work (evaluate every
              attribute, derivation graph, output validity, job planning)
 
-Figures: wall seconds, attributes per second, and peak RSS of the largest
-process (getrusage RUSAGE_CHILDREN; nix-eval-jobs workers are separate
-processes, so the total is at most workers x that). A "heavy" flake whose
-attributes each allocate a large list is measured too.
+Figures: wall seconds, attributes per second, speed against the baseline,
+peak total RSS of the whole run (every process it runs at once, sampled
+every 50 ms), when the first batch of jobs was ready, and how many workers
+were replaced for passing the memory ceiling. Flurry runs with 1 and 2
+workers by default. A "heavy" flake whose attributes each allocate a large
+list is measured too.
 
-Usage: bench/eval_bench.py [--sizes 1000,10000] [--build-dir build] [--heavy N]
+Usage: bench/eval_bench.py [--sizes 1000,10000] [--build-dir build] [--heavy N] [--workers 1,2] [--max-memory-mib M]
 """
 import argparse
 import json
@@ -60,22 +62,52 @@ def make_repo(root: str, n: int, heavy: bool) -> str:
     return f"git+file://{repo}?ref=refs/flurry/{rev}&rev={rev}"
 
 
+def tree_rss_bytes(root_pid: int) -> int:
+    """Summed resident memory of root_pid and all its descendants."""
+    children = {}
+    rss = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/statm") as f:
+                resident = int(f.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = resident
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
 def measure(argv):
-    """Runs argv in a fresh child; returns (seconds, peak RSS MiB, stdout)."""
-    code = (
-        "import resource, subprocess, sys, time, json\n"
-        "t = time.monotonic()\n"
-        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "dt = time.monotonic() - t\n"
-        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-        "print(json.dumps({'rc': p.returncode, 'seconds': dt, 'rss_mib': rss, 'out': p.stdout[-2000:], 'err': p.stderr[-2000:]}))\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
-                       env=dict(os.environ, NIX_CONFIG=os.environ.get("NIX_CONFIG", NIX_CONFIG)))
-    res = json.loads(r.stdout)
-    if res["rc"] != 0:
-        raise RuntimeError(f"{argv[0]} failed: {res['err']}")
-    return res["seconds"], res["rss_mib"], res["out"]
+    """Runs argv; returns (seconds, peak total RSS MiB of its process tree,
+    peak RSS MiB of its largest process, stdout). The total is sampled every
+    50 ms over every process the run starts at once."""
+    env = dict(os.environ, NIX_CONFIG=os.environ.get("NIX_CONFIG", NIX_CONFIG))
+    t = time.monotonic()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        peak = 0
+        while p.poll() is None:
+            peak = max(peak, tree_rss_bytes(p.pid))
+            time.sleep(0.05)
+        dt = time.monotonic() - t
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far
+    if p.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed: {stderr[-2000:]}")
+    return dt, peak / 2**20, largest, stdout
 
 
 def main() -> int:
@@ -83,7 +115,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--heavy", type=int, default=1000, help="size of the allocation-heavy flake (0 = skip)")
     ap.add_argument("--build-dir", default=os.path.join(os.path.dirname(__file__), "..", "build"))
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", default="1,2", help="worker counts to run Flurry's pool with")
+    ap.add_argument("--max-memory-mib", type=int, default=2048, help="per-worker memory ceiling")
     args = ap.parse_args()
     tool = os.path.join(args.build_dir, "tools", "eval-bench", "flurry-eval-bench")
     if not os.access(tool, os.X_OK):
@@ -92,7 +125,8 @@ def main() -> int:
     engines = ["cli"] + (["nix-eval-jobs"] if shutil.which("nix-eval-jobs") else [])
     cases = [(int(s), False) for s in args.sizes.split(",") if s] + ([(args.heavy, True)] if args.heavy else [])
     root = tempfile.mkdtemp(prefix="flurry-eval-bench-")
-    print(f"{'flake':>14} {'tool':>22} {'wall s':>8} {'attrs/s':>9} {'peak RSS MiB':>13}")
+    print(f"{'flake':>14} {'tool':>26} {'wall s':>8} {'attrs/s':>9} {'x baseline':>10} {'total RSS MiB':>13} "
+          f"{'first batch s':>13} {'restarts':>8}")
     try:
         for n, heavy in cases:
             label = f"{n}{' heavy' if heavy else ''}"
@@ -100,14 +134,19 @@ def main() -> int:
             # its .drv files itself; none profits from the other's work.
             ref = make_repo(root, n, heavy)
             base = ["nix", "eval", "--json", f"{ref}#checks.x86_64-linux", "--apply", "cs: builtins.mapAttrs (n: v: v.drvPath) cs"]
-            s, rss, _ = measure(base)
-            print(f"{label:>14} {'nix eval (baseline)':>22} {s:8.2f} {n / s:9.0f} {rss:13.0f}", flush=True)
+            base_s, rss, _, _ = measure(base)
+            print(f"{label:>14} {'nix eval (baseline)':>26} {base_s:8.2f} {n / base_s:9.0f} {1:10.2f} {rss:13.0f} {'':>13} {'':>8}",
+                  flush=True)
             for engine in engines:
-                ref = make_repo(root, n, heavy)
-                s, rss, out = measure([tool, ref, "checks.x86_64-linux", "--engine", engine, "--workers", str(args.workers)])
-                got = json.loads(out.strip().splitlines()[-1])
-                assert got["attributes"] == n, got
-                print(f"{label:>14} {'flurry ' + engine:>22} {s:8.2f} {n / s:9.0f} {rss:13.0f}", flush=True)
+                for workers in [int(w) for w in args.workers.split(",")]:
+                    ref = make_repo(root, n, heavy)
+                    s, rss, _, out = measure([tool, ref, "checks.x86_64-linux", "--engine", engine, "--workers", str(workers),
+                                              "--max-memory-mib", str(args.max_memory_mib)])
+                    got = json.loads(out.strip().splitlines()[-1])
+                    assert got["attributes"] == n and got["eval_errors"] == 0, got
+                    name = f"flurry {engine} {workers}w"
+                    print(f"{label:>14} {name:>26} {s:8.2f} {n / s:9.0f} {base_s / s:10.2f} {rss:13.0f} "
+                          f"{got['first_batch_seconds']:13.2f} {got['memory_restarts']:8d}", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

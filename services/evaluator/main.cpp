@@ -23,13 +23,19 @@ int main(int argc, char** argv) {
     cfg.show_trace = c.get_bool("evaluator.show_trace", cfg.show_trace);
     cfg.public_url = c.get_string("evaluator.public_url", cfg.public_url);
     cfg.eval_timeout = c.get_duration_ms("evaluator.eval_timeout", cfg.eval_timeout);
+    cfg.attr_timeout = c.get_duration_ms("evaluator.attr_timeout", cfg.attr_timeout);
+    cfg.force_recurse = c.get_bool("evaluator.force_recurse", cfg.force_recurse);
     cfg.max_deliver = static_cast<int>(c.get_int("evaluator.max_deliver", cfg.max_deliver));
     if (cfg.systems.empty()) throw ConfigError("evaluator.systems must name at least one system");
     if (cfg.attribute.empty()) throw ConfigError("evaluator.attribute must not be empty");
     if (cfg.max_deliver < 1) throw ConfigError("evaluator.max_deliver must be at least 1");
 
     const int workers = static_cast<int>(c.get_int("evaluator.eval_workers", 2));
-    static nix::CliNixRunner cli(default_process_runner(), {.eval_workers = workers});
+    const auto max_memory_mib = c.get_int("evaluator.max_memory_mib", 2048);
+    if (workers < 1) throw ConfigError("evaluator.eval_workers must be at least 1");
+    if (max_memory_mib < 0) throw ConfigError("evaluator.max_memory_mib must not be negative (0 = no ceiling)");
+    static nix::CliNixRunner cli(default_process_runner(),
+                                 {.eval_workers = workers, .eval_max_memory_mib = static_cast<std::size_t>(max_memory_mib)});
     // nix-eval-jobs when installed ("auto"), never ("off"), or at a path.
     static std::unique_ptr<nix::EvalJobsRunner> eval_jobs;
     const auto nej = c.get_string("evaluator.nix_eval_jobs", "auto");
@@ -40,7 +46,7 @@ int main(int argc, char** argv) {
         eval_jobs = std::make_unique<nix::EvalJobsRunner>(
             default_process_runner(), cli,
             nix::EvalJobsOptions{.binary = *found, .workers = workers,
-                                 .max_memory_mib = static_cast<int>(c.get_int("evaluator.max_memory_mib", 2048))});
+                                 .max_memory_mib = static_cast<int>(max_memory_mib)});
       }
       log::info("eval.engine", found ? "evaluating with nix-eval-jobs" : "nix-eval-jobs not found: evaluating with the nix CLI",
                 {{"binary", found.value_or("")}});
@@ -71,11 +77,14 @@ int main(int argc, char** argv) {
       rt.metrics().counter("evals_total", "Change events handled, by result.", {{"result", o.result}}).Increment();
       rt.metrics().histogram("eval_duration_seconds", "Time to handle a change event.", {{"result", o.result}}).Observe(secs);
       if (o.result == "evaluated") rt.metrics().counter("jobs_created_total", "Jobs created by evaluations.").Increment(o.jobs);
+      if (!o.warnings.empty()) {
+        rt.metrics().counter("eval_warnings_total", "Evaluation warnings reported by nix.").Increment(static_cast<double>(o.warnings.size()));
+      }
       for (const auto& w : o.warnings) log::warn("eval.warning", w, {{"eval_id", o.eval_id}, {"repo", repo}, {"rev", change->rev}});
       auto level = o.result == "retry" ? log::Level::kWarn : log::Level::kInfo;
       log::write(level, "eval." + o.result, o.error.empty() ? o.result : o.error,
                  {{"eval_id", o.eval_id}, {"change_id", change->id}, {"repo", repo}, {"rev", change->rev}, {"jobs", o.jobs},
-                  {"eval_errors", o.eval_errors}, {"skipped", o.skipped}, {"ready", o.ready}, {"seconds", secs}});
+                  {"eval_errors", o.eval_errors}, {"skipped", o.skipped}, {"ready", o.ready}, {"batches", o.batches}, {"seconds", secs}});
       return o.disposition;
     });
   });

@@ -259,17 +259,22 @@ void Pool::worker() {
   }
 }
 
-// Hands results to on_attrs one call at a time; each call takes everything
-// that arrived while the previous one ran, so batches grow with the rate.
+// Hands results to on_attrs one call at a time: the first as soon as
+// there is one, later ones at most every stream_interval, each taking
+// everything that arrived meanwhile (so a fast evaluation makes few large
+// batches, and the caller's per-batch store queries stay few).
 void Pool::deliverer() {
+  auto last = Clock::time_point::min();
   while (true) {
     std::vector<AttrResult> batch;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return !pending_.empty() || workers_done_; });
+      if (last != Clock::time_point::min()) cv_.wait_until(lock, last + req_.stream_interval, [&] { return workers_done_; });
       if (pending_.empty()) return;
       batch.swap(pending_);
     }
+    last = Clock::now();
     if (stop_) continue;  // the evaluation failed: nothing more is handed over
     if (auto r = req_.on_attrs(std::move(batch)); !r) stop(r.error());
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "flurry/core/text.hpp"
 #include "flurry/pipeline/publish.hpp"
@@ -18,6 +19,15 @@ using msg::JobState;
 // States only evaluation assigns: a job in one of them was created terminal.
 bool born_terminal(JobState s) {
   return s == JobState::kEvalFailed || s == JobState::kSkipped || s == JobState::kUnsupportedSystem;
+}
+
+// The flurry/eval description once the jobs are known: "12 jobs, 1 failed
+// to evaluate, 2 warnings".
+std::string describe_jobs(int jobs, int eval_errors, std::size_t warnings) {
+  std::string desc = std::to_string(jobs) + (jobs == 1 ? " job" : " jobs");
+  if (eval_errors > 0) desc += ", " + std::to_string(eval_errors) + " failed to evaluate";
+  if (warnings > 0) desc += ", " + std::to_string(warnings) + (warnings == 1 ? " warning" : " warnings");
+  return desc;
 }
 
 class Handler {
@@ -51,8 +61,12 @@ class Handler {
   EvalOutcome replay(const state::EvalRecord& eval);
   EvalOutcome evaluate(const state::EvalRecord& eval);
   // Cancels `victim` (queued jobs end cancelled) and publishes what that
-  // ended: job results, statuses, an error on its flurry/eval, eval.finished.
-  Result<void> cancel(const std::string& victim, const std::string& reason);
+  // ended: job results, statuses, `state` (error: "Cancelled: <reason>")
+  // on its flurry/eval, eval.finished.
+  Result<void> cancel(const std::string& victim, const std::string& reason, msg::StatusState state = msg::StatusState::kError,
+                      const std::string& prefix = "Cancelled: ");
+  // Statuses, results and build requests for one recorded batch.
+  Result<void> publish_batch(const state::EvalRecord& eval, const std::vector<state::JobSpec>& jobs, const state::Transition& t);
 
   const msg::ChangeEvent& change_;
   std::uint64_t delivered_;
@@ -130,8 +144,7 @@ Result<void> Handler::publish_jobs(const state::Transition& t, EvalOutcome& o) {
   if (auto r = pipeline::publish_transition({ports_.bus, ports_.state}, eval_id_, ended, without_end, links_); !r) return r;
 
   const auto total = jobs->size();
-  std::string desc = std::to_string(total) + (total == 1 ? " job" : " jobs");
-  if (eval_errors > 0) desc += ", " + std::to_string(eval_errors) + " failed to evaluate";
+  const auto desc = describe_jobs(static_cast<int>(total), eval_errors, eval.warnings.size());
   auto status = pipeline::eval_status(eval, msg::StatusState::kSuccess, desc, eval.created_ms * 1000 + 1, links_);
   if (auto r = pipeline::publish_status(ports_.bus, status); !r) return r;
   if (t.eval_finished) {
@@ -174,16 +187,20 @@ EvalOutcome Handler::replay(const state::EvalRecord& eval) {
 
 bool missing_attribute_set(const std::string& error) { return error.find("does not provide attribute") != std::string::npos; }
 
-Result<void> Handler::cancel(const std::string& victim, const std::string& reason) {
+Result<void> Handler::cancel(const std::string& victim, const std::string& reason, msg::StatusState state,
+                             const std::string& prefix) {
   auto t = ports_.state.cancel_eval(victim, reason, ports_.clock.now_ms());
   if (!t) return fail(t.error());
   if (auto r = pipeline::publish_transition({ports_.bus, ports_.state}, victim, t->cancelled, *t, links_); !r) return r;
   auto e = ports_.state.get_eval(victim);
   if (!e) return fail(e.error());
-  if (!e->has_value() || (t->cancelled.empty() && !t->eval_finished)) return {};
+  if (!e->has_value()) return {};
+  // A cancel that changed nothing (the victim had ended) posts nothing; a
+  // failure of our own eval is always posted.
+  if (state == msg::StatusState::kError && t->cancelled.empty() && !t->eval_finished) return {};
   // Later than any status the cancelled eval posted itself.
   auto at_us = std::max<std::int64_t>((**e).finished_ms, ports_.clock.now_ms()) * 1000 + 2;
-  auto status = pipeline::eval_status(**e, msg::StatusState::kError, "Cancelled: " + reason, at_us, links_);
+  auto status = pipeline::eval_status(**e, state, prefix + reason, at_us, links_);
   return pipeline::publish_status(ports_.bus, status);
 }
 
@@ -227,60 +244,144 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
                      " is not supported: this evaluator's nix only uses the flake's own flake.lock");
   }
 
-  std::vector<nix::AttrResult> attrs;
+  // Jobs are recorded and their builds requested batch by batch while nix
+  // still evaluates (streaming): builds start before the evaluation ends.
+  auto o = outcome("evaluated");
+  JobIndex index;  // job ids by drv, over every batch so far
+  const auto& served = cfg_.build_systems.empty() ? cfg_.systems : cfg_.build_systems;
+  const std::set<std::string> served_set(served.begin(), served.end());
+  std::optional<Error> store_error;  // the store or the bus failed while recording a batch
+  std::optional<Error> query_error;  // nix's store queries failed
+  bool cancelled = false;            // cancelled (superseded) while evaluating
+  int eval_errors = 0;
+  auto add_batch = [&](std::vector<nix::AttrResult> batch) -> Result<void> {
+    std::vector<std::string> drvs, outputs;
+    for (const auto& a : batch) {
+      if (!a.ok()) continue;
+      drvs.push_back(a.drv_path);
+      for (const auto& [_, p] : a.outputs) {
+        if (!p.empty()) outputs.push_back(p);
+      }
+    }
+    auto graph = ports_.nix.derivation_graph(drvs);
+    if (!graph) return fail(*(query_error = graph.error()));
+    auto invalid = ports_.nix.invalid_paths(outputs);
+    if (!invalid) return fail(*(query_error = invalid.error()));
+    auto jobs = plan_jobs(eval_id_, batch, *graph, std::set<std::string>(invalid->begin(), invalid->end()), served_set, &index);
+    auto t = ports_.state.add_jobs(eval_id_, jobs, ports_.clock.now_ms(), /*complete=*/false);
+    if (!t) {
+      cancelled = t.error().code == ErrorCode::kRejected;
+      return fail(*(store_error = t.error()));
+    }
+    if (auto r = publish_batch(eval, jobs, *t); !r) return fail(*(store_error = r.error()));
+    ++o.batches;
+    o.ready += static_cast<int>(t->ready.size());
+    for (const auto& j : jobs) {
+      eval_errors += j.state == JobState::kEvalFailed;
+      o.skipped += j.state == JobState::kSkipped;
+    }
+    return {};
+  };
+
   std::vector<std::string> warnings = repo_cfg.warnings;
   std::vector<std::string> missing;  // systems without <attribute>.<system>
+  std::optional<std::string> set_failure;
   for (const auto& system : cfg_.systems) {
-    auto path = repo_cfg.attribute;
-    path.push_back(system);
-    auto r = ports_.nix.eval_attrs({flake_ref, path, cfg_.show_trace, cfg_.eval_timeout});
+    nix::EvalRequest req{flake_ref, repo_cfg.attribute, cfg_.show_trace, cfg_.eval_timeout};
+    req.attr_path.push_back(system);
+    req.attr_timeout = cfg_.attr_timeout;
+    req.force_recurse = cfg_.force_recurse;
+    req.on_attrs = add_batch;
+    auto r = ports_.nix.eval_attrs(req);
     if (!r) {
+      if (cancelled) {
+        // Whoever cancelled it has published its end.
+        auto c = outcome("cancelled");
+        c.disposition = bus::Disposition::ack();
+        return c;
+      }
+      if (store_error) return retry(*store_error);
+      if (query_error) return infrastructure("cannot query the store", *query_error);
       if (r.error().code == ErrorCode::kTransient) return infrastructure("cannot evaluate", r.error());
       // With several systems, a flake may leave some out; any other error
-      // (syntax, lock file, ...) means it cannot be evaluated.
+      // (syntax, lock file, timeout, ...) means it cannot be evaluated.
       if (cfg_.systems.size() > 1 && missing_attribute_set(r.error().message)) {
         missing.push_back(r.error().message);
         continue;
       }
-      return fail_eval(r.error().message);
+      set_failure = r.error().message;
+      break;
     }
-    attrs.insert(attrs.end(), r->attrs.begin(), r->attrs.end());
     for (const auto& w : r->warnings) {
       if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
     }
   }
-  if (!missing.empty() && missing.size() == cfg_.systems.size()) return fail_eval(missing.front());
-
-  std::vector<std::string> drvs, outputs;
-  for (const auto& a : attrs) {
-    if (!a.ok()) continue;
-    drvs.push_back(a.drv_path);
-    for (const auto& [_, p] : a.outputs) {
-      if (!p.empty()) outputs.push_back(p);
-    }
+  if (!set_failure && !missing.empty() && missing.size() == cfg_.systems.size()) set_failure = missing.front();
+  o.warnings = warnings;
+  if (!warnings.empty()) {
+    if (auto r = ports_.state.add_eval_warnings(eval_id_, warnings); !r) return retry(r.error());
   }
-  auto graph = ports_.nix.derivation_graph(drvs);
-  if (!graph) return infrastructure("cannot read the derivation graph", graph.error());
-  auto invalid = ports_.nix.invalid_paths(outputs);
-  if (!invalid) return infrastructure("cannot query the store", invalid.error());
-  const auto& served = cfg_.build_systems.empty() ? cfg_.systems : cfg_.build_systems;
-  auto jobs = plan_jobs(eval_id_, attrs, *graph, std::set<std::string>(invalid->begin(), invalid->end()),
-                        std::set<std::string>(served.begin(), served.end()));
+  if (set_failure) {
+    if (o.batches == 0) return fail_eval(*set_failure);
+    // Jobs of another system were recorded already: their queued builds
+    // are dropped and the eval ends with this failure.
+    if (auto r = cancel(eval_id_, *set_failure, msg::StatusState::kFailure, ""); !r) return retry(r.error());
+    auto f = outcome("eval_failed");
+    f.error = *set_failure;
+    f.disposition = bus::Disposition::ack();
+    return f;
+  }
 
-  auto t = ports_.state.add_jobs(eval_id_, jobs, ports_.clock.now_ms());
+  // The job set is complete: the eval moves to building, or ends here if
+  // every job already has.
+  auto t = ports_.state.add_jobs(eval_id_, {}, ports_.clock.now_ms(), /*complete=*/true);
   if (!t && t.error().code == ErrorCode::kRejected) {
-    // Cancelled while it was being evaluated: whoever cancelled it has
-    // published its end.
-    auto o = outcome("cancelled");
-    o.disposition = bus::Disposition::ack();
-    return o;
+    auto c = outcome("cancelled");
+    c.disposition = bus::Disposition::ack();
+    return c;
   }
   if (!t) return retry(t.error());
-  auto o = outcome("evaluated");
-  o.warnings = std::move(warnings);
-  if (auto r = publish_jobs(*t, o); !r) return retry(r.error());
+  auto done = load();
+  if (!done) return retry(done.error());
+  if (!done->has_value()) return retry(Error::transient("eval " + eval_id_ + " vanished"));
+  const auto& e = **done;
+  o.jobs = e.jobs_total;
+  o.eval_errors = eval_errors;
+  const auto desc = describe_jobs(e.jobs_total, eval_errors, e.warnings.size());
+  if (auto r = pipeline::publish_status(ports_.bus, pipeline::eval_status(e, msg::StatusState::kSuccess, desc, e.created_ms * 1000 + 1, links_));
+      !r) {
+    return retry(r.error());
+  }
+  if (t->eval_finished) {
+    if (auto r = pipeline::publish_eval_finished(ports_.bus, e); !r) return retry(r.error());
+  }
   o.disposition = bus::Disposition::ack();
   return o;
+}
+
+Result<void> Handler::publish_batch(const state::EvalRecord& eval, const std::vector<state::JobSpec>& jobs,
+                                    const state::Transition& t) {
+  std::set<std::string> dependency_failed(t.dependency_failed.begin(), t.dependency_failed.end());
+  std::vector<std::string> ended;
+  for (const auto& j : jobs) {
+    if (dependency_failed.count(j.id)) continue;  // published with the transition
+    if (born_terminal(j.state)) {
+      ended.push_back(j.id);
+      continue;
+    }
+    state::JobRecord queued;
+    queued.id = j.id;
+    queued.eval_id = eval_id_;
+    queued.attr = j.attr;
+    queued.drv_path = j.drv_path;
+    queued.system = j.system;
+    queued.outputs = j.outputs;
+    queued.state = JobState::kQueued;
+    if (auto r = pipeline::publish_status(ports_.bus, pipeline::job_status(eval, queued, links_)); !r) return r;
+  }
+  state::Transition without_end = t;
+  without_end.eval_finished = false;
+  return pipeline::publish_transition({ports_.bus, ports_.state}, eval_id_, ended, without_end, links_);
 }
 
 EvalOutcome Handler::run() {
@@ -313,9 +414,10 @@ std::string mirror_dir(const std::string& work_dir, const msg::Repo& repo) {
 std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vector<nix::AttrResult>& attrs,
                                       const std::map<std::string, std::vector<std::string>>& graph,
                                       const std::set<std::string>& invalid,
-                                      const std::set<std::string>& build_systems) {
+                                      const std::set<std::string>& build_systems, JobIndex* earlier) {
   std::vector<state::JobSpec> jobs;
-  std::map<std::string, std::vector<std::string>> jobs_by_drv;
+  JobIndex local;
+  JobIndex& jobs_by_drv = earlier ? *earlier : local;
   for (const auto& a : attrs) {
     state::JobSpec j;
     j.attr = nix::render_attr_path(a.path);
@@ -336,7 +438,8 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
         j.state = JobState::kUnsupportedSystem;
         j.error = "no builder serves system " + j.system;
       }
-      jobs_by_drv[a.drv_path].push_back(j.id);
+      auto& ids = jobs_by_drv[a.drv_path];
+      if (std::find(ids.begin(), ids.end(), j.id) == ids.end()) ids.push_back(j.id);
     }
     jobs.push_back(std::move(j));
   }

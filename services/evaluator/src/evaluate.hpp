@@ -26,7 +26,11 @@ struct EvaluatorConfig {
   std::string work_dir = "/var/lib/flurry/evaluator";  // mirrors under work_dir/repos/
   bool show_trace = false;
   std::string public_url;  // web base URL for status links; empty = none
-  std::chrono::milliseconds eval_timeout{std::chrono::minutes(10)};
+  std::chrono::milliseconds eval_timeout{std::chrono::minutes(10)};  // one system's whole evaluation
+  std::chrono::milliseconds attr_timeout{std::chrono::minutes(5)};   // one attribute of it
+  // Walk every nested attribute set (checks-style trees); false: only sets
+  // with recurseForDerivations = true.
+  bool force_recurse = true;
   // The consumer's max_deliver: on that delivery, infrastructure failures
   // fail the eval instead of asking for another try.
   int max_deliver = 5;
@@ -50,6 +54,7 @@ struct EvalOutcome {
   int eval_errors = 0;  // jobs that failed to evaluate
   int skipped = 0;      // jobs whose outputs were already built
   int ready = 0;        // build requests sent
+  int batches = 0;      // batches of jobs recorded while evaluating
   std::vector<std::string> warnings;  // nix's evaluation warnings
 };
 
@@ -65,15 +70,21 @@ EvalOutcome handle_change(const msg::ChangeEvent& change, std::uint64_t num_deli
 // comes from hostile input and is made file-name safe.
 std::string mirror_dir(const std::string& work_dir, const msg::Repo& repo);
 
+// Job ids by derivation, of the batches an eval has recorded so far.
+using JobIndex = std::map<std::string, std::vector<std::string>>;
+
 // Pure planning: jobs from evaluated attributes. `graph` maps each .drv to
 // its input .drvs; `invalid` lists output paths not yet in the store. Job B
 // depends on job A when A's derivation is in B's closure; only the nearest
-// jobs are kept as edges (the search stops at a job's derivation). Jobs
+// jobs are kept as edges (the search stops at a job's derivation). With
+// `earlier`, jobs of earlier batches count too (an edge to one of them),
+// and this batch's jobs are added to it. A job of a later batch is not
+// waited for: building the earlier job builds that derivation anyway. Jobs
 // for a system outside `build_systems` (when not empty) end
 // unsupported_system.
 std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vector<nix::AttrResult>& attrs,
                                       const std::map<std::string, std::vector<std::string>>& graph,
                                       const std::set<std::string>& invalid,
-                                      const std::set<std::string>& build_systems = {});
+                                      const std::set<std::string>& build_systems = {}, JobIndex* earlier = nullptr);
 
 }  // namespace flurry::evaluator

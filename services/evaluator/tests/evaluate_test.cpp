@@ -132,6 +132,7 @@ TEST_F(Evaluate, CreatesOneJobPerAttributeWithDependenciesAndReleasesTheRoots) {
   auto eval = **store.get_eval(eval_id());
   EXPECT_EQ(eval.state, state::EvalState::kBuilding);
   EXPECT_EQ(eval.jobs_total, 5);
+  EXPECT_EQ(eval.warnings, std::vector<std::string>{"warning: something"});  // kept on the eval record
   auto t = *store.finish_job(id("ok"), JobState::kSucceeded, "", 2);
   EXPECT_EQ(t.ready, std::vector<std::string>{id("dep")});
   auto t2 = *store.finish_job(id("fail"), JobState::kFailed, "exit 3", 3);
@@ -173,7 +174,7 @@ TEST_F(Evaluate, PublishesPendingTerminalAndEvalStatusesInOrder) {
   EXPECT_EQ(s["flurry/eval"][0].state, msg::StatusState::kPending);
   EXPECT_EQ(s["flurry/eval"][0].description, "Evaluating");
   EXPECT_EQ(s["flurry/eval"][1].state, msg::StatusState::kSuccess);
-  EXPECT_EQ(s["flurry/eval"][1].description, "5 jobs, 1 failed to evaluate");
+  EXPECT_EQ(s["flurry/eval"][1].description, "5 jobs, 1 failed to evaluate, 1 warning");
   EXPECT_GT(s["flurry/eval"][1].at_us, s["flurry/eval"][0].at_us);
   for (const auto* name : {"ok", "fail", "dep", "depOnFail"}) {
     auto& ctx = s[std::string("flurry/checks.x86_64-linux.") + name];
@@ -247,16 +248,18 @@ TEST_F(Evaluate, RedeliveryRepublishesWithoutEvaluatingAgain) {
   EXPECT_EQ(nix.evals.size(), 1u);
   EXPECT_EQ(git.requests.size(), 1u);
   EXPECT_EQ(bus.published().size(), published);  // every republish was a duplicate
-  // Also after builders moved on: the replay republishes the creation-time
-  // messages, not new ones.
+  // Also after builders moved on: the replay republishes what the jobs'
+  // standing implies now. `dep` was released when `ok` succeeded: its build
+  // request (the one the builder publishes, same msg id) is the only new one.
   ASSERT_TRUE(store.start_job(id("ok"), 5).has_value());
   ASSERT_TRUE(store.finish_job(id("ok"), JobState::kSucceeded, "", 6).has_value());
   bus.clear();  // forget the stored messages but keep the dedupe ids
   EXPECT_EQ(run(3).result, "replayed");
-  EXPECT_TRUE(bus.published().empty());
+  ASSERT_EQ(bus.published().size(), 1u);
+  EXPECT_EQ(build_requests(), std::set<std::string>{id("dep")});
 }
 
-TEST_F(Evaluate, ACrashAfterRecordingTheJobsIsCompletedByTheRedelivery) {
+TEST_F(Evaluate, ACrashWhileRecordingBatchesIsCompletedByEvaluatingAgain) {
   // What one clean run publishes.
   std::multiset<std::pair<std::string, std::string>> expected;
   {
@@ -268,19 +271,92 @@ TEST_F(Evaluate, ACrashAfterRecordingTheJobsIsCompletedByTheRedelivery) {
     ASSERT_EQ(handle_change(change, 1, {clean_bus, clean_store, clean_nix, git, clock}, cfg).result, "evaluated");
     expected = contents(clean_bus);
   }
-  // First delivery: the jobs are recorded, then publishing dies half way.
+  // First delivery: the first batches are recorded, then publishing dies
+  // half way, before the job set is complete.
+  nix.stream_batch = 2;
   DyingBus dying(bus, 4);
   auto o = handle_change(change, 1, {dying, store, nix, git, clock}, cfg);
   EXPECT_EQ(o.result, "retry");
   EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kNak);
-  EXPECT_EQ((**store.get_eval(eval_id())).state, state::EvalState::kBuilding);
+  EXPECT_EQ((**store.get_eval(eval_id())).state, state::EvalState::kEvaluating);
+  EXPECT_GT(store.list_jobs(eval_id())->size(), 0u);
   EXPECT_LT(bus.published().size(), expected.size());
-  // The redelivery publishes the rest without evaluating again.
+  // The redelivery evaluates again; recorded jobs are not added twice and
+  // what was not published is.
+  auto again = run(2);
+  EXPECT_EQ(again.result, "evaluated");
+  EXPECT_EQ(again.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ(nix.evals.size(), 2u);
+  EXPECT_EQ((**store.get_eval(eval_id())).jobs_total, 5);
+  EXPECT_EQ(contents(bus), expected);
+}
+
+TEST_F(Evaluate, ACrashAfterTheJobSetIsCompleteIsReplayedWithoutEvaluating) {
+  std::multiset<std::pair<std::string, std::string>> expected;
+  {
+    bus::testing::MemoryBus clean_bus;
+    state::testing::MemoryStore clean_store;
+    nix::testing::FakeNixRunner clean_nix;
+    clean_nix.eval_result = nix.eval_result;
+    clean_nix.graph = nix.graph;
+    ASSERT_EQ(handle_change(change, 1, {clean_bus, clean_store, clean_nix, git, clock}, cfg).result, "evaluated");
+    expected = contents(clean_bus);
+  }
+  // Everything but the eval's final status gets out.
+  DyingBus dying(bus, static_cast<int>(expected.size()) - 1);
+  EXPECT_EQ(handle_change(change, 1, {dying, store, nix, git, clock}, cfg).result, "retry");
+  EXPECT_EQ((**store.get_eval(eval_id())).state, state::EvalState::kBuilding);
   auto again = run(2);
   EXPECT_EQ(again.result, "replayed");
-  EXPECT_EQ(again.disposition.kind, bus::Disposition::Kind::kAck);
   EXPECT_EQ(nix.evals.size(), 1u);
   EXPECT_EQ(contents(bus), expected);
+}
+
+TEST_F(Evaluate, BatchesAreRecordedAsTheyArriveWithEdgesToEarlierBatches) {
+  // b depends on a through the graph; a arrives in the first batch, b in
+  // the second, c (which a later job d depends on) in the third.
+  nix.eval_result = nix::EvalResult{{ok("a"), ok("b"), ok("c"), ok("d")}, {}};
+  nix.graph = {{"/nix/store/b.drv", {"/nix/store/a.drv"}}, {"/nix/store/d.drv", {"/nix/store/c.drv"}}};
+  nix.stream_batch = 1;
+  auto o = run();
+  EXPECT_EQ(o.result, "evaluated");
+  EXPECT_EQ(o.batches, 4);
+  EXPECT_EQ(o.jobs, 4);
+  EXPECT_EQ(build_requests(), (std::set<std::string>{id("a"), id("c")}));
+  EXPECT_EQ((**store.get_job(id("b"))).deps_pending, 1);
+  EXPECT_EQ((*store.finish_job(id("a"), JobState::kSucceeded, "", 2)).ready, std::vector<std::string>{id("b")});
+  // A job's status is pending from its own batch on.
+  EXPECT_EQ(statuses()["flurry/checks.x86_64-linux.d"].front().state, msg::StatusState::kPending);
+}
+
+TEST_F(Evaluate, AnEvalFailingAfterSomeBatchesCancelsTheirQueuedBuildsAndFails) {
+  cfg.systems = {"x86_64-linux", "aarch64-linux"};
+  nix.eval_results["checks.aarch64-linux"] = fail(Error::rejected("evaluation of checks.aarch64-linux timed out after 600s"));
+  auto o = run();
+  EXPECT_EQ(o.result, "eval_failed");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  // x86_64-linux's jobs had been recorded and released; their queued
+  // builds are dropped.
+  EXPECT_EQ(state_of("ok"), JobState::kCancelled);
+  auto e = **store.get_eval(eval_id());
+  EXPECT_TRUE(e.state == state::EvalState::kCancelled || e.state == state::EvalState::kFailed);
+  EXPECT_EQ(e.error, "evaluation of checks.aarch64-linux timed out after 600s");
+  auto s = statuses();
+  EXPECT_EQ(s["flurry/eval"].back().state, msg::StatusState::kFailure);
+  EXPECT_EQ(s["flurry/eval"].back().description, "evaluation of checks.aarch64-linux timed out after 600s");
+  EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+}
+
+TEST_F(Evaluate, EvaluationSettingsReachNix) {
+  cfg.attr_timeout = std::chrono::seconds(9);
+  cfg.force_recurse = false;
+  cfg.show_trace = true;
+  run();
+  ASSERT_EQ(nix.evals.size(), 1u);
+  EXPECT_EQ(nix.evals[0].attr_timeout, std::chrono::seconds(9));
+  EXPECT_FALSE(nix.evals[0].force_recurse);
+  EXPECT_TRUE(nix.evals[0].show_trace);
+  EXPECT_TRUE(nix.evals[0].on_attrs);  // streamed
 }
 
 TEST_F(Evaluate, AFailedEvalIsReplayedIdentically) {

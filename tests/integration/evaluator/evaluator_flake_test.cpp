@@ -14,6 +14,7 @@
 #include "flurry/core/text.hpp"
 #include "flurry/git/cli_git.hpp"
 #include "flurry/nix/cli_nix_runner.hpp"
+#include "flurry/pipeline/publish.hpp"
 #include "flurry/state/ids.hpp"
 #include "flurry/state/testing/memory_store.hpp"
 #include "flurry/test/servers.hpp"
@@ -169,6 +170,10 @@ TEST_F(EvaluatorFlake, EveryCheckBecomesAJobWithExactStatesDependenciesAndErrors
   EXPECT_EQ(t.ready, std::vector<std::string>{job_id(change, p + "dep")});
   auto t2 = *store.finish_job(job_id(change, p + "fail"), JobState::kFailed, "exit 3", 2);
   EXPECT_EQ(t2.dependency_failed, std::vector<std::string>{job_id(change, p + "depOnFail")});
+  // What the builder publishes for those two results.
+  const auto eid = state::eval_id_for_change(change.id);
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, eid, {job_id(change, p + "ok")}, t, {}).has_value());
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, eid, {job_id(change, p + "fail")}, t2, {}).has_value());
 
   std::map<std::string, msg::StatusEvent> last;
   for (const auto& m : bus.published("flurry.status.github")) {
@@ -186,7 +191,8 @@ TEST_F(EvaluatorFlake, EveryCheckBecomesAJobWithExactStatesDependenciesAndErrors
   EXPECT_FALSE(std::filesystem::exists(std::filesystem::current_path() / "pwned"));
   EXPECT_FALSE(std::filesystem::exists(mirror + "/pwned"));
 
-  // A redelivery evaluates nothing and publishes nothing new.
+  // A redelivery evaluates nothing and publishes nothing the evaluator and
+  // builder did not publish already.
   auto published = bus.published().size();
   auto again = evaluator::handle_change(change, 2, {bus, store, nix, git, clock}, cfg);
   EXPECT_EQ(again.result, "replayed");

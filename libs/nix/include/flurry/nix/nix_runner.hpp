@@ -40,6 +40,8 @@ struct EvalRequest {
   // (one call at a time, never concurrently) and EvalResult::attrs stays
   // empty. An error it returns stops the evaluation and is returned.
   std::function<Result<void>(std::vector<AttrResult>)> on_attrs;
+  // After the first batch, batches are handed over at most this often.
+  std::chrono::milliseconds stream_interval{std::chrono::seconds(1)};
 };
 
 struct EvalResult {

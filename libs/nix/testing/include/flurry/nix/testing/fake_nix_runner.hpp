@@ -1,6 +1,7 @@
 #pragma once
 // A scripted NixRunner for unit tests: tests fill in what each call
 // returns and inspect what was asked.
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -35,12 +36,31 @@ class FakeNixRunner final : public NixRunner {
   std::vector<std::string> json_applies;
   std::vector<std::vector<std::string>> realised;
 
+  // With req.on_attrs set, a successful result's attributes are handed
+  // over in batches of `stream_batch` (0: one batch), in order, and the
+  // returned result has none; an error from on_attrs is returned.
   Result<EvalResult> eval_attrs(const EvalRequest& req) override {
-    std::lock_guard lock(mu_);
-    evals.push_back(req);
-    if (auto it = eval_results.find(render_attr_path(req.attr_path)); it != eval_results.end()) return it->second;
-    return eval_result;
+    Result<EvalResult> r = eval_result;
+    std::size_t batch = 0;
+    {
+      std::lock_guard lock(mu_);
+      evals.push_back(req);
+      if (auto it = eval_results.find(render_attr_path(req.attr_path)); it != eval_results.end()) r = it->second;
+      batch = stream_batch;
+    }
+    if (!r || !req.on_attrs) return r;
+    auto attrs = std::move(r->attrs);
+    r->attrs.clear();
+    if (batch == 0) batch = std::max<std::size_t>(1, attrs.size());
+    for (std::size_t i = 0; i < attrs.size(); i += batch) {
+      std::vector<AttrResult> part(attrs.begin() + static_cast<long>(i),
+                                   attrs.begin() + static_cast<long>(std::min(attrs.size(), i + batch)));
+      if (auto d = req.on_attrs(std::move(part)); !d) return fail(d.error());
+    }
+    return r;
   }
+  std::size_t stream_batch = 0;
+
   Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) override {
     std::lock_guard lock(mu_);
     std::map<std::string, std::vector<std::string>> out;
