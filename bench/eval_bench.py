@@ -14,7 +14,9 @@ peak total RSS of the whole run (every process it runs at once, sampled
 every 50 ms), when the first batch of jobs was ready, and how many workers
 were replaced for passing the memory ceiling. Flurry runs with 1 and 2
 workers by default. A "heavy" flake whose attributes each allocate a large
-list is measured too.
+list is measured too, and one whose attributes are CPU-heavy. As a
+yardstick for what 2 workers can gain, it first measures how much faster two
+CPU-bound processes run at once than one after the other on this machine.
 
 Usage: bench/eval_bench.py [--sizes 1000,10000] [--build-dir build] [--heavy N] [--workers 1,2] [--max-memory-mib M]
 """
@@ -31,8 +33,18 @@ import time
 NIX_CONFIG = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nflake-registry = /dev/null\n"
 
 
-def flake_text(n: int, nonce: str, heavy: bool) -> str:
-    work = 'builtins.length (builtins.genList (i: i * i) 200000)' if heavy else '0'
+WORK = {
+    "trivial": "0",
+    # Each attribute allocates a 200,000-element list.
+    "heavy": "builtins.length (builtins.genList (i: i * i) 200000)",
+    # Each attribute computes over a 1,000,000-element list: evaluation CPU
+    # dominates, as with NixOS configurations.
+    "cpu": "builtins.foldl' (a: b: a + b) 0 (builtins.genList (i: i * i) 1000000)",
+}
+
+
+def flake_text(n: int, nonce: str, kind: str) -> str:
+    work = WORK[kind]
     return f"""{{
   outputs = {{ self }}: {{
     checks.x86_64-linux = builtins.listToAttrs (builtins.genList (i: {{
@@ -49,10 +61,10 @@ def flake_text(n: int, nonce: str, heavy: bool) -> str:
 """
 
 
-def make_repo(root: str, n: int, heavy: bool) -> str:
-    repo = tempfile.mkdtemp(prefix=f"flake-{n}{'-heavy' if heavy else ''}-", dir=root)
+def make_repo(root: str, n: int, kind: str) -> str:
+    repo = tempfile.mkdtemp(prefix=f"flake-{n}-{kind}-", dir=root)
     with open(os.path.join(repo, "flake.nix"), "w") as f:
-        f.write(flake_text(n, str(time.time_ns()), heavy))
+        f.write(flake_text(n, str(time.time_ns()), kind))
     env = dict(os.environ, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
     subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
     subprocess.run(["git", "-C", repo, "add", "."], check=True)
@@ -110,10 +122,26 @@ def measure(argv):
     return dt, peak / 2**20, largest, stdout
 
 
+def parallel_speedup() -> float:
+    """How much two CPU-bound processes gain from running at once here (2.0
+    on two free cores; less on shared or hyper-threaded ones)."""
+    spin = [sys.executable, "-c", "x = 0\nfor i in range(20_000_000): x += i * i"]
+    t = time.monotonic()
+    subprocess.run(spin, check=True)
+    one = time.monotonic() - t
+    t = time.monotonic()
+    procs = [subprocess.Popen(spin) for _ in range(2)]
+    for p in procs:
+        p.wait()
+    both = time.monotonic() - t
+    return 2 * one / both
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--heavy", type=int, default=1000, help="size of the allocation-heavy flake (0 = skip)")
+    ap.add_argument("--cpu", type=int, default=100, help="size of the CPU-heavy flake (0 = skip)")
     ap.add_argument("--build-dir", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     ap.add_argument("--workers", default="1,2", help="worker counts to run Flurry's pool with")
     ap.add_argument("--max-memory-mib", type=int, default=2048, help="per-worker memory ceiling")
@@ -123,23 +151,25 @@ def main() -> int:
         print(f"build first: {tool} is missing", file=sys.stderr)
         return 2
     engines = ["cli"] + (["nix-eval-jobs"] if shutil.which("nix-eval-jobs") else [])
-    cases = [(int(s), False) for s in args.sizes.split(",") if s] + ([(args.heavy, True)] if args.heavy else [])
+    cases = ([(int(s), "trivial") for s in args.sizes.split(",") if s] + ([(args.heavy, "heavy")] if args.heavy else []) +
+             ([(args.cpu, "cpu")] if args.cpu else []))
     root = tempfile.mkdtemp(prefix="flurry-eval-bench-")
     print(f"{'flake':>14} {'tool':>26} {'wall s':>8} {'attrs/s':>9} {'x baseline':>10} {'total RSS MiB':>13} "
           f"{'first batch s':>13} {'restarts':>8}")
     try:
-        for n, heavy in cases:
-            label = f"{n}{' heavy' if heavy else ''}"
+        print(f"machine: two CPU-bound processes at once run {parallel_speedup():.2f}x as fast as one after the other", flush=True)
+        for n, kind in cases:
+            label = f"{n}{'' if kind == 'trivial' else ' ' + kind}"
             # Every tool gets its own fresh flake (new nonce), so each writes
             # its .drv files itself; none profits from the other's work.
-            ref = make_repo(root, n, heavy)
+            ref = make_repo(root, n, kind)
             base = ["nix", "eval", "--json", f"{ref}#checks.x86_64-linux", "--apply", "cs: builtins.mapAttrs (n: v: v.drvPath) cs"]
             base_s, rss, _, _ = measure(base)
             print(f"{label:>14} {'nix eval (baseline)':>26} {base_s:8.2f} {n / base_s:9.0f} {1:10.2f} {rss:13.0f} {'':>13} {'':>8}",
                   flush=True)
             for engine in engines:
                 for workers in [int(w) for w in args.workers.split(",")]:
-                    ref = make_repo(root, n, heavy)
+                    ref = make_repo(root, n, kind)
                     s, rss, _, out = measure([tool, ref, "checks.x86_64-linux", "--engine", engine, "--workers", str(workers),
                                               "--max-memory-mib", str(args.max_memory_mib)])
                     got = json.loads(out.strip().splitlines()[-1])

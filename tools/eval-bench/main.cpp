@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   auto t0 = clock::now();
   std::vector<nix::AttrResult> attrs;
   std::map<std::string, std::vector<std::string>> graph;
-  std::set<std::string> invalid;
+  evaluator::StoreFacts facts;
   int batches = 0;
   double first_batch_seconds = -1;
   nix::EvalRequest req{ref, path, false, std::chrono::hours(2)};
@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
     graph.merge(*g);
     auto inv = nix.invalid_paths(outs);
     if (!inv) return fail(inv.error());
-    invalid.insert(inv->begin(), inv->end());
+    facts.invalid.insert(inv->begin(), inv->end());
     for (auto& a : batch) attrs.push_back(std::move(a));
     return {};
   };
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   }
   int errors = 0;
   for (const auto& a : attrs) errors += !a.ok();
-  auto jobs = evaluator::plan_jobs("bench", attrs, graph, invalid);
+  auto jobs = evaluator::plan_jobs("bench", attrs, graph, facts);
   auto t1 = clock::now();
   std::printf(
       "{\"engine\":\"%s\",\"workers\":%d,\"attributes\":%zu,\"eval_errors\":%d,\"batches\":%d,\"first_batch_seconds\":%.3f,"

@@ -19,8 +19,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Keeps the last `cap` bytes. The head is dropped only once the buffer
+// holds twice the cap, so a stream of small chunks costs O(1) per byte, not
+// a move of the whole buffer per chunk; trim_capped makes it exact at the end.
 void append_capped(std::string& buf, std::string_view chunk, std::size_t cap, bool& truncated) {
   buf.append(chunk);
+  if (buf.size() > 2 * cap) {
+    buf.erase(0, buf.size() - cap);
+    truncated = true;
+  }
+}
+
+void trim_capped(std::string& buf, std::size_t cap, bool& truncated) {
   if (buf.size() > cap) {
     buf.erase(0, buf.size() - cap);
     truncated = true;
@@ -244,6 +254,8 @@ Result<ProcessResult> PosixProcessRunner::run(const ProcessSpec& spec) {
   }
   // Grandchildren that kept no pipe open may still run; the group dies with us.
   if (killed) kill_group(pid);
+  trim_capped(result.out, spec.max_capture, result.truncated);
+  trim_capped(result.err, spec.max_capture, result.truncated);
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
   return result;

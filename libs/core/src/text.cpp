@@ -91,4 +91,21 @@ std::string tail_lines(std::string_view s, std::size_t max_lines) {
   return std::string(s.substr(pos));
 }
 
+std::string userinfo(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return "";
+  auto start = scheme + 3;
+  auto end = url.find_first_of("/?#", start);
+  auto authority = url.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+  auto at = authority.rfind('@');
+  return at == std::string_view::npos ? "" : std::string(authority.substr(0, at));
+}
+
+std::string without_userinfo(std::string_view url) {
+  auto info = userinfo(url);
+  if (info.empty()) return std::string(url);
+  auto start = url.find("://") + 3;
+  return std::string(url.substr(0, start)) + std::string(url.substr(start + info.size() + 1));
+}
+
 }  // namespace flurry::text

@@ -42,3 +42,13 @@ TEST(Text, TailLinesKeepsTheLastLines) {
 TEST(Text, SplitKeepsEmptyParts) {
   EXPECT_EQ(split("a..b", '.'), (std::vector<std::string>{"a", "", "b"}));
 }
+
+TEST(Text, WithoutUserinfoDropsCredentialsOnly) {
+  EXPECT_EQ(without_userinfo("https://u:secret@cache.example/x?y=1"), "https://cache.example/x?y=1");
+  EXPECT_EQ(without_userinfo("https://cache.example/a@b"), "https://cache.example/a@b");
+  EXPECT_EQ(without_userinfo("s3://bucket?region=x"), "s3://bucket?region=x");
+  EXPECT_EQ(without_userinfo("file:///var/cache"), "file:///var/cache");
+  EXPECT_EQ(without_userinfo("not a url"), "not a url");
+  EXPECT_EQ(userinfo("https://u:secret@cache.example/x"), "u:secret");
+  EXPECT_EQ(userinfo("https://cache.example/a@b"), "");
+}

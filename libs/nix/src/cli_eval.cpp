@@ -260,17 +260,22 @@ void Pool::worker() {
 }
 
 // Hands results to on_attrs one call at a time: the first as soon as
-// there is one, later ones at most every stream_interval, each taking
-// everything that arrived meanwhile (so a fast evaluation makes few large
-// batches, and the caller's per-batch store queries stay few).
+// there is one, then at growing intervals (stream_interval, doubling up to
+// stream_interval_max), each taking everything that arrived meanwhile. So
+// builds start early, and a long evaluation makes few large batches: the
+// caller's per-batch store queries stay a small share of the machine.
 void Pool::deliverer() {
   auto last = Clock::time_point::min();
+  auto interval = req_.stream_interval;
   while (true) {
     std::vector<AttrResult> batch;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return !pending_.empty() || workers_done_; });
-      if (last != Clock::time_point::min()) cv_.wait_until(lock, last + req_.stream_interval, [&] { return workers_done_; });
+      if (last != Clock::time_point::min()) {
+        cv_.wait_until(lock, last + interval, [&] { return workers_done_; });
+        interval = std::min(interval * 2, std::max(req_.stream_interval, req_.stream_interval_max));
+      }
       if (pending_.empty()) return;
       batch.swap(pending_);
     }
@@ -316,7 +321,8 @@ void Pool::warn(const std::string& err_text) {
 }
 
 ProcessSpec Pool::spec(std::string apply, std::chrono::milliseconds timeout) {
-  std::vector<std::string> argv = {options_.nix, "eval", "--json"};
+  // No eval cache: workers would only contend on its SQLite file.
+  std::vector<std::string> argv = {options_.nix, "eval", "--json", "--option", "eval-cache", "false"};
   if (req_.show_trace) argv.push_back("--show-trace");
   argv.insert(argv.end(), {installable(req_.flake_ref, req_.attr_path), "--apply", std::move(apply)});
   ProcessSpec s{.argv = std::move(argv), .timeout = timeout};

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "flurry/core/text.hpp"
@@ -99,13 +100,33 @@ Result<std::map<std::string, std::vector<std::string>>> CliNixRunner::derivation
 }
 
 Result<std::vector<std::string>> CliNixRunner::invalid_paths(const std::vector<std::string>& paths) {
+  return invalid_in("", paths);
+}
+
+Result<std::vector<std::string>> CliNixRunner::cached_paths(const std::string& store_url, const std::vector<std::string>& paths) {
+  auto invalid = invalid_in(store_url, paths);
+  if (!invalid) return fail(invalid.error());
+  std::set<std::string> missing(invalid->begin(), invalid->end());
+  std::vector<std::string> out;
+  for (const auto& p : paths) {
+    if (!missing.count(p)) out.push_back(p);
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> CliNixRunner::invalid_in(const std::string& store_url, const std::vector<std::string>& paths) {
   std::vector<std::string> out;
   for (const auto& batch : argv_batches(paths)) {
-    std::vector<std::string> argv = {options_.nix_store, "--check-validity", "--print-invalid"};
+    std::vector<std::string> argv = {options_.nix_store};
+    if (!store_url.empty()) argv.insert(argv.end(), {"--store", store_url});
+    argv.insert(argv.end(), {"--check-validity", "--print-invalid"});
     argv.insert(argv.end(), batch.begin(), batch.end());
     auto r = run({.argv = argv, .timeout = options_.query_timeout});
     if (!r) return fail(r.error());
-    if (!r->ok()) return fail(Error::transient("nix-store --check-validity failed: " + failure_text(*r, "nix-store --check-validity", options_.query_timeout)));
+    if (!r->ok()) {
+      return fail(Error::transient("nix-store --check-validity" + (store_url.empty() ? std::string() : " on " + store_url) +
+                                   " failed: " + failure_text(*r, "nix-store --check-validity", options_.query_timeout)));
+    }
     for (const auto& line : text::split(r->out, '\n')) {
       if (!line.empty()) out.push_back(line);
     }

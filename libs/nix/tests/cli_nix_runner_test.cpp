@@ -257,7 +257,8 @@ TEST(CliNixEval, WorkersShareOutTheSetAndEveryAttributeIsMapped) {
   EXPECT_EQ(res->attrs[4].outputs.at("out"), "/nix/store/e");
   EXPECT_EQ(res->processes, 2);
   for (const auto& c : n.calls) {
-    EXPECT_THAT(Argv(c.argv.begin(), c.argv.begin() + 5), ElementsAre("nix", "eval", "--json", kSet, "--apply"));
+    EXPECT_THAT(Argv(c.argv.begin(), c.argv.begin() + 8),
+                ElementsAre("nix", "eval", "--json", "--option", "eval-cache", "false", kSet, "--apply"));
     // Raw derivations have no `outputs`; the expression defaults to ["out"].
     EXPECT_THAT(apply_of(c.argv), HasSubstr("(v.outputs or [ \"out\" ])"));
     EXPECT_LE(c.timeout, std::chrono::seconds(42));
@@ -334,7 +335,7 @@ TEST(CliNixEval, ShowTraceIsPassedToEveryEvaluation) {
   ASSERT_TRUE(res.has_value());
   EXPECT_EQ(res->attrs[0].error, "error: t\n\n       … while evaluating the attribute 't'");
   ASSERT_EQ(n.calls.size(), 2u);
-  for (const auto& c : n.calls) EXPECT_EQ(c.argv[3], "--show-trace");
+  for (const auto& c : n.calls) EXPECT_EQ(c.argv[6], "--show-trace");
 }
 
 TEST(CliNixEval, TheDeadlineFailsTheSetAndASilentAttributeTimesOutAlone) {
@@ -587,6 +588,17 @@ TEST(NixErrors, KeepsNixsMessageFromItsFirstErrorLineWithoutHints) {
   EXPECT_EQ(clean_nix_error("warning: Git tree '/x' is dirty\ntrace: hi\nerror: boom\n\n       at x:1:1:\n(use '--show-trace' to show detailed location information)\n"),
             "error: boom\n\n       at x:1:1:");
   EXPECT_EQ(clean_nix_error("something odd\n"), "something odd");
+}
+
+TEST(CliNixValidity, CachedPathsAskTheBinaryCacheForWhatItLacks) {
+  ScriptedRunner r;
+  r.on([](const Argv& a) { return a.size() > 2 && a[1] == "--store"; }, exited(0, "/nix/store/b\n"));
+  CliNixRunner nix(r);
+  auto held = nix.cached_paths("https://cache.example", {"/nix/store/a", "/nix/store/b"});
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(*held, std::vector<std::string>{"/nix/store/a"});
+  EXPECT_THAT(r.calls[0].argv, ElementsAre("nix-store", "--store", "https://cache.example", "--check-validity", "--print-invalid",
+                                           "/nix/store/a", "/nix/store/b"));
 }
 
 TEST(CliNixValidity, ManyPathsAreQueriedInArgvSizedBatches) {

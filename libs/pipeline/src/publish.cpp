@@ -10,7 +10,7 @@ namespace {
 std::string describe(const state::JobRecord& job) {
   using msg::JobState;
   switch (job.state) {
-    case JobState::kQueued: return "Queued";
+    case JobState::kQueued: return job.cache_status == "cached" ? "Queued (outputs are in a binary cache)" : "Queued";
     case JobState::kBuilding: return "Building";
     case JobState::kSucceeded: return "Build succeeded";
     case JobState::kSkipped: return "Already built";

@@ -15,7 +15,7 @@ namespace {
 
 state::JobSpec job(const std::string& id, std::vector<std::string> deps = {}) {
   return {id, "checks.x86_64-linux." + id, "/nix/store/" + id + ".drv", "x86_64-linux", {{"out", "/nix/store/" + id}},
-          JobState::kQueued, "", std::move(deps)};
+          JobState::kQueued, "", "notBuilt", std::move(deps)};
 }
 
 class Build : public ::testing::Test {

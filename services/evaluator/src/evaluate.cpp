@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "flurry/core/log.hpp"
 #include "flurry/core/text.hpp"
 #include "flurry/pipeline/publish.hpp"
 #include "flurry/state/ids.hpp"
@@ -248,11 +249,13 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
   // still evaluates (streaming): builds start before the evaluation ends.
   auto o = outcome("evaluated");
   JobIndex index;  // job ids by drv, over every batch so far
+  std::map<std::string, std::vector<std::string>> graph;  // derivation closures, over every batch so far
   const auto& served = cfg_.build_systems.empty() ? cfg_.systems : cfg_.build_systems;
   const std::set<std::string> served_set(served.begin(), served.end());
   std::optional<Error> store_error;  // the store or the bus failed while recording a batch
   std::optional<Error> query_error;  // nix's store queries failed
   bool cancelled = false;            // cancelled (superseded) while evaluating
+  std::vector<std::string> warnings = repo_cfg.warnings;
   int eval_errors = 0;
   auto add_batch = [&](std::vector<nix::AttrResult> batch) -> Result<void> {
     std::vector<std::string> drvs, outputs;
@@ -263,11 +266,37 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
         if (!p.empty()) outputs.push_back(p);
       }
     }
-    auto graph = ports_.nix.derivation_graph(drvs);
-    if (!graph) return fail(*(query_error = graph.error()));
+    // Closures read for earlier batches are not read again.
+    std::vector<std::string> unknown;
+    for (const auto& d : drvs) {
+      if (!graph.count(d)) unknown.push_back(d);
+    }
+    auto more = ports_.nix.derivation_graph(unknown);
+    if (!more) return fail(*(query_error = more.error()));
+    graph.merge(*more);
     auto invalid = ports_.nix.invalid_paths(outputs);
     if (!invalid) return fail(*(query_error = invalid.error()));
-    auto jobs = plan_jobs(eval_id_, batch, *graph, std::set<std::string>(invalid->begin(), invalid->end()), served_set, &index);
+    StoreFacts facts;
+    facts.invalid.insert(invalid->begin(), invalid->end());
+    if (!facts.invalid.empty()) {
+      const std::vector<std::string> missing(facts.invalid.begin(), facts.invalid.end());
+      for (const auto& cache : cfg_.caches) {
+        auto held = ports_.nix.cached_paths(cache, missing);
+        // An unreachable cache only means nothing counts as cached there.
+        if (!held) {
+          // Neither the URL's credentials nor nix's message quoting them.
+          auto why = held.error().message;
+          if (auto userinfo = text::userinfo(cache); !userinfo.empty()) {
+            for (auto at = why.find(userinfo + "@"); at != std::string::npos; at = why.find(userinfo + "@")) why.erase(at, userinfo.size() + 1);
+          }
+          const auto w = "warning: binary cache " + text::without_userinfo(cache) + " could not be queried: " + log::redact(why);
+          if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
+          continue;
+        }
+        facts.cached.insert(held->begin(), held->end());
+      }
+    }
+    auto jobs = plan_jobs(eval_id_, batch, graph, facts, served_set, &index);
     auto t = ports_.state.add_jobs(eval_id_, jobs, ports_.clock.now_ms(), /*complete=*/false);
     if (!t) {
       cancelled = t.error().code == ErrorCode::kRejected;
@@ -283,7 +312,6 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
     return {};
   };
 
-  std::vector<std::string> warnings = repo_cfg.warnings;
   std::vector<std::string> missing;  // systems without <attribute>.<system>
   std::optional<std::string> set_failure;
   for (const auto& system : cfg_.systems) {
@@ -377,6 +405,7 @@ Result<void> Handler::publish_batch(const state::EvalRecord& eval, const std::ve
     queued.system = j.system;
     queued.outputs = j.outputs;
     queued.state = JobState::kQueued;
+    queued.cache_status = j.cache_status;
     if (auto r = pipeline::publish_status(ports_.bus, pipeline::job_status(eval, queued, links_)); !r) return r;
   }
   state::Transition without_end = t;
@@ -412,8 +441,7 @@ std::string mirror_dir(const std::string& work_dir, const msg::Repo& repo) {
 }
 
 std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vector<nix::AttrResult>& attrs,
-                                      const std::map<std::string, std::vector<std::string>>& graph,
-                                      const std::set<std::string>& invalid,
+                                      const std::map<std::string, std::vector<std::string>>& graph, const StoreFacts& store,
                                       const std::set<std::string>& build_systems, JobIndex* earlier) {
   std::vector<state::JobSpec> jobs;
   JobIndex local;
@@ -431,9 +459,13 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
     } else {
       j.drv_path = a.drv_path;
       j.outputs = a.outputs;
-      bool all_valid = !a.outputs.empty();
-      for (const auto& [_, p] : a.outputs) all_valid = all_valid && !p.empty() && !invalid.count(p);
+      bool all_valid = !a.outputs.empty(), all_cached = !a.outputs.empty();
+      for (const auto& [_, p] : a.outputs) {
+        all_valid = all_valid && !p.empty() && !store.invalid.count(p);
+        all_cached = all_cached && !p.empty() && (!store.invalid.count(p) || store.cached.count(p));
+      }
       j.state = all_valid ? JobState::kSkipped : JobState::kQueued;
+      j.cache_status = all_valid ? "local" : all_cached ? "cached" : "notBuilt";
       if (j.state == JobState::kQueued && !build_systems.empty() && !build_systems.count(j.system)) {
         j.state = JobState::kUnsupportedSystem;
         j.error = "no builder serves system " + j.system;

@@ -26,6 +26,9 @@ struct EvaluatorConfig {
   std::string work_dir = "/var/lib/flurry/evaluator";  // mirrors under work_dir/repos/
   bool show_trace = false;
   std::string public_url;  // web base URL for status links; empty = none
+  // Binary caches (store URLs) builders substitute from: a job whose
+  // outputs they hold is "cached" rather than "notBuilt".
+  std::vector<std::string> caches;
   std::chrono::milliseconds eval_timeout{std::chrono::minutes(10)};  // one system's whole evaluation
   std::chrono::milliseconds attr_timeout{std::chrono::minutes(5)};   // one attribute of it
   // Walk every nested attribute set (checks-style trees); false: only sets
@@ -73,8 +76,16 @@ std::string mirror_dir(const std::string& work_dir, const msg::Repo& repo);
 // Job ids by derivation, of the batches an eval has recorded so far.
 using JobIndex = std::map<std::string, std::vector<std::string>>;
 
+// What the stores hold of the evaluated outputs.
+struct StoreFacts {
+  std::set<std::string> invalid;  // output paths not valid in the local store
+  std::set<std::string> cached;   // output paths a configured binary cache holds
+};
+
 // Pure planning: jobs from evaluated attributes. `graph` maps each .drv to
-// its input .drvs; `invalid` lists output paths not yet in the store. Job B
+// its input .drvs. A job whose outputs are all valid locally is skipped
+// (cache status "local"); one whose outputs a binary cache holds is
+// "cached", any other "notBuilt". Job B
 // depends on job A when A's derivation is in B's closure; only the nearest
 // jobs are kept as edges (the search stops at a job's derivation). With
 // `earlier`, jobs of earlier batches count too (an edge to one of them),
@@ -83,8 +94,7 @@ using JobIndex = std::map<std::string, std::vector<std::string>>;
 // for a system outside `build_systems` (when not empty) end
 // unsupported_system.
 std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vector<nix::AttrResult>& attrs,
-                                      const std::map<std::string, std::vector<std::string>>& graph,
-                                      const std::set<std::string>& invalid,
+                                      const std::map<std::string, std::vector<std::string>>& graph, const StoreFacts& store,
                                       const std::set<std::string>& build_systems = {}, JobIndex* earlier = nullptr);
 
 }  // namespace flurry::evaluator

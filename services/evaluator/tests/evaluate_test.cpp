@@ -3,12 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "flurry/git/testing/fake_git.hpp"
-
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "flurry/bus/testing/memory_bus.hpp"
 #include "flurry/core/text.hpp"
+#include "flurry/git/testing/fake_git.hpp"
 #include "flurry/nix/testing/fake_nix_runner.hpp"
 #include "flurry/state/ids.hpp"
 #include "flurry/state/testing/memory_store.hpp"
@@ -347,6 +350,59 @@ TEST_F(Evaluate, AnEvalFailingAfterSomeBatchesCancelsTheirQueuedBuildsAndFails) 
   EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
 }
 
+TEST_F(Evaluate, EvaluationsOfDifferentProjectsRunAtTheSameTime) {
+  // Each evaluation waits inside nix until the other is inside too: with a
+  // lock around evaluation (buildbot-nix's global one), the first would
+  // wait in vain.
+  std::mutex mu;
+  std::condition_variable cv;
+  int inside = 0;
+  std::atomic<bool> met{true};
+  nix.on_eval = [&](const nix::EvalRequest&) {
+    std::unique_lock lock(mu);
+    ++inside;
+    cv.notify_all();
+    if (!cv.wait_for(lock, std::chrono::seconds(20), [&] { return inside >= 2; })) met = false;
+  };
+  auto other = change;
+  other.id = "github:o1";
+  other.repo = {"github", "octo", "other", "https://example.invalid/octo/other.git", "", "main"};
+  FakeGit git1, git2;
+  EvalOutcome o1, o2;
+  std::thread t1([&] { o1 = handle_change(change, 1, {bus, store, nix, git1, clock}, cfg); });
+  std::thread t2([&] { o2 = handle_change(other, 1, {bus, store, nix, git2, clock}, cfg); });
+  t1.join();
+  t2.join();
+  EXPECT_TRUE(met.load());
+  EXPECT_EQ(o1.result, "evaluated");
+  EXPECT_EQ(o2.result, "evaluated");
+}
+
+TEST_F(Evaluate, JobsKnowWhetherABinaryCacheHoldsTheirOutputs) {
+  cfg.caches = {"https://user:hunter22@cache.example", "file:///var/cache/flurry"};
+  nix.caches["file:///var/cache/flurry"] = {"/nix/store/ok-out"};
+  run();
+  auto ok_job = **store.get_job(id("ok"));
+  EXPECT_EQ(ok_job.state, JobState::kQueued);  // still built: building substitutes
+  EXPECT_EQ(ok_job.cache_status, "cached");
+  EXPECT_EQ((**store.get_job(id("dep"))).cache_status, "notBuilt");
+  EXPECT_EQ(statuses()["flurry/checks.x86_64-linux.ok"].front().description, "Queued (outputs are in a binary cache)");
+  EXPECT_EQ(statuses()["flurry/checks.x86_64-linux.dep"].front().description, "Queued");
+}
+
+TEST_F(Evaluate, AnUnreachableCacheIsAWarningNotAFailure) {
+  cfg.caches = {"https://user:hunter22@cache.example"};
+  nix.cache_error = Error::transient("unable to download 'https://user:hunter22@cache.example/nix-cache-info'");
+  auto o = run();
+  EXPECT_EQ(o.result, "evaluated");
+  EXPECT_EQ((**store.get_job(id("ok"))).cache_status, "notBuilt");
+  auto e = **store.get_eval(eval_id());
+  ASSERT_EQ(e.warnings.size(), 2u);
+  EXPECT_THAT(e.warnings, ::testing::Contains(HasSubstr("warning: binary cache https://cache.example could not be queried: "
+                                                        "unable to download 'https://cache.example/nix-cache-info'")));
+  for (const auto& w : e.warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("hunter22")));
+}
+
 TEST_F(Evaluate, EvaluationSettingsReachNix) {
   cfg.attr_timeout = std::chrono::seconds(9);
   cfg.force_recurse = false;
@@ -480,7 +536,7 @@ TEST(PlanJobs, KeepsOnlyTheNearestJobAncestors) {
   std::vector<nix::AttrResult> attrs = {ok("a"), ok("b"), ok("c")};
   std::map<std::string, std::vector<std::string>> graph = {{"/nix/store/c.drv", {"/nix/store/b.drv"}},
                                                            {"/nix/store/b.drv", {"/nix/store/a.drv"}}};
-  auto jobs = plan_jobs("e", attrs, graph, {"/nix/store/a-out", "/nix/store/b-out", "/nix/store/c-out"});
+  auto jobs = plan_jobs("e", attrs, graph, StoreFacts{.invalid = {"/nix/store/a-out", "/nix/store/b-out", "/nix/store/c-out"}});
   ASSERT_EQ(jobs.size(), 3u);
   EXPECT_TRUE(jobs[0].deps.empty());
   EXPECT_EQ(jobs[1].deps, std::vector<std::string>{jobs[0].id});
@@ -490,9 +546,26 @@ TEST(PlanJobs, KeepsOnlyTheNearestJobAncestors) {
 TEST(PlanJobs, OutputsWithoutAKnownPathAreNeverSkipped) {
   auto a = ok("ca");
   a.outputs = {{"out", ""}};
-  auto jobs = plan_jobs("e", {a}, {}, {});
+  auto jobs = plan_jobs("e", {a}, {}, StoreFacts{});
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0].state, JobState::kQueued);
+  EXPECT_EQ(jobs[0].cache_status, "notBuilt");
+}
+
+TEST(PlanJobs, CacheStatusIsLocalCachedOrNotBuilt) {
+  auto local = ok("local"), cached = ok("cached"), half = ok("half"), none = ok("none");
+  half.outputs["dev"] = "/nix/store/half-dev";
+  StoreFacts facts{.invalid = {"/nix/store/cached-out", "/nix/store/half-out", "/nix/store/half-dev", "/nix/store/none-out"},
+                   .cached = {"/nix/store/cached-out", "/nix/store/half-out"}};
+  auto jobs = plan_jobs("e", {local, cached, half, none, bad("broken", "error: x")}, {}, facts);
+  ASSERT_EQ(jobs.size(), 5u);
+  EXPECT_EQ(jobs[0].state, JobState::kSkipped);
+  EXPECT_EQ(jobs[0].cache_status, "local");
+  EXPECT_EQ(jobs[1].state, JobState::kQueued);
+  EXPECT_EQ(jobs[1].cache_status, "cached");
+  EXPECT_EQ(jobs[2].cache_status, "notBuilt");  // one output is in no cache
+  EXPECT_EQ(jobs[3].cache_status, "notBuilt");
+  EXPECT_EQ(jobs[4].cache_status, "");
 }
 
 TEST(MirrorDir, EveryComponentIsFileNameSafe) {
@@ -512,8 +585,8 @@ TEST(PlanJobs, JobsForSystemsNoBuilderServesEndUnsupportedSystem) {
   auto arm = ok("arm", "aarch64-linux");
   auto after = ok("after");
   std::map<std::string, std::vector<std::string>> graph = {{"/nix/store/after.drv", {"/nix/store/arm.drv"}}};
-  auto jobs = plan_jobs("e", {arm, after, ok("x86")}, graph, {"/nix/store/arm-out", "/nix/store/after-out", "/nix/store/x86-out"},
-                        {"x86_64-linux"});
+  auto jobs = plan_jobs("e", {arm, after, ok("x86")}, graph,
+                        StoreFacts{.invalid = {"/nix/store/arm-out", "/nix/store/after-out", "/nix/store/x86-out"}}, {"x86_64-linux"});
   ASSERT_EQ(jobs.size(), 3u);
   EXPECT_EQ(jobs[0].state, JobState::kUnsupportedSystem);
   EXPECT_EQ(jobs[0].error, "no builder serves system aarch64-linux");

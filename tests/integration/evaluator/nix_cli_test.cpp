@@ -131,6 +131,15 @@ TEST_F(NixCli, GraphShowDerivationRealiseAndCopy) {
   EXPECT_TRUE(std::filesystem::exists(tmp.file("cache/nix-cache-info")));
   auto hash = std::filesystem::path(out).filename().string().substr(0, 32);
   EXPECT_TRUE(std::filesystem::exists(tmp.file("cache/" + hash + ".narinfo")));
+  // The cache holds `out` (and its closure), not a path never copied.
+  auto other_out = nix.show_derivation(drv("never-copied", "echo x > $out"))->outputs.at("out");
+  auto held = nix.cached_paths(cache, {out, other_out});
+  ASSERT_TRUE(held.has_value()) << held.error().message;
+  EXPECT_EQ(*held, std::vector<std::string>{out});
+  // nix makes an empty file:// cache where none was: it holds nothing.
+  auto empty = nix.cached_paths("file://" + tmp.file("no-such-cache"), {out});
+  ASSERT_TRUE(empty.has_value()) << empty.error().message;
+  EXPECT_TRUE(empty->empty());
 }
 
 TEST_F(NixCli, RealiseFailureCarriesNixsText) {

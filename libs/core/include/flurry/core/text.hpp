@@ -25,5 +25,10 @@ std::string nix_string_literal(std::string_view s);
 std::string truncate_utf8(std::string_view s, std::size_t max);
 // The last `max_lines` lines of s.
 std::string tail_lines(std::string_view s, std::size_t max_lines);
+// A URL without the "user:password@" part of its authority, for logs and
+// messages: "https://u:p@host/x" -> "https://host/x".
+std::string without_userinfo(std::string_view url);
+// That "user:password" part ("" if none).
+std::string userinfo(std::string_view url);
 
 }  // namespace flurry::text

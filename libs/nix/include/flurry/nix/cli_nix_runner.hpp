@@ -32,6 +32,8 @@ class CliNixRunner final : public NixRunner {
   Result<EvalResult> eval_attrs(const EvalRequest& req) override;
   Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) override;
   Result<std::vector<std::string>> invalid_paths(const std::vector<std::string>& paths) override;
+  // nix-store --store <url> --check-validity --print-invalid: the rest.
+  Result<std::vector<std::string>> cached_paths(const std::string& store_url, const std::vector<std::string>& paths) override;
   Result<BuildResult> build(const BuildRequest& req) override;
   Result<void> copy_to(const std::string& store_url, const std::vector<std::string>& paths) override;
   Result<std::string> eval_json(const std::string& flake_ref, const std::vector<std::string>& attr_path,
@@ -41,6 +43,8 @@ class CliNixRunner final : public NixRunner {
 
  private:
   Result<ProcessResult> run(ProcessSpec spec);
+  // Which of `paths` are not valid in the store at `store_url` ("": local).
+  Result<std::vector<std::string>> invalid_in(const std::string& store_url, const std::vector<std::string>& paths);
   ProcessRunner& runner_;
   CliOptions options_;
 };

@@ -32,6 +32,9 @@ class EvalJobsRunner final : public NixRunner {
     return rest_.derivation_graph(drvs);
   }
   Result<std::vector<std::string>> invalid_paths(const std::vector<std::string>& paths) override { return rest_.invalid_paths(paths); }
+  Result<std::vector<std::string>> cached_paths(const std::string& store_url, const std::vector<std::string>& paths) override {
+    return rest_.cached_paths(store_url, paths);
+  }
   Result<BuildResult> build(const BuildRequest& req) override { return rest_.build(req); }
   Result<void> copy_to(const std::string& store_url, const std::vector<std::string>& paths) override {
     return rest_.copy_to(store_url, paths);

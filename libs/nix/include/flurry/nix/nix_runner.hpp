@@ -40,8 +40,10 @@ struct EvalRequest {
   // (one call at a time, never concurrently) and EvalResult::attrs stays
   // empty. An error it returns stops the evaluation and is returned.
   std::function<Result<void>(std::vector<AttrResult>)> on_attrs;
-  // After the first batch, batches are handed over at most this often.
+  // After the first batch (at once), batches are handed over at intervals
+  // starting at stream_interval and doubling up to stream_interval_max.
   std::chrono::milliseconds stream_interval{std::chrono::seconds(1)};
+  std::chrono::milliseconds stream_interval_max{std::chrono::seconds(8)};
 };
 
 struct EvalResult {
@@ -92,6 +94,8 @@ class NixRunner {
   virtual Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) = 0;
   // Which of `paths` are not valid in the local store.
   virtual Result<std::vector<std::string>> invalid_paths(const std::vector<std::string>& paths) = 0;
+  // Which of `paths` the binary cache (or other store) at `store_url` holds.
+  virtual Result<std::vector<std::string>> cached_paths(const std::string& store_url, const std::vector<std::string>& paths) = 0;
   // Builds one derivation. Build failures are results, not errors; an error
   // value means nix could not be run at all (retry elsewhere).
   virtual Result<BuildResult> build(const BuildRequest& req) = 0;

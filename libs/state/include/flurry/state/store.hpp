@@ -51,6 +51,7 @@ struct JobSpec {
   std::map<std::string, std::string> outputs;
   msg::JobState state = msg::JobState::kQueued;  // queued, eval_failed, skipped or unsupported_system
   std::string error;                             // nix's text for eval_failed
+  std::string cache_status;                      // see JobRecord::cache_status
   std::vector<std::string> deps;                 // ids of jobs of the same eval (this batch or earlier) it waits for
 };
 
@@ -63,6 +64,10 @@ struct JobRecord {
   std::map<std::string, std::string> outputs;
   msg::JobState state = msg::JobState::kQueued;
   std::string error;
+  // What evaluation found of its outputs: "local" (all valid in the local
+  // store: the job is skipped), "cached" (all in a configured binary
+  // cache: building substitutes them), "notBuilt", or "" (no derivation).
+  std::string cache_status;
   std::int64_t started_ms = 0;
   std::int64_t finished_ms = 0;
   int attempts = 0;  // times a builder started it

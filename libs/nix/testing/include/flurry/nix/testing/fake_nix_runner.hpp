@@ -2,6 +2,7 @@
 // A scripted NixRunner for unit tests: tests fill in what each call
 // returns and inspect what was asked.
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -40,6 +41,7 @@ class FakeNixRunner final : public NixRunner {
   // over in batches of `stream_batch` (0: one batch), in order, and the
   // returned result has none; an error from on_attrs is returned.
   Result<EvalResult> eval_attrs(const EvalRequest& req) override {
+    if (on_eval) on_eval(req);
     Result<EvalResult> r = eval_result;
     std::size_t batch = 0;
     {
@@ -60,6 +62,8 @@ class FakeNixRunner final : public NixRunner {
     return r;
   }
   std::size_t stream_batch = 0;
+  // Called (unlocked) as each evaluation starts.
+  std::function<void(const EvalRequest&)> on_eval;
 
   Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) override {
     std::lock_guard lock(mu_);
@@ -75,6 +79,19 @@ class FakeNixRunner final : public NixRunner {
     }
     return out;
   }
+  Result<std::vector<std::string>> cached_paths(const std::string& store_url, const std::vector<std::string>& paths) override {
+    std::lock_guard lock(mu_);
+    if (cache_error) return fail(*cache_error);
+    std::vector<std::string> out;
+    auto it = caches.find(store_url);
+    for (const auto& p : paths) {
+      if (it != caches.end() && it->second.count(p)) out.push_back(p);
+    }
+    return out;
+  }
+  std::map<std::string, std::set<std::string>> caches;  // store URL -> paths it holds
+  std::optional<Error> cache_error;                      // cached_paths fails with this when set
+
   Result<std::vector<std::string>> invalid_paths(const std::vector<std::string>& paths) override {
     std::lock_guard lock(mu_);
     std::vector<std::string> out;
