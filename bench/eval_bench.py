@@ -18,7 +18,7 @@ list is measured too, and one whose attributes are CPU-heavy. As a
 yardstick for what 2 workers can gain, it first measures how much faster two
 CPU-bound processes run at once than one after the other on this machine.
 
-Usage: bench/eval_bench.py [--sizes 1000,10000] [--build-dir build] [--heavy N] [--workers 1,2] [--max-memory-mib M]
+Usage: bench/eval_bench.py [--sizes 1000,10000] [--build-dir build] [--heavy N] [--cpu N] [--workers 1,2] [--max-memory-mib M]
 """
 import argparse
 import json

@@ -4,7 +4,7 @@
 // prints what it took as one JSON line.
 // Used by bench/eval_bench.py; not part of the services.
 //
-//   flurry-eval-bench <flake-ref> <attr.path> [--engine cli|nix-eval-jobs] [--workers N] [--max-memory-mib M]
+//   flurry-eval-bench <flake-ref> <attr.path> [--engine cli|nix-eval-jobs] [--workers N] [--max-memory-mib M] [--queries on|off]
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -21,7 +21,7 @@ using namespace flurry;
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
-                 "usage: flurry-eval-bench <flake-ref> <attr.path> [--engine cli|nix-eval-jobs] [--workers N] [--max-memory-mib M]\n");
+                 "usage: flurry-eval-bench <flake-ref> <attr.path> [--engine cli|nix-eval-jobs] [--workers N] [--max-memory-mib M] [--queries on|off]\n");
     return 2;
   }
   std::string ref = argv[1];
@@ -29,11 +29,13 @@ int main(int argc, char** argv) {
   std::string engine = "cli";
   int workers = 2;
   std::size_t max_memory_mib = 2048;
+  bool queries = true;  // off: evaluation only, no store queries (to see what they cost)
   for (int i = 3; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--engine") engine = argv[i + 1];
     if (k == "--workers") workers = std::stoi(argv[i + 1]);
     if (k == "--max-memory-mib") max_memory_mib = std::stoul(argv[i + 1]);
+    if (k == "--queries") queries = std::string(argv[i + 1]) != "off";
   }
   PosixProcessRunner runner;
   nix::CliNixRunner cli(runner, {.eval_workers = workers, .eval_max_memory_mib = max_memory_mib});
@@ -53,6 +55,10 @@ int main(int argc, char** argv) {
   req.on_attrs = [&](std::vector<nix::AttrResult> batch) -> Result<void> {
     if (first_batch_seconds < 0) first_batch_seconds = std::chrono::duration<double>(clock::now() - t0).count();
     ++batches;
+    if (!queries) {
+      for (auto& a : batch) attrs.push_back(std::move(a));
+      return {};
+    }
     std::vector<std::string> drvs, outs;
     for (const auto& a : batch) {
       if (!a.ok()) continue;

@@ -106,4 +106,15 @@ bool branch_matches(const std::string& branch, const std::vector<std::string>& g
   return false;
 }
 
+bool is_pull_request_ref(const std::string& ref) {
+  for (const std::string prefix : {"refs/pull/", "refs/merge-requests/"}) {
+    if (ref.compare(0, prefix.size(), prefix) != 0) continue;
+    auto rest = ref.substr(prefix.size());
+    auto slash = rest.find('/');
+    auto number = rest.substr(0, slash);
+    return !number.empty() && number.find_first_not_of("0123456789") == std::string::npos;
+  }
+  return false;
+}
+
 }  // namespace flurry::repo

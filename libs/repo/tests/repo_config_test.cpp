@@ -67,3 +67,13 @@ TEST(RepoConfig, BranchGlobsMatchLikeFnmatch) {
   EXPECT_FALSE(branch_matches("feature/x", {"release-*"}));
   EXPECT_FALSE(branch_matches("main", {}));
 }
+
+TEST(RepoConfig, PullRequestRefsAreRecognised) {
+  EXPECT_TRUE(is_pull_request_ref("refs/pull/7/head"));
+  EXPECT_TRUE(is_pull_request_ref("refs/pull/7/merge"));
+  EXPECT_TRUE(is_pull_request_ref("refs/merge-requests/12/head"));
+  EXPECT_FALSE(is_pull_request_ref("refs/heads/pull/7/head"));
+  EXPECT_FALSE(is_pull_request_ref("refs/pull/x/head"));
+  EXPECT_FALSE(is_pull_request_ref("refs/pull//head"));
+  EXPECT_FALSE(is_pull_request_ref("refs/tags/v1"));
+}

@@ -64,8 +64,10 @@ Result<std::string> write_secrets(const EffectsConfig& cfg, const msg::Repo& rep
 
 }  // namespace
 
-bool effects_allowed(const msg::EvalFinished& eval, const std::vector<std::string>& extra_branches) {
-  if (eval.state != "succeeded" || !eval.tag.empty() || eval.branch.empty()) return false;
+bool effects_allowed(const msg::EvalFinished& eval, const std::vector<std::string>& extra_branches, bool pull_requests) {
+  if (eval.state != "succeeded" || !eval.tag.empty()) return false;
+  if (repo::is_pull_request_ref(eval.ref)) return pull_requests;
+  if (eval.branch.empty()) return false;
   return eval.branch == eval.repo.default_branch || repo::branch_matches(eval.branch, extra_branches);
 }
 
@@ -130,9 +132,10 @@ EffectsOutcome handle_eval_finished(const msg::EvalFinished& eval, std::uint64_t
   std::string mirror = cfg.work_dir + "/repos/" + text::safe_file_name(eval.repo.forge) + "/" +
                        text::safe_file_name(eval.repo.owner) + "/" + text::safe_file_name(eval.repo.name) + ".git";
   if (!effects_allowed(eval)) {
-    // Another branch may run effects only if the default branch's own
-    // config says so; the pushed branch cannot grant itself permission.
-    if (!effects_allowed(eval, {"*"}) || eval.repo.default_branch.empty()) return not_allowed();
+    // Another branch or a pull request may run effects only if the default
+    // branch's own config says so; the pushed commit cannot grant itself
+    // permission.
+    if (!effects_allowed(eval, {"*"}, true) || eval.repo.default_branch.empty()) return not_allowed();
     auto head = ports.git.fetch_branch_head(eval.repo.clone_url, eval.repo.default_branch, mirror);
     if (!head) return head.error().code == ErrorCode::kTransient ? retry(head.error(), num_delivered) : not_allowed();
     auto rules = repo::load_repo_config(ports.git, mirror, *head, {"checks"});
@@ -141,7 +144,7 @@ EffectsOutcome handle_eval_finished(const msg::EvalFinished& eval, std::uint64_t
       log::warn("effects.bad_default_branch_config", rules.error().message, {{"eval_id", eval.eval_id}});
       return not_allowed();
     }
-    if (!effects_allowed(eval, rules->effects_branches)) return not_allowed();
+    if (!effects_allowed(eval, rules->effects_branches, rules->effects_on_pull_requests)) return not_allowed();
   }
   // A redelivery after every effect ran: republish the result only.
   auto recorded = ports.state.list_effects(eval.eval_id);

@@ -47,8 +47,10 @@ struct EffectsOutcome {
 
 // Effects run only for a successful eval of a branch push: to the default
 // branch, or to a branch matching `extra_branches` (the default branch's
-// effects_branches globs). Pull requests come with PR support.
-bool effects_allowed(const msg::EvalFinished& eval, const std::vector<std::string>& extra_branches = {});
+// effects_branches globs); or of a pull request's ref when `pull_requests`
+// (the default branch's effects_on_pull_requests). Never for tags.
+bool effects_allowed(const msg::EvalFinished& eval, const std::vector<std::string>& extra_branches = {},
+                     bool pull_requests = false);
 
 // The `--apply` expression listing onPush effects as {job: {effect: drvPath}}
 // for `herculesCI` called with `args_json` (embedded as a Nix string, never

@@ -193,6 +193,27 @@ TEST_F(Effects, OtherBranchesRunEffectsOnlyWhenTheDefaultBranchConfigAllowsThem)
   EXPECT_EQ(runner.specs.size(), 1u);
 }
 
+TEST_F(Effects, PullRequestsRunEffectsOnlyWhenTheDefaultBranchConfigAllowsThem) {
+  git.heads["main"] = std::string(40, 'd');
+  auto pr = eval();
+  pr.ref = "refs/pull/7/head";
+  pr.branch.clear();
+  // No config: not allowed. effects_branches does not cover pull requests.
+  EXPECT_EQ(handle(pr).result, "not_allowed");
+  git.files["flurry.toml"] = "effects_branches = [\"*\"]\n";
+  EXPECT_EQ(handle(pr).result, "not_allowed");
+  git.files["flurry.toml"] = "effects_on_pull_requests = true\n";
+  EXPECT_EQ(handle(pr).result, "succeeded");
+  EXPECT_EQ(runner.specs.size(), 1u);
+  // Tags never run effects, whatever the config says.
+  auto tag = eval();
+  tag.eval_id = "e3";
+  tag.ref = "refs/tags/v1";
+  tag.branch.clear();
+  tag.tag = "v1";
+  EXPECT_EQ(handle(tag).result, "not_allowed");
+}
+
 TEST_F(Effects, AnUnreachableDefaultBranchIsRetriedNotSkipped) {
   auto o = handle(eval("release-1"));  // heads has no "main"
   EXPECT_EQ(o.result, "retry");

@@ -38,4 +38,8 @@ Result<RepoConfig> load_repo_config(git::Git& git, const std::string& mirror_dir
 // True if `branch` matches one of `globs` (fnmatch, as buildbot-nix).
 bool branch_matches(const std::string& branch, const std::vector<std::string>& globs);
 
+// True if `ref` is a pull or merge request's ref: "refs/pull/<n>/..."
+// (GitHub, Gitea/Forgejo) or "refs/merge-requests/<n>/..." (GitLab).
+bool is_pull_request_ref(const std::string& ref);
+
 }  // namespace flurry::repo
