@@ -76,6 +76,7 @@ Watch watch_eval(state::StateStore& store, const std::string& eval_id, std::chro
     if (!announced && eval->state != state::EvalState::kEvaluating) {
       if (!eval->error.empty()) say(paint("31", "evaluation failed: ") + eval->error);
       else say("eval " + eval_id + ": " + std::to_string(eval->jobs_total) + " jobs");
+      for (const auto& warning : eval->warnings) say(paint("33", warning));
       announced = true;
     }
     auto jobs = store.list_jobs(eval_id);

@@ -836,7 +836,8 @@ TYPED_TEST_P(StateContract, JobRecordsShowTheirPendingDependencies) {
   ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b"), this->job("c", {"a", "b"}), this->job("d", {"c"})}, 10).has_value());
   auto pending = [&] {
     std::vector<int> out;
-    for (const auto& j : *s.list_jobs("e1")) out.push_back(j.deps_pending);
+    auto jobs = s.list_jobs("e1");  // kept: iterating *s.list_jobs(...) would outlive the temporary
+    for (const auto& j : *jobs) out.push_back(j.deps_pending);
     return out;
   };
   EXPECT_EQ(pending(), (std::vector<int>{0, 0, 2, 1}));
