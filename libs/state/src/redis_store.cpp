@@ -107,6 +107,7 @@ JobRecord to_job(const Reply& hash) {
     else if (f == "state") j.state = msg::parse_job_state(v).value_or(JobState::kQueued);
     else if (f == "error") j.error = v;
     else if (f == "cache_status") j.cache_status = v;
+    else if (f == "name") j.name = v;
     else if (f == "started_ms") j.started_ms = to_i64(v);
     else if (f == "finished_ms") j.finished_ms = to_i64(v);
     else if (f == "attempts") j.attempts = static_cast<int>(to_i64(v));
@@ -181,7 +182,7 @@ class RedisStore final : public StateStore {
                               bool complete) override {
     std::vector<std::string> args;
     std::size_t n = 5;
-    for (const auto& j : jobs) n += 9 + 2 * j.outputs.size() + j.deps.size();
+    for (const auto& j : jobs) n += 10 + 2 * j.outputs.size() + j.deps.size();
     args.reserve(n);
     args.push_back(prefix_);
     args.push_back(eval_id);
@@ -196,6 +197,7 @@ class RedisStore final : public StateStore {
       args.emplace_back(msg::to_string(j.state));
       args.push_back(j.error);
       args.push_back(j.cache_status);
+      args.push_back(j.name);
       args.push_back(std::to_string(j.outputs.size()));
       for (const auto& [name, path] : j.outputs) {
         args.push_back(name);

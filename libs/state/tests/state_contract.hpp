@@ -39,6 +39,8 @@ class StateContract : public ::testing::Test {
     j.state = s;
     j.error = s == JobState::kEvalFailed ? "error: boom" : "";
     j.deps = std::move(deps);
+    j.name = s == JobState::kEvalFailed ? "" : id + "-name";
+    j.cache_status = s == JobState::kEvalFailed ? "" : "notBuilt";
     return j;
   }
   static std::vector<std::string> sorted(std::vector<std::string> v) {
@@ -82,6 +84,11 @@ TYPED_TEST_P(StateContract, AddJobsReleasesOnlyJobsWithoutDependencies) {
   EXPECT_EQ(j->eval_id, "e1");
   EXPECT_EQ(j->attr, "checks.x86_64-linux.b");
   EXPECT_EQ(j->outputs.at("out"), "/nix/store/b");
+  // Everything a builder needs comes back as given.
+  EXPECT_EQ(j->drv_path, "/nix/store/b.drv");
+  EXPECT_EQ(j->system, "x86_64-linux");
+  EXPECT_EQ(j->name, "b-name");
+  EXPECT_EQ(j->cache_status, "notBuilt");
 }
 
 // A repeated complete call (a lost reply, a replay after a crash) adds

@@ -406,6 +406,7 @@ Result<void> Handler::publish_batch(const state::EvalRecord& eval, const std::ve
     queued.outputs = j.outputs;
     queued.state = JobState::kQueued;
     queued.cache_status = j.cache_status;
+    queued.name = j.name;
     if (auto r = pipeline::publish_status(ports_.bus, pipeline::job_status(eval, queued, links_)); !r) return r;
   }
   state::Transition without_end = t;
@@ -458,6 +459,7 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
       j.error = a.error;
     } else {
       j.drv_path = a.drv_path;
+      j.name = a.name;
       j.outputs = a.outputs;
       bool all_valid = !a.outputs.empty(), all_cached = !a.outputs.empty();
       for (const auto& [_, p] : a.outputs) {

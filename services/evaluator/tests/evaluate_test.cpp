@@ -130,6 +130,9 @@ TEST_F(Evaluate, CreatesOneJobPerAttributeWithDependenciesAndReleasesTheRoots) {
   EXPECT_EQ((**store.get_job(id("throws"))).error, "error: intentional\n\n       at x:1:1:");
   EXPECT_EQ((**store.get_job(id("ok"))).drv_path, "/nix/store/ok.drv");
   EXPECT_EQ((**store.get_job(id("ok"))).outputs.at("out"), "/nix/store/ok-out");
+  EXPECT_EQ((**store.get_job(id("ok"))).name, "ok");
+  EXPECT_EQ((**store.get_job(id("ok"))).system, "x86_64-linux");
+  EXPECT_EQ((**store.get_job(id("ok"))).cache_status, "notBuilt");
   // Only ok and fail are ready; dep waits for ok, depOnFail for fail.
   EXPECT_EQ(build_requests(), (std::set<std::string>{id("ok"), id("fail")}));
   auto eval = **store.get_eval(eval_id());

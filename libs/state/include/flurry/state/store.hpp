@@ -53,6 +53,7 @@ struct JobSpec {
   std::string error;                             // nix's text for eval_failed
   std::string cache_status;                      // see JobRecord::cache_status
   std::vector<std::string> deps;                 // ids of jobs of the same eval (this batch or earlier) it waits for
+  std::string name;  // the derivation's name (empty for eval_failed)
 };
 
 struct JobRecord {
@@ -72,6 +73,7 @@ struct JobRecord {
   std::int64_t finished_ms = 0;
   int attempts = 0;  // times a builder started it
   int deps_pending = 0;  // dependencies not yet ended (counted down only while queued)
+  std::string name;  // the derivation's name
 };
 
 // What one job reaching a terminal state set in motion. Stored with the job
