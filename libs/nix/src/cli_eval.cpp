@@ -40,7 +40,11 @@ std::string failure_text(const ProcessResult& r, const std::string& what, std::c
 bool is_warning(const std::string& line) {
   if (!text::starts_with(line, "warning:") && !text::starts_with(line, "evaluation warning:")) return false;
   // Mirrors are bare and pinned to a rev; a dirty-tree note is noise.
-  return !(text::starts_with(line, "warning: Git tree") && line.find("is dirty") != std::string::npos);
+  if (text::starts_with(line, "warning: Git tree") && line.find("is dirty") != std::string::npos) return false;
+  // Workers writing .drv files at once make nix retry its store database
+  // ("warning: error: SQLite database '...' is busy"): about the machine,
+  // not the flake.
+  return !(line.find("SQLite database") != std::string::npos && line.find("is busy") != std::string::npos);
 }
 
 namespace {

@@ -27,7 +27,7 @@ std::string seconds(std::chrono::milliseconds d);
 // Why a nix process failed, as a user should read it.
 std::string failure_text(const ProcessResult& r, const std::string& what, std::chrono::milliseconds timeout);
 // A "warning:" / "evaluation warning:" line worth showing (not the
-// dirty-tree note).
+// dirty-tree note, nor nix retrying a busy store database).
 bool is_warning(const std::string& line);
 
 }  // namespace flurry::nix::detail

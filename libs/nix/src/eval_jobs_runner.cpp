@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "flurry/core/text.hpp"
+#include "cli_eval.hpp"
 #include "flurry/nix/cli_nix_runner.hpp"
 
 namespace flurry::nix {
@@ -111,8 +113,7 @@ Result<EvalResult> EvalJobsRunner::eval_attrs(const EvalRequest& req) {
   if (r->timed_out) return fail(Error::rejected("evaluation of " + render_attr_path(req.attr_path) + " timed out after " +
                                                 std::to_string(std::max<long long>(1, req.timeout.count() / 1000)) + "s"));
   for (const auto& line : text::split(r->err, '\n')) {
-    if ((text::starts_with(line, "warning:") || text::starts_with(line, "evaluation warning:")) &&
-        line.find("is dirty") == std::string::npos) {
+    if (detail::is_warning(line) && std::find(result.warnings.begin(), result.warnings.end(), line) == result.warnings.end()) {
       result.warnings.push_back(line);
     }
   }

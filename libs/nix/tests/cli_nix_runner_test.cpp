@@ -287,7 +287,8 @@ TEST(CliNixEval, AProcessThatDiesLosesOnlyTheAttributeItWasOnWhoseNameStaysALite
   const std::string hostile = "a.b c \"${builtins.abort \"x\"}\" \\ \xC3\xA9";
   FakeNixEval n;
   n.attrs = {{"a"}, {hostile, K::kKills}, {"c"}, {"d"}};
-  n.singles.emplace(hostile, exited(1, "", "warning: unknown setting 'x'\nerror: evaluation aborted with the following error message: 'boom'\n"
+  n.singles.emplace(hostile, exited(1, "", "warning: unknown setting 'x'\nwarning: error: SQLite database '/nix/var/nix/db/db.sqlite' is busy\n"
+                                          "error: evaluation aborted with the following error message: 'boom'\n"
                                           "(use '--show-trace' to show detailed location information)\n"));
   CliNixRunner nix(n, {.eval_workers = 1});
   auto res = nix.eval_attrs(request());
