@@ -25,8 +25,13 @@
 
 namespace flurry::nix::detail {
 
-std::string installable(const std::string& flake_ref, const std::vector<std::string>& attr_path) {
-  return flake_ref + "#" + render_attr_path(attr_path);
+std::vector<std::string> flake_output_expr(const std::string& flake_ref, const std::vector<std::string>& attr_path) {
+  std::string path = "[";
+  for (const auto& p : attr_path) path += " " + text::nix_string_literal(p);
+  path += " ]";
+  const auto missing = text::nix_string_literal("flake '" + flake_ref + "' does not provide attribute '" + render_attr_path(attr_path) + "'");
+  return {"--expr", "builtins.foldl' (v: n: if builtins.isAttrs v && v ? ${n} then v.${n} else throw " + missing + ") (builtins.getFlake " +
+                        text::nix_string_literal(flake_ref) + ") " + path};
 }
 
 std::string seconds(std::chrono::milliseconds d) { return std::to_string(std::max<long long>(1, (d.count() + 999) / 1000)); }
@@ -328,7 +333,9 @@ ProcessSpec Pool::spec(std::string apply, std::chrono::milliseconds timeout) {
   // No eval cache: workers would only contend on its SQLite file.
   std::vector<std::string> argv = {options_.nix, "eval", "--json", "--option", "eval-cache", "false"};
   if (req_.show_trace) argv.push_back("--show-trace");
-  argv.insert(argv.end(), {installable(req_.flake_ref, req_.attr_path), "--apply", std::move(apply)});
+  auto target = flake_output_expr(req_.flake_ref, req_.attr_path);
+  argv.insert(argv.end(), target.begin(), target.end());
+  argv.insert(argv.end(), {"--apply", std::move(apply)});
   ProcessSpec s{.argv = std::move(argv), .timeout = timeout};
   // Results arrive through on_stderr; the capture keeps nix's error (the tail).
   s.max_capture = 4 * 1024 * 1024;
@@ -361,7 +368,8 @@ void Pool::line(Progress& p, const std::string& l, const std::vector<std::string
   }
   json j = json::parse(l.substr(prefix.size()), nullptr, false);
   if (!j.is_object()) return;
-  if (j.contains("h") && j["h"].is_array() && j["h"].size() == 3) {
+  if (j.contains("h") && j["h"].is_array() && j["h"].size() == 3 && j["h"][1].is_number_integer() &&
+      j["h"][2].is_number_integer()) {
     p.header = true;
     p.first = j["h"][1].get<long long>();
     p.last = j["h"][2].get<long long>();

@@ -21,7 +21,13 @@ struct PoolOptions {
 // time (see libs/nix/README.md, "Evaluation worker pool").
 Result<EvalResult> pool_eval(ProcessRunner& runner, const PoolOptions& options, const EvalRequest& req);
 
-std::string installable(const std::string& flake_ref, const std::vector<std::string>& attr_path);
+// `nix eval` arguments for the flake output at `attr_path` exactly:
+// {"--expr", <expression>}. Not an installable: Nix 2.8 looks `ref#a.b` up
+// as packages.<system>.a.b and legacyPackages.<system>.a.b first (a flake
+// could shadow its checks, and a large legacyPackages would be evaluated
+// by every process). A missing attribute fails with "flake '<ref>' does
+// not provide attribute '<path>'", as an installable would.
+std::vector<std::string> flake_output_expr(const std::string& flake_ref, const std::vector<std::string>& attr_path);
 // Whole seconds, rounded up, at least 1.
 std::string seconds(std::chrono::milliseconds d);
 // Why a nix process failed, as a user should read it.

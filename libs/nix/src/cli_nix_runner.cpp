@@ -16,7 +16,6 @@ namespace flurry::nix {
 namespace {
 
 using detail::failure_text;
-using detail::installable;
 using detail::seconds;
 
 using json = nlohmann::json;
@@ -202,7 +201,11 @@ Result<void> CliNixRunner::copy_to(const std::string& store_url, const std::vect
 
 Result<std::string> CliNixRunner::eval_json(const std::string& flake_ref, const std::vector<std::string>& attr_path,
                                             const std::string& apply, std::chrono::milliseconds timeout) {
-  auto r = run({.argv = {options_.nix, "eval", "--json", installable(flake_ref, attr_path), "--apply", apply}, .timeout = timeout});
+  std::vector<std::string> argv = {options_.nix, "eval", "--json"};
+  auto target = detail::flake_output_expr(flake_ref, attr_path);
+  argv.insert(argv.end(), target.begin(), target.end());
+  argv.insert(argv.end(), {"--apply", apply});
+  auto r = run({.argv = std::move(argv), .timeout = timeout});
   if (!r) return fail(r.error());
   if (!r->ok()) return fail(Error::rejected(failure_text(*r, "evaluation of " + render_attr_path(attr_path), timeout)));
   return text::trim(r->out);

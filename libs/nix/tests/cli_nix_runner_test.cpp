@@ -76,7 +76,11 @@ class ScriptedRunner final : public ProcessRunner {
 };
 
 const std::string kRef = "git+file:///m.git?ref=refs/flurry/aa&rev=aa";
-const std::string kSet = kRef + "#checks.x86_64-linux";
+// The flake output as an expression, never as an installable (which Nix 2.8
+// would look up under packages.<system>. first).
+const std::string kSetExpr = "builtins.foldl' (v: n: if builtins.isAttrs v && v ? ${n} then v.${n} else throw \"flake '" + kRef +
+                             "' does not provide attribute 'checks.x86_64-linux'\") (builtins.getFlake \"" + kRef +
+                             "\") [ \"checks\" \"x86_64-linux\" ]";
 
 // The --apply argument of an eval call.
 std::string apply_of(const Argv& a) {
@@ -257,8 +261,8 @@ TEST(CliNixEval, WorkersShareOutTheSetAndEveryAttributeIsMapped) {
   EXPECT_EQ(res->attrs[4].outputs.at("out"), "/nix/store/e");
   EXPECT_EQ(res->processes, 2);
   for (const auto& c : n.calls) {
-    EXPECT_THAT(Argv(c.argv.begin(), c.argv.begin() + 8),
-                ElementsAre("nix", "eval", "--json", "--option", "eval-cache", "false", kSet, "--apply"));
+    EXPECT_THAT(Argv(c.argv.begin(), c.argv.begin() + 9),
+                ElementsAre("nix", "eval", "--json", "--option", "eval-cache", "false", "--expr", kSetExpr, "--apply"));
     // Raw derivations have no `outputs`; the expression defaults to ["out"].
     EXPECT_THAT(apply_of(c.argv), HasSubstr("(v.outputs or [ \"out\" ])"));
     EXPECT_LE(c.timeout, std::chrono::seconds(42));
@@ -560,7 +564,10 @@ TEST(CliNixStore, CopyRealiseAndEvalJsonArgv) {
   auto j = nix.eval_json(kRef, {"herculesCI"}, "f: f {}", std::chrono::seconds(3));
   ASSERT_TRUE(j.has_value());
   EXPECT_EQ(*j, "{\"x\":1}");
-  EXPECT_THAT(r.calls[2].argv, ElementsAre("nix", "eval", "--json", kRef + "#herculesCI", "--apply", "f: f {}"));
+  ASSERT_EQ(r.calls[2].argv.size(), 7u);
+  EXPECT_THAT(r.calls[2].argv[4], HasSubstr("(builtins.getFlake \"" + kRef + "\") [ \"herculesCI\" ]"));
+  EXPECT_THAT(Argv(r.calls[2].argv.begin(), r.calls[2].argv.begin() + 4), ElementsAre("nix", "eval", "--json", "--expr"));
+  EXPECT_THAT(Argv(r.calls[2].argv.begin() + 5, r.calls[2].argv.end()), ElementsAre("--apply", "f: f {}"));
 }
 
 TEST(CliNixStore, ShowDerivationParsesEveryField) {

@@ -168,6 +168,30 @@ TEST_F(EvalPool, RecurseForDerivationsIsHonouredUnlessForced) {
   EXPECT_FALSE(h.count("plain.x"));
 }
 
+TEST_F(EvalPool, ChecksAreTheFlakesOwnNotAPackageOfTheSameName) {
+  // Nix 2.8 would look `ref#checks.x86_64-linux` up under
+  // packages.x86_64-linux. first; the evaluator asks for the output itself.
+  auto src = tmp.file("shadow");
+  std::map<std::string, std::string> env = {{"GIT_AUTHOR_NAME", "t"}, {"GIT_AUTHOR_EMAIL", "t@t"}, {"GIT_COMMITTER_NAME", "t"},
+                                            {"GIT_COMMITTER_EMAIL", "t@t"}};
+  ASSERT_TRUE(runner.run({.argv = {"git", "init", "-q", "-b", "main", src}})->ok());
+  test::write_file(src + "/flake.nix",
+                   "{ outputs = { self }: let mk = name: derivation { inherit name; system = \"x86_64-linux\"; builder = \"/bin/sh\"; "
+                   "args = [ \"-c\" \"echo " + nonce + " > $out\" ]; }; in {\n"
+                   "  packages.x86_64-linux.checks.x86_64-linux.wrong = mk \"wrong\";\n"
+                   "  legacyPackages.x86_64-linux = abort \"legacyPackages must not be evaluated\";\n"
+                   "  checks.x86_64-linux.right = mk \"right\";\n}; }\n");
+  ASSERT_TRUE(runner.run({.argv = {"git", "-C", src, "add", "."}})->ok());
+  ASSERT_TRUE(runner.run({.argv = {"git", "-C", src, "commit", "-q", "-m", "x"}, .env = env})->ok());
+  auto rev = text::trim(runner.run({.argv = {"git", "-C", src, "rev-parse", "HEAD"}})->out);
+  CliNixRunner nix(runner, {.eval_workers = 1});
+  auto r = nix.eval_attrs(request("git+file://" + src + "?ref=main&rev=" + rev));
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  auto got = by_name(r->attrs);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got["right"].ok()) << got["right"].error;
+}
+
 TEST_F(EvalPool, AFlakeThatCannotBeEvaluatedFailsAsAWholeWithNixsText) {
   CliNixRunner nix(runner, {.eval_workers = 2});
   // Syntax error.
@@ -183,7 +207,7 @@ TEST_F(EvalPool, AFlakeThatCannotBeEvaluatedFailsAsAWholeWithNixsText) {
   r = nix.eval_attrs(req);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::kRejected);
-  EXPECT_THAT(r.error().message, HasSubstr("does not provide attribute"));
+  EXPECT_THAT(r.error().message, HasSubstr("does not provide attribute 'checks.aarch64-darwin'"));
   // Unreadable lock file.
   auto locked = flake("ok = mk \"ok\";", "flake.lock", "{ this is not json");
   r = nix.eval_attrs(request(locked));
