@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <random>
 
 #include "evaluate.hpp"
@@ -306,4 +308,50 @@ TEST_F(EvaluatorFlake, NestedSetsAreWalkedAndAnAbortDeepInsideFailsOnlyItsAttrib
   EXPECT_EQ(bad.state, JobState::kEvalFailed);
   EXPECT_NE(bad.error.find("deep abort"), std::string::npos) << bad.error;
   EXPECT_EQ(store.list_jobs(state::eval_id_for_change(c.id))->size(), 6u);
+}
+
+// A bus that runs `on_publish` before passing each message on.
+class WatchingBus final : public bus::Bus {
+ public:
+  WatchingBus(bus::Bus& inner, std::function<void(const bus::OutMessage&)> on_publish)
+      : inner_(inner), on_publish_(std::move(on_publish)) {}
+  Result<void> publish(const bus::OutMessage& m) override {
+    on_publish_(m);
+    return inner_.publish(m);
+  }
+  Result<void> consume(const bus::ConsumerSpec& s, bus::Handler h, const std::atomic<bool>& stop) override {
+    return inner_.consume(s, h, stop);
+  }
+  bool healthy() override { return inner_.healthy(); }
+
+ private:
+  bus::Bus& inner_;
+  std::function<void(const bus::OutMessage&)> on_publish_;
+};
+
+TEST_F(EvaluatorFlake, BuildsAreRequestedWhileNixIsStillEvaluating) {
+  // `zslow` sorts last and takes seconds to evaluate; `a` is ready at once.
+  auto rev = commit(R"({
+  outputs = { self }: let mk = name: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo )" +
+                    nonce() + R"( > $out" ]; }; in {
+    checks.x86_64-linux = {
+      a = mk "a";
+      zslow = builtins.seq (builtins.foldl' (x: y: x + y) 0 (builtins.genList (x: x) 3000000)) (mk "zslow");
+    };
+  };
+}
+)");
+  auto change = change_for(rev, "main", "s1");
+  std::optional<bool> slow_job_existed;  // when the first build request went out
+  WatchingBus watching(bus, [&](const bus::OutMessage& m) {
+    if (slow_job_existed || m.subject.rfind("flurry.build.", 0) != 0) return;
+    auto j = store.get_job(job_id(change, "checks.x86_64-linux.zslow"));
+    slow_job_existed = j && j->has_value();
+  });
+  auto o = evaluator::handle_change(change, 1, {watching, store, nix, git, clock}, cfg);
+  ASSERT_EQ(o.result, "evaluated") << o.error;
+  EXPECT_GE(o.batches, 2);
+  ASSERT_TRUE(slow_job_existed.has_value());
+  EXPECT_FALSE(*slow_job_existed);  // a's build was requested before zslow was evaluated
+  EXPECT_EQ(build_requests(), (std::set<std::string>{job_id(change, "checks.x86_64-linux.a"), job_id(change, "checks.x86_64-linux.zslow")}));
 }
