@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     static builder::BuilderConfig cfg;
     cfg.max_silent = c.get_duration_ms("builder.max_silent_time", cfg.max_silent);
     cfg.timeout = c.get_duration_ms("builder.timeout", cfg.timeout);
+    cfg.cancel_poll_interval = c.get_duration_ms("builder.cancel_poll_interval", cfg.cancel_poll_interval);
     cfg.log_cap_bytes = static_cast<std::size_t>(c.get_int("builder.log_cap_bytes", static_cast<std::int64_t>(cfg.log_cap_bytes)));
     cfg.public_url = c.get_string("builder.public_url", "");
     int slots = static_cast<int>(c.get_int("builder.slots", 2));

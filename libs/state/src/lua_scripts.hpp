@@ -301,9 +301,9 @@ if eval_ended(es) then
   t.eval_state = es
   return transition_reply(t)
 end
-redis.call('HSET', ek, 'cancelled', 1)
--- Evaluating or building alike: what is queued ends now, what is building
--- finishes normally and the last job to end ends the eval.
+redis.call('HSET', ek, 'cancelled', 1, 'cancel_reason', why)
+-- Evaluating or building alike: what is queued ends now; builders see the
+-- mark and stop what is building, and the last job to end ends the eval.
 if es == 'evaluating' then redis.call('HSET', ek, 'error', why) end
 local n = 0
 for _, id in ipairs(redis.call('LRANGE', list_key, 0, -1)) do

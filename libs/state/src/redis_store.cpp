@@ -140,6 +140,8 @@ EvalRecord to_eval(const Reply& hash) {
     else if (f == "jobs_total") e.jobs_total = static_cast<int>(to_i64(v));
     else if (f == "jobs_pending") e.jobs_pending = static_cast<int>(to_i64(v));
     else if (f == "jobs_failed") e.jobs_failed = static_cast<int>(to_i64(v));
+    else if (f == "cancelled") e.cancelled = v == "1";
+    else if (f == "cancel_reason") e.cancel_reason = v;
   }
   return e;
 }

@@ -230,8 +230,10 @@ Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const st
     return t;
   }
   eval.cancelled = true;
-  // Evaluating or building alike: what is queued ends now, what is building
-  // finishes normally and the last job to end ends the eval.
+  eval.rec.cancelled = true;
+  eval.rec.cancel_reason = reason;
+  // Evaluating or building alike: what is queued ends now; builders see the
+  // mark and stop what is building, and the last job to end ends the eval.
   if (eval.rec.state == EvalState::kEvaluating) eval.rec.error = reason;
   for (const auto& id : eval.job_ids) {
     auto& j = jobs_.at(id);

@@ -504,7 +504,11 @@ TYPED_TEST_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBuildingJobsFinish
   EXPECT_EQ(this->state_of("b"), JobState::kCancelled);
   EXPECT_EQ((*s.get_job("c"))->error, "superseded by bbbb");
   EXPECT_EQ(this->state_of("a"), JobState::kBuilding);
-  // The running build ends normally; it releases nothing and ends the eval.
+  // Builders of the running job see the mark and the reason.
+  EXPECT_FALSE(this->eval().cancelled);
+  EXPECT_TRUE((*s.get_eval("e1"))->cancelled);
+  EXPECT_EQ((*s.get_eval("e1"))->cancel_reason, "superseded by bbbb");
+  // The running build ends (here as a success); it releases nothing and ends the eval.
   auto done = *s.finish_job("a", JobState::kSucceeded, "", 13);
   EXPECT_TRUE(done.ready.empty());
   EXPECT_TRUE(done.eval_finished);
@@ -512,6 +516,7 @@ TYPED_TEST_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBuildingJobsFinish
   EXPECT_EQ((*s.get_eval("e1"))->state, EvalState::kCancelled);
   // A repeat changes nothing and answers the same.
   EXPECT_EQ(*s.cancel_eval("e1", "again", 14), *t);
+  EXPECT_EQ((*s.get_eval("e1"))->cancel_reason, "superseded by bbbb");
 }
 
 TYPED_TEST_P(StateContract, CancelOfAnEvaluatingEvalEndsItAndRefusesItsJobs) {

@@ -1,6 +1,9 @@
 #include "build.hpp"
 
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "flurry/core/log.hpp"
 #include "flurry/pipeline/publish.hpp"
@@ -51,6 +54,52 @@ class LogSink {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
+// Watches the job's eval while it builds: once the eval is cancelled, sets
+// `cancel` (nix's process group is killed) and keeps the reason.
+class CancelWatch {
+ public:
+  CancelWatch(state::StateStore& s, std::string eval_id, std::chrono::milliseconds every)
+      : state_(s), eval_id_(std::move(eval_id)), every_(every), thread_([this] { run(); }) {}
+  ~CancelWatch() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  const std::atomic<bool>* flag() const { return &cancel_; }
+  std::string reason() {
+    std::lock_guard lock(mu_);
+    return reason_;
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, every_, [&] { return done_; })) {
+      lock.unlock();
+      // A store that does not answer is no reason to stop a build.
+      auto e = state_.get_eval(eval_id_);
+      lock.lock();
+      if (e && e->has_value() && (**e).cancelled) {
+        reason_ = (**e).cancel_reason.empty() ? "cancelled" : (**e).cancel_reason;
+        cancel_ = true;
+        return;
+      }
+    }
+  }
+  state::StateStore& state_;
+  std::string eval_id_;
+  std::chrono::milliseconds every_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::string reason_;
+  std::atomic<bool> cancel_{false};
+  std::thread thread_;  // last: starts once everything it uses exists
+};
+
 BuildOutcome finish_and_publish(const state::JobRecord& job, JobState st, const std::string& error, BuildPorts ports,
                                 const BuilderConfig& cfg, std::uint64_t delivered, const std::string& result) {
   auto t = ports.state.finish_job(job.id, st, error, ports.clock.now_ms());
@@ -88,10 +137,17 @@ BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery deliver
   LogSink sink(ports.state, rec.id, cfg);
   if (rec.attempts > 0) sink.write("--- flurry: build attempt " + std::to_string(rec.attempts + 1) + " ---\n");
   auto begin = std::chrono::steady_clock::now();
-  auto built = ports.nix.build({.drv_path = rec.drv_path,
-                                .max_silent = cfg.max_silent,
-                                .timeout = cfg.timeout,
-                                .on_log = [&sink](std::string_view s) { sink.write(s); }});
+  Result<nix::BuildResult> built = fail(Error::transient("not built"));
+  std::string cancel_reason;
+  {
+    CancelWatch watch(ports.state, rec.eval_id, cfg.cancel_poll_interval);
+    built = ports.nix.build({.drv_path = rec.drv_path,
+                             .max_silent = cfg.max_silent,
+                             .timeout = cfg.timeout,
+                             .on_log = [&sink](std::string_view s) { sink.write(s); },
+                             .cancel = watch.flag()});
+    cancel_reason = watch.reason();
+  }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   if (!built) {
     sink.write("--- flurry: could not run nix: " + built.error().message + "\n");
@@ -103,6 +159,10 @@ BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery deliver
                                 delivery.num_delivered, "failed");
     o.seconds = secs;
     return o;
+  }
+  if (built->outcome == nix::BuildResult::Outcome::kCancelled) {
+    sink.write("--- flurry: build stopped: " + (cancel_reason.empty() ? std::string("cancelled") : cancel_reason) + "\n");
+    built->error = cancel_reason.empty() ? "cancelled" : cancel_reason;
   }
   sink.flush();
   JobState st = JobState::kFailed;

@@ -19,6 +19,9 @@ struct BuilderConfig {
   std::size_t log_cap_bytes = 4 * 1024 * 1024;
   std::size_t log_flush_bytes = 64 * 1024;
   std::chrono::milliseconds log_flush_interval{1000};
+  // How often a running build checks whether its eval was cancelled
+  // (superseded or cancelled explicitly); a cancelled build is killed.
+  std::chrono::milliseconds cancel_poll_interval{std::chrono::seconds(2)};
   std::string public_url;
 };
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "flurry/bus/testing/memory_bus.hpp"
 #include "flurry/core/log.hpp"
 #include "flurry/nix/testing/fake_nix_runner.hpp"
@@ -141,6 +143,39 @@ TEST_F(Build, LogIsStoredCappedAndRedacted) {
   EXPECT_NE(stored.find("end\n"), std::string::npos);
   EXPECT_EQ(stored.find("hunter2"), std::string::npos);
   EXPECT_NE(stored.find("[redacted]"), std::string::npos);
+}
+
+TEST_F(Build, CancellingTheEvalKillsItsRunningBuild) {
+  cfg.cancel_poll_interval = std::chrono::milliseconds(20);
+  nix.runs_until_cancelled = {"/nix/store/a.drv"};
+  BuildOutcome o;
+  std::thread builder([&] { o = build("a"); });
+  // Once a is building, a newer push supersedes the eval.
+  for (int i = 0; i < 1000 && (**store.get_job("a")).state != JobState::kBuilding; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ((**store.get_job("a")).state, JobState::kBuilding);
+  auto t = store.cancel_eval("e1", "superseded by bbbbbbbbbbbb", 5);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->cancelled.size(), 3u);  // b, c, d were queued
+  builder.join();
+  EXPECT_EQ(o.state, JobState::kCancelled);
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  auto a = **store.get_job("a");
+  EXPECT_EQ(a.state, JobState::kCancelled);
+  EXPECT_EQ(a.error, "superseded by bbbbbbbbbbbb");
+  EXPECT_NE(store.get_log("a")->find("build stopped: superseded by bbbbbbbbbbbb"), std::string::npos);
+  // The killed build was the last one: the eval ended cancelled.
+  EXPECT_EQ((**store.get_eval("e1")).state, state::EvalState::kCancelled);
+  ASSERT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+  EXPECT_TRUE(build_requests().empty());
+}
+
+TEST_F(Build, ABuildOfALiveEvalIsNotStopped) {
+  cfg.cancel_poll_interval = std::chrono::milliseconds(5);
+  auto o = build("a");
+  EXPECT_EQ(o.state, JobState::kSucceeded);
+  EXPECT_FALSE((**store.get_eval("e1")).cancelled);
 }
 
 TEST_F(Build, UnknownJobIsAcknowledged) {

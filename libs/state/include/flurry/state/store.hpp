@@ -37,6 +37,10 @@ struct EvalRecord {
   int jobs_total = 0;
   int jobs_pending = 0;  // not yet terminal
   int jobs_failed = 0;   // terminal and not a success
+  // cancel_eval was called (with this reason): queued jobs ended, builders
+  // stop the jobs still building; the eval ends cancelled when they have.
+  bool cancelled = false;
+  std::string cancel_reason;
   // What nix warned about while evaluating, in the order first reported,
   // without repeats (add_eval_warnings).
   std::vector<std::string> warnings;
@@ -147,9 +151,10 @@ class StateStore {
   // nothing is superseded. A repeat by the eval holding the key answers the
   // same as its first call did (so a crashed caller can finish the cancel).
   virtual Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) = 0;
-  // Cancels an eval: every queued job ends cancelled with `reason`; jobs
-  // already building finish normally, and when the last one does the eval
-  // ends cancelled (at once if none is building). This holds for an eval
+  // Cancels an eval: every queued job ends cancelled with `reason`; the
+  // eval record shows `cancelled` and `cancel_reason` so that builders stop
+  // the jobs still building, and when the last one ends the eval ends
+  // cancelled (at once if none is building). This holds for an eval
   // still evaluating too (its eval error becomes `reason`); a later add_jobs
   // is refused. No-op for an ended eval. A repeat returns the first call's
   // transition.

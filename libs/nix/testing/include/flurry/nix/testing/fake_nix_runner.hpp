@@ -3,6 +3,8 @@
 // returns and inspect what was asked.
 #include <algorithm>
 #include <functional>
+#include <chrono>
+#include <thread>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -62,6 +64,7 @@ class FakeNixRunner final : public NixRunner {
     return r;
   }
   std::size_t stream_batch = 0;
+  std::set<std::string> runs_until_cancelled;  // drvs whose build only ends when cancelled
   // Called (unlocked) as each evaluation starts.
   std::function<void(const EvalRequest&)> on_eval;
 
@@ -103,6 +106,15 @@ class FakeNixRunner final : public NixRunner {
   Result<BuildResult> build(const BuildRequest& req) override {
     std::unique_lock lock(mu_);
     builds.push_back(req.drv_path);
+    if (runs_until_cancelled.count(req.drv_path)) {
+      // Like a long build: ends only when cancelled (or after 20 s, as a
+      // success, so that a test waiting for the cancel fails, not hangs).
+      lock.unlock();
+      for (int i = 0; i < 2000 && !(req.cancel && req.cancel->load()); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      BuildResult r;
+      r.outcome = req.cancel && req.cancel->load() ? BuildResult::Outcome::kCancelled : BuildResult::Outcome::kSucceeded;
+      return r;
+    }
     if (auto e = build_errors.find(req.drv_path); e != build_errors.end()) return fail(e->second);
     auto log = build_logs.count(req.drv_path) ? build_logs[req.drv_path] : std::string();
     BuildResult r;
