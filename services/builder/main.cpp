@@ -13,8 +13,12 @@ using namespace flurry;
 int main(int argc, char** argv) {
   return service::run("builder", argc, argv, [](service::Runtime& rt) {
     static SystemClock clock;
-    static nix::CliNixRunner nix(default_process_runner());
     const auto& c = rt.config();
+    nix::CliOptions nix_options;
+    if (c.has("builder.remote_builders")) nix_options.builders = c.get_string("builder.remote_builders", "");
+    if (c.has("builder.max_local_builds")) nix_options.max_jobs = static_cast<int>(c.get_int("builder.max_local_builds", 1));
+    if (nix_options.max_jobs && *nix_options.max_jobs < 0) throw ConfigError("builder.max_local_builds must not be negative");
+    static nix::CliNixRunner nix(default_process_runner(), nix_options);
     static builder::BuilderConfig cfg;
     cfg.max_silent = c.get_duration_ms("builder.max_silent_time", cfg.max_silent);
     cfg.timeout = c.get_duration_ms("builder.timeout", cfg.timeout);

@@ -138,6 +138,8 @@ Result<BuildResult> CliNixRunner::build(const BuildRequest& req) {
   std::vector<std::string> argv = {options_.nix, "build", "--no-link", "--json", "-L"};
   if (req.max_silent.count() > 0) argv.insert(argv.end(), {"--max-silent-time", seconds(req.max_silent)});
   if (req.timeout.count() > 0) argv.insert(argv.end(), {"--timeout", seconds(req.timeout)});
+  if (options_.builders) argv.insert(argv.end(), {"--builders", *options_.builders});
+  if (options_.max_jobs) argv.insert(argv.end(), {"--max-jobs", std::to_string(*options_.max_jobs)});
   argv.push_back(req.drv_path);
   ProcessSpec spec{.argv = argv, .on_stderr = req.on_log, .cancel = req.cancel};
   // Backstops in case nix itself hangs: a little past nix's own limits.

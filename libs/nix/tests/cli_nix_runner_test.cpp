@@ -511,6 +511,15 @@ TEST(CliNixBuild, SucceedsStreamsTheLogAndReadsOutputs) {
   EXPECT_GT(r.calls[0].silence_timeout, std::chrono::seconds(5));
 }
 
+TEST(CliNixBuild, RemoteBuildersGoToNixsOwnSettings) {
+  ScriptedRunner r;
+  r.on([](const Argv& a) { return a[1] == "build"; }, exited(0, R"([{"drvPath":"/nix/store/x.drv","outputs":{"out":"/nix/store/x-out"}}])"));
+  CliNixRunner nix(r, {.builders = "ssh-ng://mac aarch64-darwin - 4", .max_jobs = 0});
+  ASSERT_TRUE(nix.build({.drv_path = "/nix/store/x.drv"}).has_value());
+  EXPECT_THAT(r.calls[0].argv, ElementsAre("nix", "build", "--no-link", "--json", "-L", "--builders", "ssh-ng://mac aarch64-darwin - 4",
+                                           "--max-jobs", "0", "/nix/store/x.drv"));
+}
+
 TEST(CliNixBuild, WithoutJsonOutputsComeFromTheDerivation) {
   ScriptedRunner r;
   r.on([](const Argv& a) { return a[1] == "build"; }, exited(0, ""));

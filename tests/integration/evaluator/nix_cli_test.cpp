@@ -82,6 +82,16 @@ TEST_F(NixCli, NixsOwnTimeLimitsEndABuildAsTimedOut) {
   EXPECT_THAT(r->error, HasSubstr("timed out after 1 seconds of silence"));
 }
 
+TEST_F(NixCli, BuildsObeyTheRemoteBuilderSettings) {
+  // No local builds and no remote builder: nix itself refuses, which shows
+  // the settings reach it (a real remote builder needs an ssh host).
+  CliNixRunner remote_only(runner, {.builders = "", .max_jobs = 0});
+  auto r = remote_only.build({.drv_path = drv("remote-only", "echo x > $out"), .timeout = std::chrono::minutes(1)});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->outcome, BuildResult::Outcome::kFailed);
+  EXPECT_THAT(r->error, HasSubstr("max-jobs"));
+}
+
 TEST_F(NixCli, ACancelledBuildIsCancelled) {
   auto d = drv("endless", "while :; do :; done");
   std::atomic<bool> cancel{true};

@@ -2,6 +2,7 @@
 // The NixRunner port over the nix CLI (Nix 2.8 and later), run through the
 // process runner. nix inherits NIX_CONFIG and the rest of the environment.
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "flurry/core/process.hpp"
@@ -23,6 +24,12 @@ struct CliOptions {
   // How far past nix's own --timeout / --max-silent-time the process-level
   // backstop kills a build whose nix does not stop by itself.
   std::chrono::milliseconds build_grace{std::chrono::seconds(30)};
+  // Remote builds through Nix's own machinery: `builders` is Nix's
+  // machine specification (e.g. "ssh-ng://mac aarch64-darwin - 4", or
+  // "@/etc/nix/machines"), passed as `--builders`; `max_jobs` is nix's
+  // --max-jobs (0: build only on remote builders). Unset: nix's own config.
+  std::optional<std::string> builders;
+  std::optional<int> max_jobs;
 };
 
 class CliNixRunner final : public NixRunner {
