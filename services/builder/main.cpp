@@ -29,8 +29,17 @@ int main(int argc, char** argv) {
     int max_deliver = static_cast<int>(c.get_int("builder.max_attempts", 3));
     auto& bus = rt.bus();
     auto& state = rt.state();
+    // Queue depth per system, shared by every builder of that system.
+    struct Queue {
+      bus::ConsumerSpec spec;
+      prometheus::Gauge& waiting;
+      prometheus::Gauge& in_flight;
+    };
+    static std::vector<Queue> queues;
     for (const auto& system : c.get_string_list("builder.systems", {"x86_64-linux"})) {
       auto& busy = rt.metrics().gauge("builder_busy_slots", "Build slots in use.", {{"system", system}});
+      auto& free = rt.metrics().gauge("builder_free_slots", "Build slots free.", {{"system", system}});
+      free.Set(slots);
       rt.metrics().gauge("builder_slots", "Build slots configured.", {{"system", system}}).Set(slots);
       bus::ConsumerSpec spec{.stream = std::string(subjects::kBuildsStream),
                              .durable = "builder-" + subjects::token(system),
@@ -38,14 +47,20 @@ int main(int argc, char** argv) {
                              .max_deliver = max_deliver,
                              .ack_wait = std::chrono::seconds(60),
                              .concurrency = slots};
-      rt.consume(spec, [&rt, &bus, &state, &busy, system, max_deliver](const bus::Delivery& d) {
+      queues.push_back({spec,
+                        rt.metrics().gauge("build_queue_waiting", "Build requests not yet taken by any builder.", {{"system", system}}),
+                        rt.metrics().gauge("build_queue_in_flight", "Build requests taken and not finished, by any builder.",
+                                           {{"system", system}})});
+      rt.consume(spec, [&rt, &bus, &state, &busy, &free, system, max_deliver](const bus::Delivery& d) {
         auto req = msg::decode_build_request(d.data);
         if (!req) return bus::disposition_for(req.error(), d.num_delivered);
         busy.Increment();
+        free.Decrement();
         log::info("build.started", "building", {{"eval_id", req->eval_id}, {"job_id", req->job_id}, {"attr", req->attr},
                                                 {"drv", req->drv_path}, {"delivery", d.num_delivered}});
         auto o = builder::handle_build_request(*req, {d.num_delivered, max_deliver}, {state, bus, nix, clock}, cfg);
         busy.Decrement();
+        free.Increment();
         rt.metrics().counter("builds_total", "Build requests handled, by system and result.", {{"system", system}, {"result", o.result}}).Increment();
         if (o.seconds > 0) rt.metrics().histogram("build_duration_seconds", "Time nix spent building.", {{"system", system}}).Observe(o.seconds);
         log::info("build." + o.result, o.disposition.reason.empty() ? o.result : o.disposition.reason,
@@ -54,5 +69,13 @@ int main(int argc, char** argv) {
         return o.disposition;
       });
     }
+    rt.every(c.get_duration_ms("builder.queue_poll_interval", std::chrono::seconds(5)), [&bus] {
+      for (auto& q : queues) {
+        if (auto d = bus.queue_depth(q.spec)) {
+          q.waiting.Set(static_cast<double>(d->waiting));
+          q.in_flight.Set(static_cast<double>(d->in_flight));
+        }
+      }
+    });
   });
 }

@@ -57,6 +57,19 @@ TEST(Services, EveryServiceAnswersHealthAndMetricsAndStopsCleanlyOnSigterm) {
   auto metrics = client->send({.url = stack.service_url("webhook-ingest") + "/metrics"});
   EXPECT_NE(metrics->body.find("flurry_webhooks_total{event=\"ping\",forge=\"github\",result=\"unauthorized\"} 1"), std::string::npos)
       << metrics->body;
+  // The builder exports its system's queue depth (refreshed every second
+  // here) and its free slots.
+  std::string builder_metrics;
+  for (int i = 0; i < 100; ++i) {
+    auto m = client->send({.url = stack.service_url("builder") + "/metrics"});
+    ASSERT_TRUE(m.has_value());
+    builder_metrics = m->body;
+    if (builder_metrics.find("flurry_build_queue_waiting{system=\"x86_64-linux\"} 0") != std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_NE(builder_metrics.find("flurry_build_queue_waiting{system=\"x86_64-linux\"} 0"), std::string::npos) << builder_metrics;
+  EXPECT_NE(builder_metrics.find("flurry_build_queue_in_flight{system=\"x86_64-linux\"} 0"), std::string::npos) << builder_metrics;
+  EXPECT_NE(builder_metrics.find("flurry_builder_free_slots{system=\"x86_64-linux\"} 2"), std::string::npos) << builder_metrics;
   auto unclean = stack.stop();
   EXPECT_TRUE(unclean.empty()) << unclean.front();
 }

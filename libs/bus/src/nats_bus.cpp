@@ -93,6 +93,20 @@ class NatsBus final : public Bus {
 
   bool healthy() override { return natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
 
+  Result<QueueDepth> queue_depth(const ConsumerSpec& spec) override {
+    if (auto r = ensure_consumer(spec); !r) return fail(r.error());
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus st = js_GetConsumerInfo(&ci, js_, spec.stream.c_str(), spec.durable.c_str(), nullptr, &jerr);
+    if (st != NATS_OK || !ci) {
+      jsConsumerInfo_Destroy(ci);
+      return fail(Error::transient("nats: cannot read consumer " + spec.durable + ": " + nats_error(st, jerr)));
+    }
+    QueueDepth d{ci->NumPending, static_cast<std::uint64_t>(std::max<std::int64_t>(0, ci->NumAckPending))};
+    jsConsumerInfo_Destroy(ci);
+    return d;
+  }
+
   Result<void> consume(const ConsumerSpec& spec, Handler handler, const std::atomic<bool>& stop) override {
     if (auto r = ensure_consumer(spec); !r) return r;
     int n = std::max(1, spec.concurrency);

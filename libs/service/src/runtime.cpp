@@ -131,6 +131,23 @@ class RuntimeImpl final : public Runtime {
     });
   }
 
+  void every(std::chrono::milliseconds interval, std::function<void()> fn) override {
+    std::lock_guard lock(mu_);
+    running_consumers_ += 1;
+    consumers_.emplace_back([this, interval, fn = std::move(fn)] {
+      while (!wait_stopping(interval)) {
+        try {
+          fn();
+        } catch (const std::exception& e) {
+          log::warn("service.periodic_failed", e.what());
+        }
+      }
+      std::lock_guard l(mu_);
+      running_consumers_ -= 1;
+      cv_.notify_all();
+    });
+  }
+
   void add_health_check(std::string name, std::function<bool()> check) override {
     std::lock_guard lock(mu_);
     checks_.emplace_back(std::move(name), std::move(check));

@@ -177,3 +177,48 @@ TEST_F(NatsBusTest, PublishWithoutServerIsATransientError) {
   EXPECT_EQ(r.error().code, ErrorCode::kTransient);
   EXPECT_FALSE(bus->healthy());
 }
+
+TEST_F(NatsBusTest, QueueDepthCountsWaitingAndInFlightRequests) {
+  auto s = spec("builder-aarch64-linux", "flurry.build.aarch64-linux");
+  auto empty = bus->queue_depth(s);
+  ASSERT_TRUE(empty.has_value()) << empty.error().message;
+  EXPECT_EQ(empty->waiting, 0u);
+  EXPECT_EQ(empty->in_flight, 0u);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(bus->publish({"flurry.build.aarch64-linux", "q" + std::to_string(i), "q" + std::to_string(i)}).has_value());
+  }
+  auto three = bus->queue_depth(s);
+  ASSERT_TRUE(three.has_value());
+  EXPECT_EQ(three->waiting, 3u);
+  // One taken and held by a handler: in flight, not waiting.
+  std::atomic<bool> holding{false}, release{false};
+  std::atomic<bool> stop{false};
+  std::thread consumer([&] {
+    auto consumed = bus->consume(s,
+                 [&](const Delivery&) {
+                   holding = true;
+                   while (!release) std::this_thread::sleep_for(10ms);
+                   return Disposition::ack();
+                 },
+                 stop);
+    EXPECT_TRUE(consumed.has_value());
+  });
+  for (int i = 0; i < 500 && !holding; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(holding.load());
+  auto held = bus->queue_depth(s);
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(held->waiting, 2u);
+  EXPECT_EQ(held->in_flight, 1u);
+  release = true;
+  for (int i = 0; i < 500; ++i) {
+    auto d = bus->queue_depth(s);
+    if (d && d->waiting == 0 && d->in_flight == 0) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  stop = true;
+  consumer.join();
+  auto done = bus->queue_depth(s);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->waiting, 0u);
+  EXPECT_EQ(done->in_flight, 0u);
+}

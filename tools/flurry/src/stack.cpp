@@ -156,6 +156,7 @@ Result<void> Stack::write_config() {
   put("evaluator", "public_url", toml_string(options_.public_url));
   put("builder", "listen", listen("builder"));
   put("builder", "public_url", toml_string(options_.public_url));
+  put("builder", "queue_poll_interval", toml_string("1s"));
   put("uploader", "listen", listen("uploader"));
   put("uploader", "caches", toml_list({"file://" + cache_dir()}));
   put("uploader", "secret_key_file", toml_string(d + "/secrets/cache.key"));

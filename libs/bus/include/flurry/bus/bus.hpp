@@ -62,6 +62,12 @@ struct ConsumerSpec {
   int concurrency = 1;         // messages handled at once by this process
 };
 
+// What a consumer has not finished yet.
+struct QueueDepth {
+  std::uint64_t waiting = 0;    // stored, not yet delivered
+  std::uint64_t in_flight = 0;  // delivered, not yet acknowledged
+};
+
 class Bus {
  public:
   virtual ~Bus() = default;
@@ -76,6 +82,11 @@ class Bus {
   virtual Result<void> consume(const ConsumerSpec& spec, Handler handler, const std::atomic<bool>& stop) = 0;
   // True while connected to the server.
   virtual bool healthy() = 0;
+  // The backlog of the consumer `spec` names (created if missing, as
+  // consume would). Test doubles need not support it.
+  virtual Result<QueueDepth> queue_depth(const ConsumerSpec& spec) {
+    return fail(Error::transient("queue depth is not available for " + spec.durable));
+  }
 };
 
 }  // namespace flurry::bus

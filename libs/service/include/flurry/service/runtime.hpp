@@ -39,6 +39,9 @@ class Runtime {
   // Called after the signal, before consumers are joined (e.g. to stop a
   // poller thread).
   virtual void on_shutdown(std::function<void()> fn) = 0;
+  // Runs `fn` every `interval` on a background thread until shutdown (e.g.
+  // to refresh gauges); an exception it throws is logged, not fatal.
+  virtual void every(std::chrono::milliseconds interval, std::function<void()> fn) = 0;
 };
 
 // Parses flags (--config FILE, --set key=value..., --log-level L), sets up
