@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     cfg.show_trace = c.get_bool("evaluator.show_trace", cfg.show_trace);
     cfg.public_url = c.get_string("evaluator.public_url", cfg.public_url);
     cfg.caches = c.get_string_list("evaluator.caches", cfg.caches);
+    cfg.cache_failed_builds = c.get_bool("evaluator.cache_failed_builds", cfg.cache_failed_builds);
     cfg.eval_timeout = c.get_duration_ms("evaluator.eval_timeout", cfg.eval_timeout);
     cfg.attr_timeout = c.get_duration_ms("evaluator.attr_timeout", cfg.attr_timeout);
     cfg.force_recurse = c.get_bool("evaluator.force_recurse", cfg.force_recurse);

@@ -4,6 +4,8 @@
 // entries and effect runs a user expects.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <filesystem>
 #include <thread>
 
@@ -195,14 +197,19 @@ TEST_F(Pipeline, SignedPushBecomesPerAttributeStatusesCacheEntriesAndEffects) {
     EXPECT_EQ(st.owner, "octo");
     EXPECT_EQ(st.repo, "hello");
   }
-  // Every context went through pending before its result.
+  // No context ever went back to pending after its result. (Pending comes
+  // first when it is posted at all: a build that finishes within moments
+  // of its job being recorded may reach the reporter first, and the older
+  // pending is then rightly never posted.)
   std::map<std::string, std::vector<std::string>> sequence;
   for (const auto& st : github.statuses()) {
     if (st.sha == rev1) sequence[st.context].push_back(st.state);
   }
-  EXPECT_EQ(sequence["flurry/eval"].front(), "pending");
-  EXPECT_EQ(sequence[ctx("ok")].front(), "pending");
-  EXPECT_EQ(sequence[ctx("dep")].front(), "pending");
+  for (const auto& [context, states] : sequence) {
+    auto result = std::find_if(states.begin(), states.end(), [](const std::string& x) { return x != "pending"; });
+    EXPECT_TRUE(std::find(result, states.end(), "pending") == states.end()) << context;
+  }
+  EXPECT_EQ(sequence["flurry/eval"].back(), "success");
   // The reporter authenticates with the token.
   auto calls = github.calls();
   ASSERT_FALSE(calls.empty());

@@ -143,6 +143,36 @@ std::string default_bin_dir(const char* argv0) {
   return dir.parent_path().parent_path().string();
 }
 
+// `flurry rebuild`: forgets cached failures; 0 if every one was cleared or
+// had none, 1 if the store could not be reached, 2 on bad configuration.
+int forget_failures(const std::string& config_file, const std::vector<std::string>& drvs) {
+  try {
+    auto config = Config::from_file(config_file);
+    state::RedisOptions o;
+    o.host = config.get_string("redis.host", "127.0.0.1");
+    o.port = static_cast<int>(config.get_int("redis.port", 6379));
+    o.prefix = config.get_string("redis.prefix", "flurry");
+    if (config.has("redis.password_file")) o.password = read_secret_file(config.get_string("redis.password_file", ""));
+    auto store = state::connect_redis(o);
+    if (!store) {
+      say(paint("31", "cannot reach Redis: ") + store.error().message);
+      return 1;
+    }
+    for (const auto& drv : drvs) {
+      auto cleared = (*store)->clear_failed_build(drv);
+      if (!cleared) {
+        say(paint("31", "cannot clear " + drv + ": ") + cleared.error().message);
+        return 1;
+      }
+      say(drv + (*cleared ? ": cached failure cleared; the next evaluation builds it" : ": no cached failure"));
+    }
+    return 0;
+  } catch (const ConfigError& e) {
+    say(paint("31", "bad configuration: ") + e.what());
+    return 2;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -165,7 +195,14 @@ int main(int argc, char** argv) {
   up->add_option("--timeout", timeout_s, "seconds to wait for the example")->capture_default_str();
   up->add_option("--github-api-url", github_api_url, "post commit statuses to this GitHub API (e.g. https://api.github.com)");
   up->add_option("--github-token-file", github_token_file, "file holding the token the reporter posts statuses with");
+  auto* rebuild = app.add_subcommand(
+      "rebuild", "clear the failed-build cache for derivations, so that the next evaluation builds them again");
+  std::string config_file = ".state/flurry.toml";
+  std::vector<std::string> drvs;
+  rebuild->add_option("--config", config_file, "the services' configuration (its [redis] section is used)")->capture_default_str();
+  rebuild->add_option("drv", drvs, "derivation paths (/nix/store/...drv)")->required();
   CLI11_PARSE(app, argc, argv);
+  if (*rebuild) return forget_failures(config_file, drvs);
 
   // Signals are taken synchronously (sigtimedwait) by the main thread.
   sigset_t set;

@@ -16,7 +16,7 @@ std::string describe(const state::JobRecord& job) {
     case JobState::kSkipped: return "Already built";
     case JobState::kFailed: return "Build failed" + (job.error.empty() ? std::string() : ": " + job.error);
     case JobState::kDependencyFailed: return "Not built: " + job.error;
-    case JobState::kCachedFailure: return "Failed before (cached failure)";
+    case JobState::kCachedFailure: return "Not built: " + (job.error.empty() ? std::string("failed before") : job.error);
     case JobState::kTimedOut: return "Build timed out";
     case JobState::kCancelled: return "Cancelled" + (job.error.empty() ? std::string() : ": " + job.error);
     case JobState::kEvalFailed: return "Evaluation failed: " + job.error;

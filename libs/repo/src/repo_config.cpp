@@ -71,6 +71,10 @@ Result<RepoConfig> parse_repo_config(const std::string& file, const std::string&
       auto v = node.value<bool>();
       if (!v) return bad(k, "must be true or false");
       c.effects_on_pull_requests = *v;
+    } else if (k == "cache_failed_builds") {
+      auto v = node.value<bool>();
+      if (!v) return bad(k, "must be true or false");
+      c.cache_failed_builds = *v;
     } else if (k == "effects_branches") {
       const auto* arr = node.as_array();
       if (!arr) return bad(k, "must be an array of branch globs");

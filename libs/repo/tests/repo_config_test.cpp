@@ -68,6 +68,14 @@ TEST(RepoConfig, BranchGlobsMatchLikeFnmatch) {
   EXPECT_FALSE(branch_matches("main", {}));
 }
 
+TEST(RepoConfig, CacheFailedBuildsIsOptional) {
+  EXPECT_FALSE(parse_repo_config("flurry.toml", "")->cache_failed_builds.has_value());
+  EXPECT_EQ(parse_repo_config("flurry.toml", "cache_failed_builds = true\n")->cache_failed_builds, std::optional<bool>(true));
+  auto bad = parse_repo_config("flurry.toml", "cache_failed_builds = \"yes\"\n");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("cache_failed_builds"), std::string::npos);
+}
+
 TEST(RepoConfig, PullRequestRefsAreRecognised) {
   EXPECT_TRUE(is_pull_request_ref("refs/pull/7/head"));
   EXPECT_TRUE(is_pull_request_ref("refs/pull/7/merge"));

@@ -115,7 +115,8 @@ local function standing(eval_id, ids, t)
 end
 )LUA";
 
-// KEYS[1] eval. ARGV: field, value, ... Returns 1 if created, 0 if it existed.
+// KEYS[1] a hash (an eval, a failed derivation). ARGV: field, value, ...
+// Returns 1 if created, 0 if it existed (then it is left as it was).
 inline constexpr const char* kCreateEval = R"LUA(
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))

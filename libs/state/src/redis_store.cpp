@@ -316,6 +316,47 @@ class RedisStore final : public StateStore {
     return r->integer == 1;
   }
 
+  // One hash per failed derivation, created whole or not at all.
+  Result<void> record_failed_build(const std::string& drv_path, const FailedBuild& f) override {
+    auto r = client_.eval(kCreateEval, {key("failed-drv:", drv_path)},
+                          {"job_id", f.job_id, "eval_id", f.eval_id, "attr", f.attr, "error", f.error, "at_ms", std::to_string(f.at_ms)});
+    if (!r) return fail(r.error());
+    return {};
+  }
+
+  Result<std::map<std::string, FailedBuild>> failed_builds(const std::vector<std::string>& drv_paths) override {
+    std::map<std::string, FailedBuild> out;
+    for (std::size_t start = 0; start < drv_paths.size(); start += kReadBatch) {
+      std::vector<std::vector<std::string>> batch;
+      const auto end = std::min(drv_paths.size(), start + kReadBatch);
+      for (std::size_t i = start; i < end; ++i) batch.push_back({"HGETALL", key("failed-drv:", drv_paths[i])});
+      auto replies = client_.pipeline(batch);
+      if (!replies) return fail(replies.error());
+      for (std::size_t i = start; i < end; ++i) {
+        const auto& h = (*replies)[i - start];
+        if (!h.is_array() || h.elements.empty()) continue;
+        FailedBuild f;
+        for (std::size_t k = 0; k + 1 < h.elements.size(); k += 2) {
+          const auto& name = h.elements[k].str;
+          const auto& v = h.elements[k + 1].str;
+          if (name == "job_id") f.job_id = v;
+          else if (name == "eval_id") f.eval_id = v;
+          else if (name == "attr") f.attr = v;
+          else if (name == "error") f.error = v;
+          else if (name == "at_ms") f.at_ms = to_i64(v);
+        }
+        out.emplace(drv_paths[i], std::move(f));
+      }
+    }
+    return out;
+  }
+
+  Result<bool> clear_failed_build(const std::string& drv_path) override {
+    auto r = client_.command({"DEL", key("failed-drv:", drv_path)});
+    if (!r) return fail(r.error());
+    return r->integer > 0;
+  }
+
   // One hash per eval; each effect is three fields "<what>:<name>", so any
   // name (dots, colons, any byte) round-trips and one HSET updates it whole.
   Result<void> put_effect(const EffectRecord& e) override {

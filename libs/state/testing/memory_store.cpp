@@ -352,4 +352,27 @@ Result<std::vector<EffectRecord>> MemoryStore::list_effects(const std::string& e
   return out;
 }
 
+Result<void> MemoryStore::record_failed_build(const std::string& drv_path, const FailedBuild& failure) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  failed_builds_.emplace(drv_path, failure);  // the first one stays
+  return {};
+}
+
+Result<std::map<std::string, FailedBuild>> MemoryStore::failed_builds(const std::vector<std::string>& drv_paths) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  std::map<std::string, FailedBuild> out;
+  for (const auto& d : drv_paths) {
+    if (auto it = failed_builds_.find(d); it != failed_builds_.end()) out.emplace(d, it->second);
+  }
+  return out;
+}
+
+Result<bool> MemoryStore::clear_failed_build(const std::string& drv_path) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  return failed_builds_.erase(drv_path) > 0;
+}
+
 }  // namespace flurry::state::testing

@@ -860,6 +860,22 @@ TYPED_TEST_P(StateContract, JobRecordsShowTheirPendingDependencies) {
   EXPECT_EQ(pending(), (std::vector<int>{0, 0, 0, 1}));
 }
 
+TYPED_TEST_P(StateContract, FailedBuildCacheKeepsTheFirstFailureUntilCleared) {
+  auto& s = *this->store;
+  const std::string drv = "/nix/store/x-odd name \"q\".drv";
+  FailedBuild first{"j1", "e1", "checks.x86_64-linux.x", "error: builder failed\nwith two lines", 100};
+  EXPECT_TRUE(s.failed_builds({drv})->empty());
+  ASSERT_TRUE(s.record_failed_build(drv, first).has_value());
+  ASSERT_TRUE(s.record_failed_build(drv, {"j2", "e2", "checks.x86_64-linux.x", "other", 200}).has_value());
+  auto got = s.failed_builds({drv, "/nix/store/never-failed.drv"});
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ(got->at(drv), first);  // the first failure, byte for byte
+  EXPECT_TRUE(*s.clear_failed_build(drv));
+  EXPECT_FALSE(*s.clear_failed_build(drv));
+  EXPECT_TRUE(s.failed_builds({drv})->empty());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBuildingJobsFinish,
                             CancelOfAnEvaluatingEvalEndsItAndRefusesItsJobs, CancelOfAnEndedEvalChangesNothing,
                             SupersedeKeepsTheNewestEvalPerRef, CreateEvalIsIdempotent, AddJobsReleasesOnlyJobsWithoutDependencies,
@@ -881,6 +897,6 @@ REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBui
                             RepeatedBatchReturnsTheStandingOfItsJobs, CompleteReplayReturnsTheStandingOfEveryJob,
                             AddJobsIsRefusedOnceTheJobSetIsCompleteOrTheEvalWasStopped,
                             CancelOfAnEvaluatingEvalWithJobsEndsWhenItsBuildingJobsFinish,
-                            WarningsAreKeptOnceInOrderAndCapped, JobRecordsShowTheirPendingDependencies);
+                            WarningsAreKeptOnceInOrderAndCapped, JobRecordsShowTheirPendingDependencies, FailedBuildCacheKeepsTheFirstFailureUntilCleared);
 
 }  // namespace flurry::state::contract

@@ -172,6 +172,13 @@ BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery deliver
     case nix::BuildResult::Outcome::kTimedOut: st = JobState::kTimedOut; break;
     case nix::BuildResult::Outcome::kCancelled: st = JobState::kCancelled; break;
   }
+  if (st == JobState::kFailed) {
+    // For the failed-build cache (projects that enable it skip this
+    // derivation from now on); losing the record only costs a rebuild.
+    if (auto r = ports.state.record_failed_build(rec.drv_path, {rec.id, rec.eval_id, rec.attr, built->error, ports.clock.now_ms()}); !r) {
+      log::warn("build.failure_not_cached", r.error().message, {{"job_id", rec.id}});
+    }
+  }
   auto o = finish_and_publish(rec, st, built->error, ports, cfg, delivery.num_delivered, std::string(msg::to_string(st)));
   o.seconds = secs;
   return o;

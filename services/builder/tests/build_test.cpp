@@ -178,6 +178,20 @@ TEST_F(Build, ABuildOfALiveEvalIsNotStopped) {
   EXPECT_FALSE((**store.get_eval("e1")).cancelled);
 }
 
+TEST_F(Build, AFailedBuildIsRememberedForTheFailedBuildCache) {
+  nix.build_results["/nix/store/a.drv"].outcome = nix::BuildResult::Outcome::kFailed;
+  nix.build_results["/nix/store/a.drv"].error = "error: builder for '/nix/store/a.drv' failed with exit code 1";
+  const auto at = clock.now_ms();
+  EXPECT_EQ(build("a").state, JobState::kFailed);
+  auto failed = *store.failed_builds({"/nix/store/a.drv", "/nix/store/d.drv"});
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed.at("/nix/store/a.drv"),
+            (state::FailedBuild{"a", "e1", "checks.x86_64-linux.a", "error: builder for '/nix/store/a.drv' failed with exit code 1", at}));
+  // Successes and time-outs are not cached.
+  EXPECT_EQ(build("d").state, JobState::kSucceeded);
+  EXPECT_TRUE(store.failed_builds({"/nix/store/d.drv"})->empty());
+}
+
 TEST_F(Build, UnknownJobIsAcknowledged) {
   auto o = build("nope");
   EXPECT_EQ(o.result, "unknown_job");

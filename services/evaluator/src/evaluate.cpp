@@ -19,7 +19,8 @@ using msg::JobState;
 
 // States only evaluation assigns: a job in one of them was created terminal.
 bool born_terminal(JobState s) {
-  return s == JobState::kEvalFailed || s == JobState::kSkipped || s == JobState::kUnsupportedSystem;
+  return s == JobState::kEvalFailed || s == JobState::kSkipped || s == JobState::kUnsupportedSystem ||
+         s == JobState::kCachedFailure;
 }
 
 // The flurry/eval description once the jobs are known: "12 jobs, 1 failed
@@ -245,6 +246,7 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
                      " is not supported: this evaluator's nix only uses the flake's own flake.lock");
   }
 
+  const bool cache_failures = repo_cfg.cache_failed_builds.value_or(cfg_.cache_failed_builds);
   // Jobs are recorded and their builds requested batch by batch while nix
   // still evaluates (streaming): builds start before the evaluation ends.
   auto o = outcome("evaluated");
@@ -295,6 +297,11 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
         }
         facts.cached.insert(held->begin(), held->end());
       }
+    }
+    if (cache_failures && !drvs.empty()) {
+      auto failed = ports_.state.failed_builds(drvs);
+      if (!failed) return fail(*(store_error = failed.error()));
+      facts.failed = std::move(*failed);
     }
     auto jobs = plan_jobs(eval_id_, batch, graph, facts, served_set, &index);
     auto t = ports_.state.add_jobs(eval_id_, jobs, ports_.clock.now_ms(), /*complete=*/false);
@@ -471,6 +478,12 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
       if (j.state == JobState::kQueued && !build_systems.empty() && !build_systems.count(j.system)) {
         j.state = JobState::kUnsupportedSystem;
         j.error = "no builder serves system " + j.system;
+      }
+      if (auto f = store.failed.find(a.drv_path); j.state == JobState::kQueued && f != store.failed.end()) {
+        const auto& first = f->second;
+        j.state = JobState::kCachedFailure;
+        j.error = "failed before as " + first.attr + " in eval " + first.eval_id + " (job " + first.job_id + ")" +
+                  (first.error.empty() ? std::string() : ": " + first.error.substr(0, first.error.find('\n')));
       }
       auto& ids = jobs_by_drv[a.drv_path];
       if (std::find(ids.begin(), ids.end(), j.id) == ids.end()) ids.push_back(j.id);

@@ -29,6 +29,10 @@ struct EvaluatorConfig {
   // Binary caches (store URLs) builders substitute from: a job whose
   // outputs they hold is "cached" rather than "notBuilt".
   std::vector<std::string> caches;
+  // Failed-build cache default for projects whose config does not set
+  // cache_failed_builds: a derivation that failed before ends
+  // cached_failure instead of building again.
+  bool cache_failed_builds = false;
   std::chrono::milliseconds eval_timeout{std::chrono::minutes(10)};  // one system's whole evaluation
   std::chrono::milliseconds attr_timeout{std::chrono::minutes(5)};   // one attribute of it
   // Walk every nested attribute set (checks-style trees); false: only sets
@@ -80,12 +84,14 @@ using JobIndex = std::map<std::string, std::vector<std::string>>;
 struct StoreFacts {
   std::set<std::string> invalid;  // output paths not valid in the local store
   std::set<std::string> cached;   // output paths a configured binary cache holds
+  std::map<std::string, state::FailedBuild> failed;  // derivations that failed before (failed-build cache on)
 };
 
 // Pure planning: jobs from evaluated attributes. `graph` maps each .drv to
 // its input .drvs. A job whose outputs are all valid locally is skipped
 // (cache status "local"); one whose outputs a binary cache holds is
-// "cached", any other "notBuilt". Job B
+// "cached", any other "notBuilt". A job to build whose derivation is in
+// `failed` ends cached_failure, naming the first failure. Job B
 // depends on job A when A's derivation is in B's closure; only the nearest
 // jobs are kept as edges (the search stops at a job's derivation). With
 // `earlier`, jobs of earlier batches count too (an edge to one of them),

@@ -406,6 +406,41 @@ TEST_F(Evaluate, AnUnreachableCacheIsAWarningNotAFailure) {
   for (const auto& w : e.warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("hunter22")));
 }
 
+TEST_F(Evaluate, ADerivationThatFailedBeforeIsACachedFailureWhenTheCacheIsOn) {
+  ASSERT_TRUE(store.record_failed_build("/nix/store/fail.drv", {"old-job", "old-eval", "checks.x86_64-linux.fail",
+                                                                "error: builder for '/nix/store/fail.drv' failed with exit code 3", 1})
+                  .has_value());
+  // Off by default: built again.
+  auto off = change;
+  off.id = "github:off";
+  off.ref = "refs/heads/off";
+  EXPECT_EQ(handle_change(off, 1, {bus, store, nix, git, clock}, cfg).result, "evaluated");
+  EXPECT_EQ((**store.get_job(state::job_id_for(state::eval_id_for_change(off.id), "checks.x86_64-linux.fail"))).state, JobState::kQueued);
+  // On for the service: the failed derivation is not built, its dependent
+  // ends dependency_failed, everything else builds.
+  cfg.cache_failed_builds = true;
+  run();
+  auto fail_job = **store.get_job(id("fail"));
+  EXPECT_EQ(fail_job.state, JobState::kCachedFailure);
+  EXPECT_EQ(fail_job.error, "failed before as checks.x86_64-linux.fail in eval old-eval (job old-job): error: builder for "
+                            "'/nix/store/fail.drv' failed with exit code 3");
+  EXPECT_EQ(state_of("depOnFail"), JobState::kDependencyFailed);
+  EXPECT_EQ(state_of("ok"), JobState::kQueued);
+  EXPECT_EQ(build_requests().count(id("fail")), 0u);
+  auto s = statuses()["flurry/checks.x86_64-linux.fail"];
+  ASSERT_FALSE(s.empty());
+  EXPECT_EQ(s.back().state, msg::StatusState::kFailure);
+  EXPECT_THAT(s.back().description, HasSubstr("Not built: failed before as checks.x86_64-linux.fail in eval old-eval"));
+}
+
+TEST_F(Evaluate, AProjectCanTurnTheFailedBuildCacheOff) {
+  ASSERT_TRUE(store.record_failed_build("/nix/store/fail.drv", {"old-job", "old-eval", "checks.x86_64-linux.fail", "boom", 1}).has_value());
+  cfg.cache_failed_builds = true;
+  git.files["flurry.toml"] = "cache_failed_builds = false\n";
+  run();
+  EXPECT_EQ(state_of("fail"), JobState::kQueued);
+}
+
 TEST_F(Evaluate, EvaluationSettingsReachNix) {
   cfg.attr_timeout = std::chrono::seconds(9);
   cfg.force_recurse = false;

@@ -2,6 +2,7 @@
 // Per-repository configuration, read from the pushed commit: flurry.toml,
 // else nixbot.toml, else buildbot-nix.toml, with buildbot-nix's keys so
 // repositories move over without edits.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct RepoConfig {
   std::string lock_file = "flake.lock";
   bool effects_on_pull_requests = false;
   std::vector<std::string> effects_branches;  // globs; read from the default branch only
+  // Failed-build cache for this project; unset: the service's default.
+  std::optional<bool> cache_failed_builds;
   std::vector<std::string> warnings;          // unknown keys and the like
 };
 

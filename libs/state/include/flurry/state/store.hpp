@@ -99,6 +99,16 @@ struct EffectRecord {
   std::int64_t finished_ms = 0;
 };
 
+// The first failure of a derivation, for the failed-build cache.
+struct FailedBuild {
+  std::string job_id;
+  std::string eval_id;
+  std::string attr;
+  std::string error;
+  std::int64_t at_ms = 0;
+  bool operator==(const FailedBuild&) const = default;
+};
+
 // Limits of add_eval_warnings: a broken flake can warn without end.
 inline constexpr std::size_t kMaxWarnings = 100;
 inline constexpr std::size_t kMaxWarningBytes = 4096;
@@ -183,6 +193,14 @@ class StateStore {
   // Records at_us for a status context if it is not older than the stored
   // one; true if the caller should post this status.
   virtual Result<bool> advance_status(const std::string& context_key, std::int64_t at_us) = 0;
+
+  // Failed-build cache. Remembers the first failure of `drv_path`; a later
+  // one changes nothing (the cache links to the first).
+  virtual Result<void> record_failed_build(const std::string& drv_path, const FailedBuild& failure) = 0;
+  // The recorded failures among `drv_paths`, by drv path.
+  virtual Result<std::map<std::string, FailedBuild>> failed_builds(const std::vector<std::string>& drv_paths) = 0;
+  // Forgets `drv_path`'s failure (a rebuild was asked for); true if there was one.
+  virtual Result<bool> clear_failed_build(const std::string& drv_path) = 0;
 
   virtual Result<void> put_effect(const EffectRecord& effect) = 0;
   virtual Result<std::vector<EffectRecord>> list_effects(const std::string& eval_id) = 0;

@@ -27,6 +27,9 @@ class MemoryStore final : public StateStore {
   Result<std::string> get_log(const std::string& job_id) override;
   Result<bool> claim_once(const std::string& key, int ttl_seconds) override;
   Result<bool> advance_status(const std::string& context_key, std::int64_t at_us) override;
+  Result<void> record_failed_build(const std::string& drv_path, const FailedBuild& failure) override;
+  Result<std::map<std::string, FailedBuild>> failed_builds(const std::vector<std::string>& drv_paths) override;
+  Result<bool> clear_failed_build(const std::string& drv_path) override;
   Result<void> put_effect(const EffectRecord& effect) override;
   Result<std::vector<EffectRecord>> list_effects(const std::string& eval_id) override;
   bool healthy() override { return !down_; }
@@ -59,6 +62,7 @@ class MemoryStore final : public StateStore {
   // with nothing pending, and those that ended dependency_failed.
   Transition standing_locked(const std::string& eval_id, const std::vector<std::string>& ids) const;
 
+  std::map<std::string, FailedBuild> failed_builds_;
   std::mutex mu_;
   bool down_ = false;
   std::map<std::string, Eval> evals_;
