@@ -32,6 +32,29 @@ std::string describe_jobs(int jobs, int eval_errors, std::size_t warnings) {
   return desc;
 }
 
+// Which of `missing` (output paths not in the local store) the binary
+// caches hold. An unreachable cache only means nothing counts as cached
+// there: it adds a warning, without the URL's credentials.
+std::set<std::string> cached_outputs(nix::NixRunner& nix, const std::vector<std::string>& caches, const std::set<std::string>& missing,
+                                     std::vector<std::string>& warnings) {
+  std::set<std::string> held_somewhere;
+  const std::vector<std::string> paths(missing.begin(), missing.end());
+  for (const auto& cache : caches) {
+    auto held = nix.cached_paths(cache, paths);
+    if (held) {
+      held_somewhere.insert(held->begin(), held->end());
+      continue;
+    }
+    auto why = held.error().message;  // nix's message may quote the URL whole
+    if (auto userinfo = text::userinfo(cache); !userinfo.empty()) {
+      for (auto at = why.find(userinfo + "@"); at != std::string::npos; at = why.find(userinfo + "@")) why.erase(at, userinfo.size() + 1);
+    }
+    const auto w = "warning: binary cache " + text::without_userinfo(cache) + " could not be queried: " + log::redact(why);
+    if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
+  }
+  return held_somewhere;
+}
+
 class Handler {
  public:
   Handler(const msg::ChangeEvent& change, std::uint64_t delivered, EvalPorts ports, const EvaluatorConfig& cfg)
@@ -280,24 +303,7 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
     if (!invalid) return fail(*(query_error = invalid.error()));
     StoreFacts facts;
     facts.invalid.insert(invalid->begin(), invalid->end());
-    if (!facts.invalid.empty()) {
-      const std::vector<std::string> missing(facts.invalid.begin(), facts.invalid.end());
-      for (const auto& cache : cfg_.caches) {
-        auto held = ports_.nix.cached_paths(cache, missing);
-        // An unreachable cache only means nothing counts as cached there.
-        if (!held) {
-          // Neither the URL's credentials nor nix's message quoting them.
-          auto why = held.error().message;
-          if (auto userinfo = text::userinfo(cache); !userinfo.empty()) {
-            for (auto at = why.find(userinfo + "@"); at != std::string::npos; at = why.find(userinfo + "@")) why.erase(at, userinfo.size() + 1);
-          }
-          const auto w = "warning: binary cache " + text::without_userinfo(cache) + " could not be queried: " + log::redact(why);
-          if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
-          continue;
-        }
-        facts.cached.insert(held->begin(), held->end());
-      }
-    }
+    if (!facts.invalid.empty()) facts.cached = cached_outputs(ports_.nix, cfg_.caches, facts.invalid, warnings);
     if (cache_failures && !drvs.empty()) {
       auto failed = ports_.state.failed_builds(drvs);
       if (!failed) return fail(*(store_error = failed.error()));
