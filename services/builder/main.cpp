@@ -1,4 +1,6 @@
 // flurry-builder: flurry.build.<system> -> nix build -> job results.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 
@@ -36,7 +38,9 @@ int main(int argc, char** argv) {
       prometheus::Gauge& in_flight;
     };
     static std::vector<Queue> queues;
-    for (const auto& system : c.get_string_list("builder.systems", {"x86_64-linux"})) {
+    static std::atomic<int> busy_total{0};
+    const auto systems = c.get_string_list("builder.systems", {"x86_64-linux"});
+    for (const auto& system : systems) {
       auto& busy = rt.metrics().gauge("builder_busy_slots", "Build slots in use.", {{"system", system}});
       auto& free = rt.metrics().gauge("builder_free_slots", "Build slots free.", {{"system", system}});
       free.Set(slots);
@@ -56,11 +60,13 @@ int main(int argc, char** argv) {
         if (!req) return bus::disposition_for(req.error(), d.num_delivered);
         busy.Increment();
         free.Decrement();
+        ++busy_total;
         log::info("build.started", "building", {{"eval_id", req->eval_id}, {"job_id", req->job_id}, {"attr", req->attr},
                                                 {"drv", req->drv_path}, {"delivery", d.num_delivered}});
         auto o = builder::handle_build_request(*req, {d.num_delivered, max_deliver}, {state, bus, nix, clock}, cfg);
         busy.Decrement();
         free.Increment();
+        --busy_total;
         rt.metrics().counter("builds_total", "Build requests handled, by system and result.", {{"system", system}, {"result", o.result}}).Increment();
         if (o.seconds > 0) rt.metrics().histogram("build_duration_seconds", "Time nix spent building.", {{"system", system}}).Observe(o.seconds);
         log::info("build." + o.result, o.disposition.reason.empty() ? o.result : o.disposition.reason,
@@ -69,6 +75,23 @@ int main(int argc, char** argv) {
         return o.disposition;
       });
     }
+    // Announces this instance (systems, features, slots) so that evaluators
+    // know which systems are served; it counts as gone 3 intervals after
+    // its last announcement.
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    static state::BuilderInfo self{std::string(host) + ":" + std::to_string(::getpid()), systems,
+                                   c.get_string_list("builder.features", {}), slots * static_cast<int>(systems.size()), 0, 0};
+    const auto announce_every = c.get_duration_ms("builder.announce_interval", std::chrono::seconds(10));
+    auto announce = [&state, announce_every] {
+      self.busy = busy_total.load();
+      self.seen_ms = clock.now_ms();
+      if (auto r = state.register_builder(self, 3 * announce_every.count()); !r) {
+        log::warn("builder.announce_failed", r.error().message, {{"builder", self.id}});
+      }
+    };
+    announce();
+    rt.every(announce_every, announce);
     rt.every(c.get_duration_ms("builder.queue_poll_interval", std::chrono::seconds(5)), [&bus] {
       for (auto& q : queues) {
         if (auto d = bus.queue_depth(q.spec)) {

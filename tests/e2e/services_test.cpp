@@ -8,6 +8,7 @@
 #include "flurry/core/process.hpp"
 #include "flurry/http/http.hpp"
 #include "flurry/stack/stack.hpp"
+#include "flurry/state/redis_store.hpp"
 #include "flurry/test/servers.hpp"
 
 using namespace flurry;
@@ -70,6 +71,15 @@ TEST(Services, EveryServiceAnswersHealthAndMetricsAndStopsCleanlyOnSigterm) {
   EXPECT_NE(builder_metrics.find("flurry_build_queue_waiting{system=\"x86_64-linux\"} 0"), std::string::npos) << builder_metrics;
   EXPECT_NE(builder_metrics.find("flurry_build_queue_in_flight{system=\"x86_64-linux\"} 0"), std::string::npos) << builder_metrics;
   EXPECT_NE(builder_metrics.find("flurry_builder_free_slots{system=\"x86_64-linux\"} 2"), std::string::npos) << builder_metrics;
+  // The builder announced itself: evaluators see which systems are served.
+  auto store = state::connect_redis({.host = "127.0.0.1", .port = stack.redis_port()});
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto builders = (*store)->list_builders(now_ms);
+  ASSERT_TRUE(builders.has_value()) << builders.error().message;
+  ASSERT_EQ(builders->size(), 1u);
+  EXPECT_EQ(builders->front().systems, std::vector<std::string>{"x86_64-linux"});
+  EXPECT_EQ(builders->front().slots, 2);
   auto unclean = stack.stop();
   EXPECT_TRUE(unclean.empty()) << unclean.front();
 }

@@ -10,6 +10,7 @@
 
 #include "flurry/core/log.hpp"
 #include "flurry/core/crypto.hpp"
+#include "flurry/core/text.hpp"
 #include "lua_scripts.hpp"
 #include "redis_client.hpp"
 
@@ -355,6 +356,54 @@ class RedisStore final : public StateStore {
     auto r = client_.command({"DEL", key("failed-drv:", drv_path)});
     if (!r) return fail(r.error());
     return r->integer > 0;
+  }
+
+  // Lists are stored newline-separated: system and feature names never
+  // contain one.
+  Result<void> register_builder(const BuilderInfo& b, std::int64_t ttl_ms) override {
+    auto join = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& x : v) out += (out.empty() ? "" : "\n") + x;
+      return out;
+    };
+    const auto until = std::to_string(b.seen_ms + ttl_ms);
+    auto r = client_.pipeline({{"HSET", key("builder:", b.id), "id", b.id, "systems", join(b.systems), "features", join(b.features), "slots",
+                                std::to_string(b.slots), "busy", std::to_string(b.busy), "seen_ms", std::to_string(b.seen_ms)},
+                               {"PEXPIRE", key("builder:", b.id), std::to_string(std::max<std::int64_t>(1, ttl_ms))},
+                               {"ZADD", key("builders", ""), until, b.id}});
+    if (!r) return fail(r.error());
+    return {};
+  }
+
+  Result<std::vector<BuilderInfo>> list_builders(std::int64_t now_ms) override {
+    auto ids = client_.pipeline({{"ZREMRANGEBYSCORE", key("builders", ""), "-inf", std::to_string(now_ms)},
+                                 {"ZRANGE", key("builders", ""), "0", "-1"}});
+    if (!ids) return fail(ids.error());
+    auto list = string_list((*ids)[1], "ZRANGE builders");
+    if (!list) return fail(list.error());
+    std::vector<std::vector<std::string>> reads;
+    for (const auto& id : *list) reads.push_back({"HGETALL", key("builder:", id)});
+    std::vector<BuilderInfo> out;
+    if (reads.empty()) return out;
+    auto hashes = client_.pipeline(reads);
+    if (!hashes) return fail(hashes.error());
+    for (const auto& h : *hashes) {
+      if (!h.is_array() || h.elements.empty()) continue;  // expired meanwhile
+      BuilderInfo b;
+      for (std::size_t k = 0; k + 1 < h.elements.size(); k += 2) {
+        const auto& f = h.elements[k].str;
+        const auto& v = h.elements[k + 1].str;
+        if (f == "id") b.id = v;
+        else if (f == "systems") b.systems = v.empty() ? std::vector<std::string>{} : text::split(v, '\n');
+        else if (f == "features") b.features = v.empty() ? std::vector<std::string>{} : text::split(v, '\n');
+        else if (f == "slots") b.slots = static_cast<int>(to_i64(v));
+        else if (f == "busy") b.busy = static_cast<int>(to_i64(v));
+        else if (f == "seen_ms") b.seen_ms = to_i64(v);
+      }
+      out.push_back(std::move(b));
+    }
+    std::sort(out.begin(), out.end(), [](const BuilderInfo& a, const BuilderInfo& b) { return a.id < b.id; });
+    return out;
   }
 
   // One hash per eval; each effect is three fields "<what>:<name>", so any

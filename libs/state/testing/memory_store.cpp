@@ -375,4 +375,21 @@ Result<bool> MemoryStore::clear_failed_build(const std::string& drv_path) {
   return failed_builds_.erase(drv_path) > 0;
 }
 
+Result<void> MemoryStore::register_builder(const BuilderInfo& b, std::int64_t ttl_ms) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  builders_[b.id] = {b, b.seen_ms + ttl_ms};
+  return {};
+}
+
+Result<std::vector<BuilderInfo>> MemoryStore::list_builders(std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  std::vector<BuilderInfo> out;
+  for (const auto& [_, entry] : builders_) {
+    if (entry.second > now_ms) out.push_back(entry.first);
+  }
+  return out;
+}
+
 }  // namespace flurry::state::testing

@@ -876,6 +876,24 @@ TYPED_TEST_P(StateContract, FailedBuildCacheKeepsTheFirstFailureUntilCleared) {
   EXPECT_TRUE(s.failed_builds({drv})->empty());
 }
 
+TYPED_TEST_P(StateContract, BuildersArePresentWhileTheyKeepAnnouncingThemselves) {
+  auto& s = *this->store;
+  EXPECT_TRUE(s.list_builders(1000)->empty());
+  BuilderInfo x86{"host-a:1", {"x86_64-linux", "i686-linux"}, {"kvm", "big-parallel"}, 4, 1, 1000};
+  BuilderInfo arm{"host-b:7", {"aarch64-linux"}, {}, 2, 0, 1000};
+  ASSERT_TRUE(s.register_builder(x86, 30000).has_value());
+  ASSERT_TRUE(s.register_builder(arm, 5000).has_value());
+  auto both = s.list_builders(2000);
+  ASSERT_TRUE(both.has_value()) << both.error().message;
+  EXPECT_EQ(*both, (std::vector<BuilderInfo>{x86, arm}));
+  // arm stopped announcing itself; x86 refreshed.
+  x86.busy = 3;
+  x86.seen_ms = 20000;
+  ASSERT_TRUE(s.register_builder(x86, 30000).has_value());
+  EXPECT_EQ(*s.list_builders(21000), std::vector<BuilderInfo>{x86});
+  EXPECT_TRUE(s.list_builders(60000)->empty());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBuildingJobsFinish,
                             CancelOfAnEvaluatingEvalEndsItAndRefusesItsJobs, CancelOfAnEndedEvalChangesNothing,
                             SupersedeKeepsTheNewestEvalPerRef, CreateEvalIsIdempotent, AddJobsReleasesOnlyJobsWithoutDependencies,
@@ -897,6 +915,6 @@ REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBui
                             RepeatedBatchReturnsTheStandingOfItsJobs, CompleteReplayReturnsTheStandingOfEveryJob,
                             AddJobsIsRefusedOnceTheJobSetIsCompleteOrTheEvalWasStopped,
                             CancelOfAnEvaluatingEvalWithJobsEndsWhenItsBuildingJobsFinish,
-                            WarningsAreKeptOnceInOrderAndCapped, JobRecordsShowTheirPendingDependencies, FailedBuildCacheKeepsTheFirstFailureUntilCleared);
+                            WarningsAreKeptOnceInOrderAndCapped, JobRecordsShowTheirPendingDependencies, FailedBuildCacheKeepsTheFirstFailureUntilCleared, BuildersArePresentWhileTheyKeepAnnouncingThemselves);
 
 }  // namespace flurry::state::contract

@@ -275,8 +275,13 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
   auto o = outcome("evaluated");
   JobIndex index;  // job ids by drv, over every batch so far
   std::map<std::string, std::vector<std::string>> graph;  // derivation closures, over every batch so far
+  // Served: the configured systems plus those of every builder that
+  // announced itself (a store that does not answer leaves the former).
   const auto& served = cfg_.build_systems.empty() ? cfg_.systems : cfg_.build_systems;
-  const std::set<std::string> served_set(served.begin(), served.end());
+  std::set<std::string> served_set(served.begin(), served.end());
+  if (auto builders = ports_.state.list_builders(ports_.clock.now_ms())) {
+    for (const auto& b : *builders) served_set.insert(b.systems.begin(), b.systems.end());
+  }
   std::optional<Error> store_error;  // the store or the bus failed while recording a batch
   std::optional<Error> query_error;  // nix's store queries failed
   bool cancelled = false;            // cancelled (superseded) while evaluating

@@ -441,6 +441,24 @@ TEST_F(Evaluate, AProjectCanTurnTheFailedBuildCacheOff) {
   EXPECT_EQ(state_of("fail"), JobState::kQueued);
 }
 
+TEST_F(Evaluate, SystemsOfAnnouncedBuildersAreServedToo) {
+  // Only x86_64-linux is configured; an aarch64 builder has announced itself.
+  ASSERT_TRUE(store.register_builder({"mac:1", {"aarch64-linux"}, {}, 2, 0, clock.now_ms()}, 30000).has_value());
+  nix.eval_result = nix::EvalResult{{ok("x"), ok("arm", "aarch64-linux"), ok("riscv", "riscv64-linux")}, {}};
+  run();
+  EXPECT_EQ(state_of("x"), JobState::kQueued);
+  EXPECT_EQ((**store.get_job(state::job_id_for(eval_id(), "checks.aarch64-linux.arm"))).state, JobState::kQueued);
+  EXPECT_EQ((**store.get_job(state::job_id_for(eval_id(), "checks.riscv64-linux.riscv"))).state, JobState::kUnsupportedSystem);
+  // Once it stops announcing itself, its system is no longer served.
+  clock.advance_ms(60000);
+  auto later = change;
+  later.id = "github:later";
+  later.ref = "refs/heads/later";
+  EXPECT_EQ(handle_change(later, 1, {bus, store, nix, git, clock}, cfg).result, "evaluated");
+  EXPECT_EQ((**store.get_job(state::job_id_for(state::eval_id_for_change(later.id), "checks.aarch64-linux.arm"))).state,
+            JobState::kUnsupportedSystem);
+}
+
 TEST_F(Evaluate, EvaluationSettingsReachNix) {
   cfg.attr_timeout = std::chrono::seconds(9);
   cfg.force_recurse = false;

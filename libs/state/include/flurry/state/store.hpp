@@ -99,6 +99,17 @@ struct EffectRecord {
   std::int64_t finished_ms = 0;
 };
 
+// A builder instance as it announces itself.
+struct BuilderInfo {
+  std::string id;                     // unique per instance, e.g. "host:pid"
+  std::vector<std::string> systems;   // systems whose queues it takes work from
+  std::vector<std::string> features;  // Nix system features it supports (kvm, big-parallel, ...)
+  int slots = 0;
+  int busy = 0;
+  std::int64_t seen_ms = 0;  // when it last announced itself
+  bool operator==(const BuilderInfo&) const = default;
+};
+
 // The first failure of a derivation, for the failed-build cache.
 struct FailedBuild {
   std::string job_id;
@@ -201,6 +212,12 @@ class StateStore {
   virtual Result<std::map<std::string, FailedBuild>> failed_builds(const std::vector<std::string>& drv_paths) = 0;
   // Forgets `drv_path`'s failure (a rebuild was asked for); true if there was one.
   virtual Result<bool> clear_failed_build(const std::string& drv_path) = 0;
+
+  // Announces (or refreshes) a builder: it is present until
+  // b.seen_ms + ttl_ms unless it announces itself again.
+  virtual Result<void> register_builder(const BuilderInfo& b, std::int64_t ttl_ms) = 0;
+  // The builders present at now_ms, ordered by id.
+  virtual Result<std::vector<BuilderInfo>> list_builders(std::int64_t now_ms) = 0;
 
   virtual Result<void> put_effect(const EffectRecord& effect) = 0;
   virtual Result<std::vector<EffectRecord>> list_effects(const std::string& eval_id) = 0;

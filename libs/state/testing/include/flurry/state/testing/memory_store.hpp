@@ -30,6 +30,8 @@ class MemoryStore final : public StateStore {
   Result<void> record_failed_build(const std::string& drv_path, const FailedBuild& failure) override;
   Result<std::map<std::string, FailedBuild>> failed_builds(const std::vector<std::string>& drv_paths) override;
   Result<bool> clear_failed_build(const std::string& drv_path) override;
+  Result<void> register_builder(const BuilderInfo& b, std::int64_t ttl_ms) override;
+  Result<std::vector<BuilderInfo>> list_builders(std::int64_t now_ms) override;
   Result<void> put_effect(const EffectRecord& effect) override;
   Result<std::vector<EffectRecord>> list_effects(const std::string& eval_id) override;
   bool healthy() override { return !down_; }
@@ -63,6 +65,7 @@ class MemoryStore final : public StateStore {
   Transition standing_locked(const std::string& eval_id, const std::vector<std::string>& ids) const;
 
   std::map<std::string, FailedBuild> failed_builds_;
+  std::map<std::string, std::pair<BuilderInfo, std::int64_t>> builders_;  // id -> (info, present until)
   std::mutex mu_;
   bool down_ = false;
   std::map<std::string, Eval> evals_;
