@@ -25,6 +25,11 @@ int main(int argc, char** argv) {
     cfg.max_silent = c.get_duration_ms("builder.max_silent_time", cfg.max_silent);
     cfg.timeout = c.get_duration_ms("builder.timeout", cfg.timeout);
     cfg.cancel_poll_interval = c.get_duration_ms("builder.cancel_poll_interval", cfg.cancel_poll_interval);
+    cfg.build_lease = c.get_duration_ms("builder.build_lease", cfg.build_lease);
+    cfg.shared_result_ttl = c.get_duration_ms("builder.shared_result_ttl", cfg.shared_result_ttl);
+    if (cfg.build_lease <= 2 * cfg.cancel_poll_interval) {
+      throw ConfigError("builder.build_lease must be more than twice builder.cancel_poll_interval (it is renewed that often)");
+    }
     cfg.log_cap_bytes = static_cast<std::size_t>(c.get_int("builder.log_cap_bytes", static_cast<std::int64_t>(cfg.log_cap_bytes)));
     cfg.public_url = c.get_string("builder.public_url", "");
     int slots = static_cast<int>(c.get_int("builder.slots", 2));
@@ -69,6 +74,10 @@ int main(int argc, char** argv) {
         --busy_total;
         rt.metrics().counter("builds_total", "Build requests handled, by system and result.", {{"system", system}, {"result", o.result}}).Increment();
         if (o.seconds > 0) rt.metrics().histogram("build_duration_seconds", "Time nix spent building.", {{"system", system}}).Observe(o.seconds);
+        if (o.shared) {
+          rt.metrics().counter("builds_shared_total", "Jobs that took the result of another job's build of the same derivation.",
+                               {{"system", system}}).Increment();
+        }
         log::info("build." + o.result, o.disposition.reason.empty() ? o.result : o.disposition.reason,
                   {{"eval_id", req->eval_id}, {"job_id", req->job_id}, {"attr", req->attr}, {"drv", req->drv_path},
                    {"seconds", o.seconds}});

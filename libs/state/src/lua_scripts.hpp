@@ -403,4 +403,26 @@ inline const std::string& finish_job_script() {
   return s;
 }
 
+// KEYS[1] drv-build. ARGV[1] job, ARGV[2] now ms, ARGV[3] lease ms.
+// Returns 1 if the job holds the claim now, 0 if another job's lease runs.
+inline constexpr const char* kClaimDrvBuild = R"LUA(
+local h = redis.call('HMGET', KEYS[1], 'owner', 'until')
+if h[1] and h[1] ~= ARGV[1] and (tonumber(h[2]) or 0) > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'until', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+)LUA";
+
+// KEYS[1] drv-build, KEYS[2] drv-result. ARGV[1] job, ARGV[2] has result
+// (1|0), ARGV[3] result ttl ms, then state, error, job_id, attr, at_ms.
+inline constexpr const char* kFinishDrvBuild = R"LUA(
+if ARGV[2] == '1' then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], 'state', ARGV[4], 'error', ARGV[5], 'job_id', ARGV[6], 'attr', ARGV[7], 'at_ms', ARGV[8])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+)LUA";
+
 }  // namespace flurry::state::lua

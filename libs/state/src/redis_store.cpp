@@ -47,6 +47,8 @@ const redis::Script kFailEval{"fail_eval", kFailEvalBody};
 const redis::Script kAppendLog{"append_log", kAppendLogBody};
 const redis::Script kAdvanceStatus{"advance_status", kAdvanceStatusBody};
 const redis::Script kAddEvalWarnings{"add_eval_warnings", kAddEvalWarningsBody};
+const redis::Script kClaimDrvBuild{"claim_drv_build", lua::kClaimDrvBuild};
+const redis::Script kFinishDrvBuild{"finish_drv_build", lua::kFinishDrvBuild};
 
 constexpr std::string_view kOutputPrefix = "output:";
 
@@ -356,6 +358,61 @@ class RedisStore final : public StateStore {
     auto r = client_.command({"DEL", key("failed-drv:", drv_path)});
     if (!r) return fail(r.error());
     return r->integer > 0;
+  }
+
+  Result<bool> claim_drv_build(const std::string& drv, const std::string& job_id, std::int64_t now_ms, std::int64_t lease_ms) override {
+    auto r = client_.eval(kClaimDrvBuild, {key("drv-build:", drv)},
+                          {job_id, std::to_string(now_ms), std::to_string(std::max<std::int64_t>(1, lease_ms))});
+    if (!r) return fail(r.error());
+    return r->integer == 1;
+  }
+
+  Result<void> finish_drv_build(const std::string& drv, const std::string& job_id, const std::optional<DrvBuildResult>& result,
+                                std::int64_t result_ttl_ms) override {
+    std::vector<std::string> args = {job_id, result ? "1" : "0", std::to_string(std::max<std::int64_t>(1, result_ttl_ms))};
+    if (result) {
+      args.insert(args.end(), {std::string(msg::to_string(result->state)), result->error, result->job_id, result->attr,
+                               std::to_string(result->at_ms)});
+    }
+    auto r = client_.eval(kFinishDrvBuild, {key("drv-build:", drv), key("drv-result:", drv)}, args);
+    if (!r) return fail(r.error());
+    return {};
+  }
+
+  Result<DrvBuildStatus> await_drv_build(const std::string& drv, const std::string& job_id, std::int64_t now_ms,
+                                         std::int64_t lease_ms) override {
+    auto r = client_.pipeline({{"ZADD", key("drv-waiters:", drv), std::to_string(now_ms + lease_ms), job_id},
+                               {"PEXPIRE", key("drv-waiters:", drv), std::to_string(std::max<std::int64_t>(1, lease_ms))}});
+    if (!r) return fail(r.error());
+    return drv_build_status(drv, now_ms);
+  }
+
+  Result<DrvBuildStatus> drv_build_status(const std::string& drv, std::int64_t now_ms) override {
+    auto r = client_.pipeline({{"HMGET", key("drv-build:", drv), "owner", "until"},
+                               {"HGETALL", key("drv-result:", drv)},
+                               {"ZCOUNT", key("drv-waiters:", drv), "(" + std::to_string(now_ms), "+inf"}});
+    if (!r) return fail(r.error());
+    DrvBuildStatus st;
+    const auto& claim = (*r)[0];
+    if (claim.is_array() && claim.elements.size() == 2 && !claim.elements[0].is_nil() && to_i64(claim.elements[1].str) > now_ms) {
+      st.owner = claim.elements[0].str;
+    }
+    const auto& h = (*r)[1];
+    if (h.is_array() && !h.elements.empty()) {
+      DrvBuildResult res;
+      for (std::size_t k = 0; k + 1 < h.elements.size(); k += 2) {
+        const auto& f = h.elements[k].str;
+        const auto& v = h.elements[k + 1].str;
+        if (f == "state") res.state = msg::parse_job_state(v).value_or(JobState::kFailed);
+        else if (f == "error") res.error = v;
+        else if (f == "job_id") res.job_id = v;
+        else if (f == "attr") res.attr = v;
+        else if (f == "at_ms") res.at_ms = to_i64(v);
+      }
+      st.last = std::move(res);
+    }
+    st.waiters = static_cast<int>((*r)[2].integer);
+    return st;
   }
 
   // Lists are stored newline-separated: system and feature names never

@@ -392,4 +392,56 @@ Result<std::vector<BuilderInfo>> MemoryStore::list_builders(std::int64_t now_ms)
   return out;
 }
 
+Result<bool> MemoryStore::claim_drv_build(const std::string& drv, const std::string& job_id, std::int64_t now_ms,
+                                          std::int64_t lease_ms) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  auto& b = drv_builds_[drv];
+  if (!b.owner.empty() && b.owner != job_id && b.owner_until > now_ms) return false;
+  b.owner = job_id;
+  b.owner_until = now_ms + lease_ms;
+  return true;
+}
+
+Result<void> MemoryStore::finish_drv_build(const std::string& drv, const std::string& job_id,
+                                           const std::optional<DrvBuildResult>& result, std::int64_t result_ttl_ms) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  auto& b = drv_builds_[drv];
+  if (result) {
+    b.last = result;
+    b.last_until = result->at_ms + result_ttl_ms;
+  }
+  if (b.owner == job_id) {
+    b.owner.clear();
+    b.owner_until = 0;
+  }
+  return {};
+}
+
+DrvBuildStatus MemoryStore::drv_status_locked(const std::string& drv, std::int64_t now_ms) {
+  DrvBuildStatus st;
+  auto it = drv_builds_.find(drv);
+  if (it == drv_builds_.end()) return st;
+  auto& b = it->second;
+  if (!b.owner.empty() && b.owner_until > now_ms) st.owner = b.owner;
+  if (b.last && b.last_until > now_ms) st.last = b.last;
+  for (const auto& [_, until] : b.waiters) st.waiters += until > now_ms;
+  return st;
+}
+
+Result<DrvBuildStatus> MemoryStore::await_drv_build(const std::string& drv, const std::string& job_id, std::int64_t now_ms,
+                                                    std::int64_t lease_ms) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  drv_builds_[drv].waiters[job_id] = now_ms + lease_ms;
+  return drv_status_locked(drv, now_ms);
+}
+
+Result<DrvBuildStatus> MemoryStore::drv_build_status(const std::string& drv, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  return drv_status_locked(drv, now_ms);
+}
+
 }  // namespace flurry::state::testing

@@ -894,6 +894,34 @@ TYPED_TEST_P(StateContract, BuildersArePresentWhileTheyKeepAnnouncingThemselves)
   EXPECT_TRUE(s.list_builders(60000)->empty());
 }
 
+TYPED_TEST_P(StateContract, OneJobAtATimeBuildsADerivationAndOthersTakeItsResult) {
+  auto& s = *this->store;
+  const std::string drv = "/nix/store/shared.drv";
+  EXPECT_TRUE(*s.claim_drv_build(drv, "a", 1000, 60000));
+  EXPECT_FALSE(*s.claim_drv_build(drv, "b", 1000, 60000));   // a builds it
+  EXPECT_TRUE(*s.claim_drv_build(drv, "a", 30000, 60000));   // a renews
+  auto waiting = s.await_drv_build(drv, "b", 31000, 5000);
+  ASSERT_TRUE(waiting.has_value()) << waiting.error().message;
+  EXPECT_EQ(waiting->owner, "a");
+  EXPECT_FALSE(waiting->last.has_value());
+  EXPECT_EQ(waiting->waiters, 1);
+  DrvBuildResult done{JobState::kFailed, "error: builder failed\nline 2", "a", "checks.x86_64-linux.a", 40000};
+  ASSERT_TRUE(s.finish_drv_build(drv, "a", done, 3600000).has_value());
+  auto after = *s.await_drv_build(drv, "b", 41000, 5000);
+  EXPECT_EQ(after.owner, "");
+  ASSERT_TRUE(after.last.has_value());
+  EXPECT_EQ(*after.last, done);
+  // Waiters that stop refreshing stop counting.
+  EXPECT_EQ(s.drv_build_status(drv, 50000)->waiters, 0);
+  // A holder that vanished: its lease runs out and another job takes over;
+  // the vanished one finishing late does not free the new claim.
+  EXPECT_TRUE(*s.claim_drv_build(drv, "c", 50000, 1000));
+  EXPECT_TRUE(*s.claim_drv_build(drv, "d", 52000, 60000));
+  ASSERT_TRUE(s.finish_drv_build(drv, "c", std::nullopt, 3600000).has_value());
+  EXPECT_EQ(s.drv_build_status(drv, 53000)->owner, "d");
+  EXPECT_EQ(s.drv_build_status(drv, 53000)->last, done);  // no result: the last one stays
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBuildingJobsFinish,
                             CancelOfAnEvaluatingEvalEndsItAndRefusesItsJobs, CancelOfAnEndedEvalChangesNothing,
                             SupersedeKeepsTheNewestEvalPerRef, CreateEvalIsIdempotent, AddJobsReleasesOnlyJobsWithoutDependencies,
@@ -915,6 +943,6 @@ REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBui
                             RepeatedBatchReturnsTheStandingOfItsJobs, CompleteReplayReturnsTheStandingOfEveryJob,
                             AddJobsIsRefusedOnceTheJobSetIsCompleteOrTheEvalWasStopped,
                             CancelOfAnEvaluatingEvalWithJobsEndsWhenItsBuildingJobsFinish,
-                            WarningsAreKeptOnceInOrderAndCapped, JobRecordsShowTheirPendingDependencies, FailedBuildCacheKeepsTheFirstFailureUntilCleared, BuildersArePresentWhileTheyKeepAnnouncingThemselves);
+                            WarningsAreKeptOnceInOrderAndCapped, JobRecordsShowTheirPendingDependencies, FailedBuildCacheKeepsTheFirstFailureUntilCleared, BuildersArePresentWhileTheyKeepAnnouncingThemselves, OneJobAtATimeBuildsADerivationAndOthersTakeItsResult);
 
 }  // namespace flurry::state::contract

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "flurry/core/log.hpp"
@@ -54,13 +55,14 @@ class LogSink {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-// Watches the job's eval while it builds: once the eval is cancelled, sets
-// `cancel` (nix's process group is killed) and keeps the reason.
-class CancelWatch {
+// Runs beside a build: renews the job's claim on its derivation, and once
+// the job's eval is cancelled sets `cancel` (nix's process group is
+// killed), unless another job is waiting for this derivation's build.
+class BuildWatch {
  public:
-  CancelWatch(state::StateStore& s, std::string eval_id, std::chrono::milliseconds every)
-      : state_(s), eval_id_(std::move(eval_id)), every_(every), thread_([this] { run(); }) {}
-  ~CancelWatch() {
+  BuildWatch(BuildPorts ports, const state::JobRecord& job, const BuilderConfig& cfg)
+      : ports_(ports), job_(job), cfg_(cfg), thread_([this] { run(); }) {}
+  ~BuildWatch() {
     {
       std::lock_guard lock(mu_);
       done_ = true;
@@ -77,21 +79,30 @@ class CancelWatch {
  private:
   void run() {
     std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, every_, [&] { return done_; })) {
+    while (!cv_.wait_for(lock, cfg_.cancel_poll_interval, [&] { return done_; })) {
       lock.unlock();
       // A store that does not answer is no reason to stop a build.
-      auto e = state_.get_eval(eval_id_);
-      lock.lock();
+      const auto now = ports_.clock.now_ms();
+      (void)ports_.state.claim_drv_build(job_.drv_path, job_.id, now, cfg_.build_lease.count());
+      auto e = ports_.state.get_eval(job_.eval_id);
+      bool stop = false;
+      std::string why;
       if (e && e->has_value() && (**e).cancelled) {
-        reason_ = (**e).cancel_reason.empty() ? "cancelled" : (**e).cancel_reason;
+        auto needed = ports_.state.drv_build_status(job_.drv_path, now);
+        stop = needed && needed->waiters == 0;  // a live eval still needs it: keep building
+        why = (**e).cancel_reason.empty() ? "cancelled" : (**e).cancel_reason;
+      }
+      lock.lock();
+      if (stop) {
+        reason_ = why;
         cancel_ = true;
         return;
       }
     }
   }
-  state::StateStore& state_;
-  std::string eval_id_;
-  std::chrono::milliseconds every_;
+  BuildPorts ports_;
+  const state::JobRecord& job_;
+  const BuilderConfig& cfg_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
@@ -136,11 +147,52 @@ BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery deliver
 
   LogSink sink(ports.state, rec.id, cfg);
   if (rec.attempts > 0) sink.write("--- flurry: build attempt " + std::to_string(rec.attempts + 1) + " ---\n");
+
+  // One build per derivation: while another job (of this eval or any
+  // other) builds the same derivation, wait for it and take its result.
+  const auto wait_started = ports.clock.now_ms();
+  const auto wait_lease = 3 * cfg.cancel_poll_interval.count();  // a waiter that stops refreshing stops counting
+  bool waiting = false;
+  while (true) {
+    if (waiting) {
+      auto status = ports.state.await_drv_build(rec.drv_path, rec.id, ports.clock.now_ms(), wait_lease);
+      if (!status) return retry(status.error(), delivery.num_delivered);
+      if (status->owner.empty() && status->last && status->last->at_ms >= wait_started) {
+        const auto& shared = *status->last;
+        sink.write("--- flurry: this derivation was built once for every job that needed it, by " + shared.attr + " (job " +
+                   shared.job_id + "); its log follows\n");
+        if (auto other = ports.state.get_log(shared.job_id)) sink.write(*other);
+        sink.flush();
+        auto o = finish_and_publish(rec, shared.state, shared.error, ports, cfg, delivery.num_delivered,
+                                    std::string(msg::to_string(shared.state)));
+        o.shared = true;
+        return o;
+      }
+    }
+    auto claimed = ports.state.claim_drv_build(rec.drv_path, rec.id, ports.clock.now_ms(), cfg.build_lease.count());
+    if (!claimed) return retry(claimed.error(), delivery.num_delivered);
+    if (*claimed) break;  // ours to build (free, or its holder's lease ran out)
+    if (!waiting) {
+      // Registered at once, so that the holder knows a live job needs it.
+      auto status = ports.state.await_drv_build(rec.drv_path, rec.id, ports.clock.now_ms(), wait_lease);
+      if (!status) return retry(status.error(), delivery.num_delivered);
+      sink.write("--- flurry: waiting for job " + status->owner + ", which builds the same derivation\n");
+      sink.flush();
+      waiting = true;
+    }
+    auto eval = ports.state.get_eval(rec.eval_id);
+    if (eval && eval->has_value() && (**eval).cancelled) {
+      const auto why = (**eval).cancel_reason.empty() ? std::string("cancelled") : (**eval).cancel_reason;
+      return finish_and_publish(rec, JobState::kCancelled, why, ports, cfg, delivery.num_delivered, "cancelled");
+    }
+    std::this_thread::sleep_for(cfg.cancel_poll_interval);
+  }
+
   auto begin = std::chrono::steady_clock::now();
   Result<nix::BuildResult> built = fail(Error::transient("not built"));
   std::string cancel_reason;
   {
-    CancelWatch watch(ports.state, rec.eval_id, cfg.cancel_poll_interval);
+    BuildWatch watch(ports, rec, cfg);
     built = ports.nix.build({.drv_path = rec.drv_path,
                              .max_silent = cfg.max_silent,
                              .timeout = cfg.timeout,
@@ -149,6 +201,19 @@ BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery deliver
     cancel_reason = watch.reason();
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  // Jobs waiting for this derivation take a real result; without one (nix
+  // did not run, the build was stopped) they build it themselves.
+  std::optional<state::DrvBuildResult> shared;
+  if (built && built->outcome != nix::BuildResult::Outcome::kCancelled) {
+    shared = state::DrvBuildResult{built->outcome == nix::BuildResult::Outcome::kSucceeded ? JobState::kSucceeded
+                                   : built->outcome == nix::BuildResult::Outcome::kTimedOut ? JobState::kTimedOut
+                                                                                            : JobState::kFailed,
+                                   built->error, rec.id, rec.attr, ports.clock.now_ms()};
+  }
+  sink.flush();  // before the result is shared, so waiters copy the whole log
+  if (auto r = ports.state.finish_drv_build(rec.drv_path, rec.id, shared, cfg.shared_result_ttl.count()); !r) {
+    log::warn("build.result_not_shared", r.error().message, {{"job_id", rec.id}});
+  }
   if (!built) {
     sink.write("--- flurry: could not run nix: " + built.error().message + "\n");
     sink.flush();

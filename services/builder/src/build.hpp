@@ -22,6 +22,11 @@ struct BuilderConfig {
   // How often a running build checks whether its eval was cancelled
   // (superseded or cancelled explicitly); a cancelled build is killed.
   std::chrono::milliseconds cancel_poll_interval{std::chrono::seconds(2)};
+  // One build per derivation: a builder holds its claim on the derivation
+  // for this long and renews it every cancel_poll_interval (a builder that
+  // dies loses it after this); the result is kept for waiting jobs this long.
+  std::chrono::milliseconds build_lease{std::chrono::seconds(60)};
+  std::chrono::milliseconds shared_result_ttl{std::chrono::hours(1)};
   std::string public_url;
 };
 
@@ -43,6 +48,7 @@ struct BuildOutcome {
   std::string result;  // the job's terminal state, or replayed, unknown_job, retry
   msg::JobState state = msg::JobState::kQueued;
   double seconds = 0;  // time nix spent building
+  bool shared = false;  // the result came from another job's build of the same derivation
 };
 
 // Runs one build request to a terminal job state. Safe to call twice for

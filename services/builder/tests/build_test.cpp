@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "flurry/bus/testing/memory_bus.hpp"
@@ -190,6 +191,91 @@ TEST_F(Build, AFailedBuildIsRememberedForTheFailedBuildCache) {
   // Successes and time-outs are not cached.
   EXPECT_EQ(build("d").state, JobState::kSucceeded);
   EXPECT_TRUE(store.failed_builds({"/nix/store/d.drv"})->empty());
+}
+
+// A second eval with job "a2" whose derivation is a's.
+void add_second_eval(state::testing::MemoryStore& store) {
+  state::EvalRecord e;
+  e.id = "e2";
+  e.repo = {"github", "octo", "hello", "file:///x", "", "main"};
+  e.rev = std::string(40, 'b');
+  ASSERT_TRUE(*store.create_eval(e));
+  auto a2 = job("a2");
+  a2.drv_path = "/nix/store/a.drv";
+  ASSERT_TRUE(store.add_jobs("e2", {a2}, 1).has_value());
+}
+
+BuildOutcome build_in(state::testing::MemoryStore& store, bus::testing::MemoryBus& bus, nix::testing::FakeNixRunner& nix,
+                      ManualClock& clock, const BuilderConfig& cfg, const std::string& eval, const std::string& id) {
+  msg::BuildRequest req{eval, id, "checks.x86_64-linux." + id, "/nix/store/a.drv", "x86_64-linux", ""};
+  return handle_build_request(req, {1, 3}, {store, bus, nix, clock}, cfg);
+}
+
+void wait_until_building(nix::testing::FakeNixRunner& nix, const std::string& drv) {
+  for (int i = 0; i < 1000 && std::find(nix.builds.begin(), nix.builds.end(), drv) == nix.builds.end(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+TEST_F(Build, TwoEvalsNeedingTheSameDerivationShareOneBuild) {
+  add_second_eval(store);
+  cfg.cancel_poll_interval = std::chrono::milliseconds(10);
+  nix.held = {"/nix/store/a.drv"};
+  nix.build_logs["/nix/store/a.drv"] = "a> compiling\n";
+  BuildOutcome first, second;
+  std::thread t1([&] { first = build("a"); });
+  wait_until_building(nix, "/nix/store/a.drv");
+  std::thread t2([&] { second = build_in(store, bus, nix, clock, cfg, "e2", "a2"); });
+  // a2 waits for a's build rather than starting its own.
+  for (int i = 0; i < 200 && store.drv_build_status("/nix/store/a.drv", clock.now_ms())->waiters == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(store.drv_build_status("/nix/store/a.drv", clock.now_ms())->waiters, 1);
+  nix.release = true;
+  t1.join();
+  t2.join();
+  EXPECT_EQ(first.state, JobState::kSucceeded);
+  EXPECT_FALSE(first.shared);
+  EXPECT_EQ(second.state, JobState::kSucceeded);
+  EXPECT_TRUE(second.shared);
+  EXPECT_EQ(std::count(nix.builds.begin(), nix.builds.end(), "/nix/store/a.drv"), 1);  // built once
+  EXPECT_EQ((**store.get_job("a2")).state, JobState::kSucceeded);
+  auto log = *store.get_log("a2");
+  EXPECT_NE(log.find("built once for every job that needed it, by checks.x86_64-linux.a (job a)"), std::string::npos) << log;
+  EXPECT_NE(log.find("a> compiling"), std::string::npos) << log;
+  // Both evals' dependents were released.
+  EXPECT_EQ(build_requests(), std::vector<std::string>{"b"});
+}
+
+TEST_F(Build, ACancelledEvalsBuildGoesOnWhileAnotherEvalWaitsForIt) {
+  add_second_eval(store);
+  cfg.cancel_poll_interval = std::chrono::milliseconds(10);
+  nix.held = {"/nix/store/a.drv"};
+  BuildOutcome first, second;
+  std::thread t1([&] { first = build("a"); });
+  wait_until_building(nix, "/nix/store/a.drv");
+  std::thread t2([&] { second = build_in(store, bus, nix, clock, cfg, "e2", "a2"); });
+  for (int i = 0; i < 200 && store.drv_build_status("/nix/store/a.drv", clock.now_ms())->waiters == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(store.cancel_eval("e1", "superseded by cccc", 5).has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // several watch rounds
+  nix.release = true;
+  t1.join();
+  t2.join();
+  EXPECT_EQ(first.state, JobState::kSucceeded);  // not killed: e2 still needed it
+  EXPECT_EQ(second.state, JobState::kSucceeded);
+  EXPECT_EQ((**store.get_eval("e1")).state, state::EvalState::kCancelled);
+}
+
+TEST_F(Build, AClaimWhoseBuilderDiedRunsOutAndTheBuildHappensHere) {
+  // A builder claimed a.drv and died: nobody renews its lease.
+  ASSERT_TRUE(*store.claim_drv_build("/nix/store/a.drv", "ghost", clock.now_ms(), 1000));
+  clock.advance_ms(1001);
+  auto o = build("a");
+  EXPECT_EQ(o.state, JobState::kSucceeded);
+  EXPECT_FALSE(o.shared);
+  EXPECT_EQ(nix.builds, std::vector<std::string>{"/nix/store/a.drv"});
 }
 
 TEST_F(Build, UnknownJobIsAcknowledged) {

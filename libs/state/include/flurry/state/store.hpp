@@ -110,6 +110,23 @@ struct BuilderInfo {
   bool operator==(const BuilderInfo&) const = default;
 };
 
+// How one build of a derivation ended, for the jobs that waited for it.
+struct DrvBuildResult {
+  msg::JobState state = msg::JobState::kSucceeded;  // succeeded, failed or timed_out
+  std::string error;
+  std::string job_id;  // the job whose builder built it
+  std::string attr;
+  std::int64_t at_ms = 0;
+  bool operator==(const DrvBuildResult&) const = default;
+};
+
+// Who builds a derivation now, and how its last build ended.
+struct DrvBuildStatus {
+  std::string owner;                   // job holding a live claim; "" if none
+  std::optional<DrvBuildResult> last;  // kept for a while after a build ends
+  int waiters = 0;                     // jobs waiting for it (live registrations)
+};
+
 // The first failure of a derivation, for the failed-build cache.
 struct FailedBuild {
   std::string job_id;
@@ -212,6 +229,23 @@ class StateStore {
   virtual Result<std::map<std::string, FailedBuild>> failed_builds(const std::vector<std::string>& drv_paths) = 0;
   // Forgets `drv_path`'s failure (a rebuild was asked for); true if there was one.
   virtual Result<bool> clear_failed_build(const std::string& drv_path) = 0;
+
+  // One build per derivation across evals. Claims the build of `drv` for
+  // `job_id` until now_ms + lease_ms: true if the caller holds it now (it
+  // was free, its holder's lease ran out, or it was the caller's: renewal).
+  virtual Result<bool> claim_drv_build(const std::string& drv, const std::string& job_id, std::int64_t now_ms,
+                                       std::int64_t lease_ms) = 0;
+  // The caller's build of `drv` ended: `result` (if any; none for a
+  // cancelled or unrun build) is kept for result_ttl_ms for the jobs that
+  // waited, and the claim is freed if it is still the caller's.
+  virtual Result<void> finish_drv_build(const std::string& drv, const std::string& job_id,
+                                        const std::optional<DrvBuildResult>& result, std::int64_t result_ttl_ms) = 0;
+  // Registers `job_id` as waiting for `drv` until now_ms + lease_ms (a
+  // repeat refreshes it) and returns the derivation's status.
+  virtual Result<DrvBuildStatus> await_drv_build(const std::string& drv, const std::string& job_id, std::int64_t now_ms,
+                                                 std::int64_t lease_ms) = 0;
+  // The derivation's status without waiting.
+  virtual Result<DrvBuildStatus> drv_build_status(const std::string& drv, std::int64_t now_ms) = 0;
 
   // Announces (or refreshes) a builder: it is present until
   // b.seen_ms + ttl_ms unless it announces itself again.

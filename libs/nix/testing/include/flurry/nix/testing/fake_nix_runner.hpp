@@ -2,6 +2,7 @@
 // A scripted NixRunner for unit tests: tests fill in what each call
 // returns and inspect what was asked.
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <chrono>
 #include <thread>
@@ -65,6 +66,8 @@ class FakeNixRunner final : public NixRunner {
   }
   std::size_t stream_batch = 0;
   std::set<std::string> runs_until_cancelled;  // drvs whose build only ends when cancelled
+  std::set<std::string> held;                  // drvs whose build ends (succeeded) once `release` is set, or when cancelled
+  std::atomic<bool> release{false};
   // Called (unlocked) as each evaluation starts.
   std::function<void(const EvalRequest&)> on_eval;
 
@@ -106,11 +109,17 @@ class FakeNixRunner final : public NixRunner {
   Result<BuildResult> build(const BuildRequest& req) override {
     std::unique_lock lock(mu_);
     builds.push_back(req.drv_path);
-    if (runs_until_cancelled.count(req.drv_path)) {
-      // Like a long build: ends only when cancelled (or after 20 s, as a
-      // success, so that a test waiting for the cancel fails, not hangs).
+    if (runs_until_cancelled.count(req.drv_path) || held.count(req.drv_path)) {
+      // Like a long build: ends when cancelled, when `release` is set for a
+      // held one, or after 20 s as a success, so that a test waiting for
+      // something else fails rather than hangs.
+      const bool until_released = held.count(req.drv_path) > 0;
+      auto log = build_logs.count(req.drv_path) ? build_logs[req.drv_path] : std::string();
       lock.unlock();
-      for (int i = 0; i < 2000 && !(req.cancel && req.cancel->load()); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (req.on_log && !log.empty()) req.on_log(log);
+      for (int i = 0; i < 2000 && !(req.cancel && req.cancel->load()) && !(until_released && release.load()); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       BuildResult r;
       r.outcome = req.cancel && req.cancel->load() ? BuildResult::Outcome::kCancelled : BuildResult::Outcome::kSucceeded;
       return r;

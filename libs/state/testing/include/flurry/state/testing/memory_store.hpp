@@ -30,6 +30,12 @@ class MemoryStore final : public StateStore {
   Result<void> record_failed_build(const std::string& drv_path, const FailedBuild& failure) override;
   Result<std::map<std::string, FailedBuild>> failed_builds(const std::vector<std::string>& drv_paths) override;
   Result<bool> clear_failed_build(const std::string& drv_path) override;
+  Result<bool> claim_drv_build(const std::string& drv, const std::string& job_id, std::int64_t now_ms, std::int64_t lease_ms) override;
+  Result<void> finish_drv_build(const std::string& drv, const std::string& job_id, const std::optional<DrvBuildResult>& result,
+                                std::int64_t result_ttl_ms) override;
+  Result<DrvBuildStatus> await_drv_build(const std::string& drv, const std::string& job_id, std::int64_t now_ms,
+                                         std::int64_t lease_ms) override;
+  Result<DrvBuildStatus> drv_build_status(const std::string& drv, std::int64_t now_ms) override;
   Result<void> register_builder(const BuilderInfo& b, std::int64_t ttl_ms) override;
   Result<std::vector<BuilderInfo>> list_builders(std::int64_t now_ms) override;
   Result<void> put_effect(const EffectRecord& effect) override;
@@ -65,6 +71,15 @@ class MemoryStore final : public StateStore {
   Transition standing_locked(const std::string& eval_id, const std::vector<std::string>& ids) const;
 
   std::map<std::string, FailedBuild> failed_builds_;
+  struct DrvBuild {
+    std::string owner;
+    std::int64_t owner_until = 0;
+    std::optional<DrvBuildResult> last;
+    std::int64_t last_until = 0;
+    std::map<std::string, std::int64_t> waiters;  // job -> waiting until
+  };
+  std::map<std::string, DrvBuild> drv_builds_;
+  DrvBuildStatus drv_status_locked(const std::string& drv, std::int64_t now_ms);
   std::map<std::string, std::pair<BuilderInfo, std::int64_t>> builders_;  // id -> (info, present until)
   std::mutex mu_;
   bool down_ = false;
