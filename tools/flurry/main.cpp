@@ -143,17 +143,61 @@ std::string default_bin_dir(const char* argv0) {
   return dir.parent_path().parent_path().string();
 }
 
+// The state store the services' configuration names (its [redis] section).
+// Throws ConfigError on a bad file.
+Result<std::unique_ptr<state::StateStore>> store_from(const std::string& config_file) {
+  auto config = Config::from_file(config_file);
+  state::RedisOptions o;
+  o.host = config.get_string("redis.host", "127.0.0.1");
+  o.port = static_cast<int>(config.get_int("redis.port", 6379));
+  o.prefix = config.get_string("redis.prefix", "flurry");
+  if (config.has("redis.password_file")) o.password = read_secret_file(config.get_string("redis.password_file", ""));
+  return state::connect_redis(o);
+}
+
+// `flurry log`: prints a job's build log (as stored so far: it grows while
+// the job builds); with `follow`, keeps printing until the job ends.
+int show_log(const std::string& config_file, const std::string& job_id, bool follow) {
+  try {
+    auto store = store_from(config_file);
+    if (!store) {
+      say(paint("31", "cannot reach Redis: ") + store.error().message);
+      return 1;
+    }
+    std::size_t shown = 0;
+    while (true) {
+      auto job = (*store)->get_job(job_id);
+      if (!job) {
+        say(paint("31", "cannot read job " + job_id + ": ") + job.error().message);
+        return 1;
+      }
+      if (!job->has_value()) {
+        say(paint("31", "no job " + job_id));
+        return 1;
+      }
+      auto log = (*store)->get_log(job_id);
+      if (!log) {
+        say(paint("31", "cannot read the log: ") + log.error().message);
+        return 1;
+      }
+      // The store keeps the log's tail: when it was cut, start over.
+      if (log->size() < shown) shown = 0;
+      std::cout << log->substr(shown) << std::flush;
+      shown = log->size();
+      if (!follow || msg::is_terminal((**job).state)) return 0;
+      if (interrupted(std::chrono::seconds(1))) return 130;
+    }
+  } catch (const ConfigError& e) {
+    say(paint("31", "bad configuration: ") + e.what());
+    return 2;
+  }
+}
+
 // `flurry rebuild`: forgets cached failures; 0 if every one was cleared or
 // had none, 1 if the store could not be reached, 2 on bad configuration.
 int forget_failures(const std::string& config_file, const std::vector<std::string>& drvs) {
   try {
-    auto config = Config::from_file(config_file);
-    state::RedisOptions o;
-    o.host = config.get_string("redis.host", "127.0.0.1");
-    o.port = static_cast<int>(config.get_int("redis.port", 6379));
-    o.prefix = config.get_string("redis.prefix", "flurry");
-    if (config.has("redis.password_file")) o.password = read_secret_file(config.get_string("redis.password_file", ""));
-    auto store = state::connect_redis(o);
+    auto store = store_from(config_file);
     if (!store) {
       say(paint("31", "cannot reach Redis: ") + store.error().message);
       return 1;
@@ -201,8 +245,22 @@ int main(int argc, char** argv) {
   std::vector<std::string> drvs;
   rebuild->add_option("--config", config_file, "the services' configuration (its [redis] section is used)")->capture_default_str();
   rebuild->add_option("drv", drvs, "derivation paths (/nix/store/...drv)")->required();
+  auto* log_cmd = app.add_subcommand("log", "print a job's build log (while it builds too, from any host)");
+  std::string log_job;
+  bool follow = false;
+  log_cmd->add_option("--config", config_file, "the services' configuration (its [redis] section is used)")->capture_default_str();
+  log_cmd->add_option("job", log_job, "the job id")->required();
+  log_cmd->add_flag("-f,--follow", follow, "keep printing until the job ends");
   CLI11_PARSE(app, argc, argv);
   if (*rebuild) return forget_failures(config_file, drvs);
+  if (*log_cmd) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    return show_log(config_file, log_job, follow);
+  }
 
   // Signals are taken synchronously (sigtimedwait) by the main thread.
   sigset_t set;
