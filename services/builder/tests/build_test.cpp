@@ -278,6 +278,18 @@ TEST_F(Build, AClaimWhoseBuilderDiedRunsOutAndTheBuildHappensHere) {
   EXPECT_EQ(nix.builds, std::vector<std::string>{"/nix/store/a.drv"});
 }
 
+TEST_F(Build, ARedeliveredJobWhoseBuilderDiedBuildsAtOnceDespiteTheOldClaim) {
+  // The first builder started a, claimed its derivation and died.
+  ASSERT_EQ(*store.start_job("a", clock.now_ms()), JobState::kBuilding);
+  ASSERT_TRUE(*store.claim_drv_build("/nix/store/a.drv", "a", clock.now_ms(), 60000));
+  // The redelivery (another builder) does not wait for that claim: it is a's own.
+  auto o = build("a", 2);
+  EXPECT_EQ(o.state, JobState::kSucceeded);
+  EXPECT_EQ(nix.builds, std::vector<std::string>{"/nix/store/a.drv"});
+  EXPECT_EQ((**store.get_job("a")).attempts, 2);
+  EXPECT_NE(store.get_log("a")->find("build attempt 2"), std::string::npos);
+}
+
 TEST_F(Build, UnknownJobIsAcknowledged) {
   auto o = build("nope");
   EXPECT_EQ(o.result, "unknown_job");
