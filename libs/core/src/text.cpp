@@ -91,21 +91,24 @@ std::string tail_lines(std::string_view s, std::size_t max_lines) {
   return std::string(s.substr(pos));
 }
 
-std::string userinfo(std::string_view url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return "";
-  auto start = scheme + 3;
+std::string display_url(std::string_view url) {
+  auto sep = url.find("://");
+  if (sep == std::string_view::npos) return std::string(url);
+  auto start = sep + 3;
   auto end = url.find_first_of("/?#", start);
   auto authority = url.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
   auto at = authority.rfind('@');
-  return at == std::string_view::npos ? "" : std::string(authority.substr(0, at));
+  if (at == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, start)) + "***@" + std::string(url.substr(start + at + 1));
 }
 
-std::string without_userinfo(std::string_view url) {
-  auto info = userinfo(url);
-  if (info.empty()) return std::string(url);
-  auto start = url.find("://") + 3;
-  return std::string(url.substr(0, start)) + std::string(url.substr(start + info.size() + 1));
+std::string hide_url(std::string text, const std::string& url) {
+  const auto shown = display_url(url);
+  if (shown == url || url.empty()) return text;
+  for (auto pos = text.find(url); pos != std::string::npos; pos = text.find(url, pos + shown.size())) {
+    text.replace(pos, url.size(), shown);
+  }
+  return text;
 }
 
 }  // namespace flurry::text

@@ -43,12 +43,18 @@ TEST(Text, SplitKeepsEmptyParts) {
   EXPECT_EQ(split("a..b", '.'), (std::vector<std::string>{"a", "", "b"}));
 }
 
-TEST(Text, WithoutUserinfoDropsCredentialsOnly) {
-  EXPECT_EQ(without_userinfo("https://u:secret@cache.example/x?y=1"), "https://cache.example/x?y=1");
-  EXPECT_EQ(without_userinfo("https://cache.example/a@b"), "https://cache.example/a@b");
-  EXPECT_EQ(without_userinfo("s3://bucket?region=x"), "s3://bucket?region=x");
-  EXPECT_EQ(without_userinfo("file:///var/cache"), "file:///var/cache");
-  EXPECT_EQ(without_userinfo("not a url"), "not a url");
-  EXPECT_EQ(userinfo("https://u:secret@cache.example/x"), "u:secret");
-  EXPECT_EQ(userinfo("https://cache.example/a@b"), "");
+TEST(Text, DisplayUrlHidesCredentialsOnly) {
+  EXPECT_EQ(display_url("https://u:secret@cache.example/x?y=1"), "https://***@cache.example/x?y=1");
+  EXPECT_EQ(display_url("https://tok@h?x=a@b"), "https://***@h?x=a@b");
+  EXPECT_EQ(display_url("https://cache.example/a@b"), "https://cache.example/a@b");
+  EXPECT_EQ(display_url("git@github.com:o/r.git"), "git@github.com:o/r.git");
+  EXPECT_EQ(display_url("file:///var/cache"), "file:///var/cache");
+}
+
+TEST(Text, HideUrlReplacesEveryQuoteOfTheUrl) {
+  const std::string url = "https://u:secret@cache.example";
+  EXPECT_EQ(hide_url("unable to download '" + url + "/nix-cache-info'; tried " + url, url),
+            "unable to download 'https://***@cache.example/nix-cache-info'; tried https://***@cache.example");
+  EXPECT_EQ(hide_url("nothing here", url), "nothing here");
+  EXPECT_EQ(hide_url("https://plain.example/x", "https://plain.example"), "https://plain.example/x");
 }

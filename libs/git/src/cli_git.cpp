@@ -28,14 +28,7 @@ std::string tracking_ref(const std::string& ref) {
 }
 
 // git's text for a message: credentials in the URL hidden, trimmed.
-std::string git_text(const std::string& err, const std::string& url) {
-  std::string out = text::trim(err);
-  auto shown = display_url(url);
-  if (shown != url) {
-    for (auto pos = out.find(url); pos != std::string::npos; pos = out.find(url, pos + shown.size())) out.replace(pos, url.size(), shown);
-  }
-  return out;
-}
+std::string git_text(const std::string& err, const std::string& url) { return text::hide_url(text::trim(err), url); }
 
 }  // namespace
 
@@ -56,15 +49,7 @@ std::string url_scheme(const std::string& url) {
   return "";
 }
 
-std::string display_url(const std::string& url) {
-  auto sep = url.find("://");
-  if (sep == std::string::npos) return url;
-  auto host_start = sep + 3;
-  auto at = url.find('@', host_start);
-  auto slash = url.find('/', host_start);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
-  return url.substr(0, host_start) + "***@" + url.substr(at + 1);
-}
+std::string display_url(const std::string& url) { return text::display_url(url); }
 
 Result<void> CliGit::check_url(const std::string& url) const {
   if (url.empty() || url[0] == '-') return fail(Error::rejected("clone URL '" + text::truncate_utf8(display_url(url), 200) + "' is not allowed"));

@@ -45,11 +45,9 @@ std::set<std::string> cached_outputs(nix::NixRunner& nix, const std::vector<std:
       held_somewhere.insert(held->begin(), held->end());
       continue;
     }
-    auto why = held.error().message;  // nix's message may quote the URL whole
-    if (auto userinfo = text::userinfo(cache); !userinfo.empty()) {
-      for (auto at = why.find(userinfo + "@"); at != std::string::npos; at = why.find(userinfo + "@")) why.erase(at, userinfo.size() + 1);
-    }
-    const auto w = "warning: binary cache " + text::without_userinfo(cache) + " could not be queried: " + log::redact(why);
+    // nix's message may quote the URL with its credentials.
+    const auto w = "warning: binary cache " + text::display_url(cache) + " could not be queried: " +
+                   log::redact(text::hide_url(held.error().message, cache));
     if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
   }
   return held_somewhere;

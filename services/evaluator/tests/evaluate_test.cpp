@@ -401,8 +401,8 @@ TEST_F(Evaluate, AnUnreachableCacheIsAWarningNotAFailure) {
   EXPECT_EQ((**store.get_job(id("ok"))).cache_status, "notBuilt");
   auto e = **store.get_eval(eval_id());
   ASSERT_EQ(e.warnings.size(), 2u);
-  EXPECT_THAT(e.warnings, ::testing::Contains(HasSubstr("warning: binary cache https://cache.example could not be queried: "
-                                                        "unable to download 'https://cache.example/nix-cache-info'")));
+  EXPECT_THAT(e.warnings, ::testing::Contains(HasSubstr("warning: binary cache https://***@cache.example could not be queried: "
+                                                        "unable to download 'https://***@cache.example/nix-cache-info'")));
   for (const auto& w : e.warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("hunter22")));
 }
 

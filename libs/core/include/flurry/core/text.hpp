@@ -25,10 +25,12 @@ std::string nix_string_literal(std::string_view s);
 std::string truncate_utf8(std::string_view s, std::size_t max);
 // The last `max_lines` lines of s.
 std::string tail_lines(std::string_view s, std::size_t max_lines);
-// A URL without the "user:password@" part of its authority, for logs and
-// messages: "https://u:p@host/x" -> "https://host/x".
-std::string without_userinfo(std::string_view url);
-// That "user:password" part ("" if none).
-std::string userinfo(std::string_view url);
+// A URL as logs and messages may show it, its credentials hidden:
+// "https://u:p@host/x" -> "https://***@host/x". Other text is returned
+// unchanged (an "@" in the path or an scp-style "git@host:" is kept).
+std::string display_url(std::string_view url);
+// `text` with every occurrence of `url` shown as display_url(url), for
+// tools' messages that quote the URL they were given.
+std::string hide_url(std::string text, const std::string& url);
 
 }  // namespace flurry::text
