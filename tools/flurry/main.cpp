@@ -146,13 +146,7 @@ std::string default_bin_dir(const char* argv0) {
 // The state store the services' configuration names (its [redis] section).
 // Throws ConfigError on a bad file.
 Result<std::unique_ptr<state::StateStore>> store_from(const std::string& config_file) {
-  auto config = Config::from_file(config_file);
-  state::RedisOptions o;
-  o.host = config.get_string("redis.host", "127.0.0.1");
-  o.port = static_cast<int>(config.get_int("redis.port", 6379));
-  o.prefix = config.get_string("redis.prefix", "flurry");
-  if (config.has("redis.password_file")) o.password = read_secret_file(config.get_string("redis.password_file", ""));
-  return state::connect_redis(o);
+  return state::connect_redis(state::redis_options(Config::from_file(config_file)));
 }
 
 // `flurry log`: prints a job's build log (as stored so far: it grows while

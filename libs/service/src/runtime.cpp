@@ -83,12 +83,7 @@ class RuntimeImpl final : public Runtime {
   state::StateStore& state() override {
     std::lock_guard lock(connect_mu_);
     while (!state_) {
-      state::RedisOptions o;
-      o.host = config_.get_string("redis.host", "127.0.0.1");
-      o.port = static_cast<int>(config_.get_int("redis.port", 6379));
-      o.prefix = config_.get_string("redis.prefix", "flurry");
-      if (config_.has("redis.password_file")) o.password = read_secret_file(config_.get_string("redis.password_file", ""));
-      auto s = state::connect_redis(o);
+      auto s = state::connect_redis(state::redis_options(config_));
       if (s) {
         state_ = std::move(*s);
         add_health_check("redis", [this] { return state_->healthy(); });

@@ -522,4 +522,13 @@ Result<std::unique_ptr<StateStore>> connect_redis(const RedisOptions& options) {
   return std::unique_ptr<StateStore>(std::move(store));
 }
 
+RedisOptions redis_options(const Config& config) {
+  RedisOptions o;
+  o.host = config.get_string("redis.host", o.host);
+  o.port = static_cast<int>(config.get_int("redis.port", o.port));
+  o.prefix = config.get_string("redis.prefix", o.prefix);
+  if (config.has("redis.password_file")) o.password = read_secret_file(config.get_string("redis.password_file", ""));
+  return o;
+}
+
 }  // namespace flurry::state

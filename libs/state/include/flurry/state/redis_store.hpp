@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "flurry/core/config.hpp"
 #include "flurry/state/store.hpp"
 
 namespace flurry::state {
@@ -17,6 +18,10 @@ struct RedisOptions {
   std::string prefix = "flurry";  // key namespace
   std::chrono::milliseconds timeout{5000};
 };
+
+// The options a configuration's [redis] section gives (host, port,
+// prefix, password_file). Throws ConfigError (an unreadable password file).
+RedisOptions redis_options(const Config& config);
 
 // Connects; reconnects by itself after a lost connection (calls fail as
 // transient errors meanwhile). Safe to use from many threads.
