@@ -36,11 +36,11 @@ int main(int argc, char** argv) {
     int max_deliver = static_cast<int>(c.get_int("builder.max_attempts", 3));
     auto& bus = rt.bus();
     auto& state = rt.state();
-    // Queue depth per system, shared by every builder of that system.
+    // Queue depth per system, shared by every builder of that system. Its
+    // gauges appear with the first reading: none rather than a made-up 0.
     struct Queue {
+      std::string system;
       bus::ConsumerSpec spec;
-      prometheus::Gauge& waiting;
-      prometheus::Gauge& in_flight;
     };
     static std::vector<Queue> queues;
     static std::atomic<int> busy_total{0};
@@ -56,10 +56,7 @@ int main(int argc, char** argv) {
                              .max_deliver = max_deliver,
                              .ack_wait = std::chrono::seconds(60),
                              .concurrency = slots};
-      queues.push_back({spec,
-                        rt.metrics().gauge("build_queue_waiting", "Build requests not yet taken by any builder.", {{"system", system}}),
-                        rt.metrics().gauge("build_queue_in_flight", "Build requests taken and not finished, by any builder.",
-                                           {{"system", system}})});
+      queues.push_back({system, spec});
       rt.consume(spec, [&rt, &bus, &state, &busy, &free, system, max_deliver](const bus::Delivery& d) {
         auto req = msg::decode_build_request(d.data);
         if (!req) return bus::disposition_for(req.error(), d.num_delivered);
@@ -101,12 +98,14 @@ int main(int argc, char** argv) {
     };
     announce();
     rt.every(announce_every, announce);
-    rt.every(c.get_duration_ms("builder.queue_poll_interval", std::chrono::seconds(5)), [&bus] {
-      for (auto& q : queues) {
-        if (auto d = bus.queue_depth(q.spec)) {
-          q.waiting.Set(static_cast<double>(d->waiting));
-          q.in_flight.Set(static_cast<double>(d->in_flight));
-        }
+    rt.every(c.get_duration_ms("builder.queue_poll_interval", std::chrono::seconds(5)), [&rt, &bus] {
+      for (const auto& q : queues) {
+        auto d = bus.queue_depth(q.spec);
+        if (!d) continue;
+        rt.metrics().gauge("build_queue_waiting", "Build requests not yet taken by any builder.", {{"system", q.system}})
+            .Set(static_cast<double>(d->waiting));
+        rt.metrics().gauge("build_queue_in_flight", "Build requests taken and not finished, by any builder.", {{"system", q.system}})
+            .Set(static_cast<double>(d->in_flight));
       }
     });
   });

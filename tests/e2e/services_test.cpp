@@ -58,8 +58,9 @@ TEST(Services, EveryServiceAnswersHealthAndMetricsAndStopsCleanlyOnSigterm) {
   auto metrics = client->send({.url = stack.service_url("webhook-ingest") + "/metrics"});
   EXPECT_NE(metrics->body.find("flurry_webhooks_total{event=\"ping\",forge=\"github\",result=\"unauthorized\"} 1"), std::string::npos)
       << metrics->body;
-  // The builder exports its system's queue depth (refreshed every second
-  // here) and its free slots.
+  // The builder exports its system's queue depth once it has read it from
+  // JetStream (every second here; the gauges do not exist before), and its
+  // free slots.
   std::string builder_metrics;
   for (int i = 0; i < 100; ++i) {
     auto m = client->send({.url = stack.service_url("builder") + "/metrics"});
