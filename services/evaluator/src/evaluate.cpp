@@ -53,6 +53,15 @@ std::set<std::string> cached_outputs(nix::NixRunner& nix, const std::vector<std:
   return held_somewhere;
 }
 
+// How a cancel shows on the victim's flurry/eval.
+struct CancelStatus {
+  msg::StatusState state = msg::StatusState::kError;
+  std::string prefix = "Cancelled: ";
+  // Post it even when the cancel changed nothing (the victim had ended):
+  // for an eval failing itself, not for superseding another.
+  bool always = false;
+};
+
 class Handler {
  public:
   Handler(const msg::ChangeEvent& change, std::uint64_t delivered, EvalPorts ports, const EvaluatorConfig& cfg)
@@ -84,10 +93,8 @@ class Handler {
   EvalOutcome replay(const state::EvalRecord& eval);
   EvalOutcome evaluate(const state::EvalRecord& eval);
   // Cancels `victim` (queued jobs end cancelled) and publishes what that
-  // ended: job results, statuses, `state` (error: "Cancelled: <reason>")
-  // on its flurry/eval, eval.finished.
-  Result<void> cancel(const std::string& victim, const std::string& reason, msg::StatusState state = msg::StatusState::kError,
-                      const std::string& prefix = "Cancelled: ");
+  // ended: job results, statuses, its flurry/eval status, eval.finished.
+  Result<void> cancel(const std::string& victim, const std::string& reason, const CancelStatus& shown = {});
   // Statuses, results and build requests for one recorded batch.
   Result<void> publish_batch(const state::EvalRecord& eval, const std::vector<state::JobSpec>& jobs, const state::Transition& t);
 
@@ -210,20 +217,17 @@ EvalOutcome Handler::replay(const state::EvalRecord& eval) {
 
 bool missing_attribute_set(const std::string& error) { return error.find("does not provide attribute") != std::string::npos; }
 
-Result<void> Handler::cancel(const std::string& victim, const std::string& reason, msg::StatusState state,
-                             const std::string& prefix) {
+Result<void> Handler::cancel(const std::string& victim, const std::string& reason, const CancelStatus& shown) {
   auto t = ports_.state.cancel_eval(victim, reason, ports_.clock.now_ms());
   if (!t) return fail(t.error());
   if (auto r = pipeline::publish_transition({ports_.bus, ports_.state}, victim, t->cancelled, *t, links_); !r) return r;
   auto e = ports_.state.get_eval(victim);
   if (!e) return fail(e.error());
   if (!e->has_value()) return {};
-  // A cancel that changed nothing (the victim had ended) posts nothing; a
-  // failure of our own eval is always posted.
-  if (state == msg::StatusState::kError && t->cancelled.empty() && !t->eval_finished) return {};
+  if (!shown.always && t->cancelled.empty() && !t->eval_finished) return {};
   // Later than any status the cancelled eval posted itself.
   auto at_us = std::max<std::int64_t>((**e).finished_ms, ports_.clock.now_ms()) * 1000 + 2;
-  auto status = pipeline::eval_status(**e, state, prefix + reason, at_us, links_);
+  auto status = pipeline::eval_status(**e, shown.state, shown.prefix + reason, at_us, links_);
   return pipeline::publish_status(ports_.bus, status);
 }
 
@@ -369,7 +373,7 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
     if (o.batches == 0) return fail_eval(*set_failure);
     // Jobs of another system were recorded already: their queued builds
     // are dropped and the eval ends with this failure.
-    if (auto r = cancel(eval_id_, *set_failure, msg::StatusState::kFailure, ""); !r) return retry(r.error());
+    if (auto r = cancel(eval_id_, *set_failure, {msg::StatusState::kFailure, "", true}); !r) return retry(r.error());
     auto f = outcome("eval_failed");
     f.error = *set_failure;
     f.disposition = bus::Disposition::ack();
