@@ -110,8 +110,9 @@ Result<EvalResult> EvalJobsRunner::eval_attrs(const EvalRequest& req) {
   if (!r) return fail(Error::transient(r.error().message));
   on_stdout("\n");
   if (consumer_error) return fail(*consumer_error);
-  if (r->timed_out) return fail(Error::rejected("evaluation of " + render_attr_path(req.attr_path) + " timed out after " +
-                                                std::to_string(std::max<long long>(1, req.timeout.count() / 1000)) + "s"));
+  if (r->timed_out) {
+    return fail(Error::rejected("evaluation of " + render_attr_path(req.attr_path) + " timed out after " + detail::seconds(req.timeout) + "s"));
+  }
   for (const auto& line : text::split(r->err, '\n')) {
     if (detail::is_warning(line) && std::find(result.warnings.begin(), result.warnings.end(), line) == result.warnings.end()) {
       result.warnings.push_back(line);

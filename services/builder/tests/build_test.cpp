@@ -217,6 +217,12 @@ void wait_until_building(nix::testing::FakeNixRunner& nix, const std::string& dr
   }
 }
 
+void wait_for_a_waiter(state::testing::MemoryStore& store, ManualClock& clock, const std::string& drv) {
+  for (int i = 0; i < 200 && store.drv_build_status(drv, clock.now_ms())->waiters == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 TEST_F(Build, TwoEvalsNeedingTheSameDerivationShareOneBuild) {
   add_second_eval(store);
   cfg.cancel_poll_interval = std::chrono::milliseconds(10);
@@ -227,9 +233,7 @@ TEST_F(Build, TwoEvalsNeedingTheSameDerivationShareOneBuild) {
   wait_until_building(nix, "/nix/store/a.drv");
   std::thread t2([&] { second = build_in(store, bus, nix, clock, cfg, "e2", "a2"); });
   // a2 waits for a's build rather than starting its own.
-  for (int i = 0; i < 200 && store.drv_build_status("/nix/store/a.drv", clock.now_ms())->waiters == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  wait_for_a_waiter(store, clock, "/nix/store/a.drv");
   EXPECT_EQ(store.drv_build_status("/nix/store/a.drv", clock.now_ms())->waiters, 1);
   nix.release = true;
   t1.join();
@@ -255,9 +259,7 @@ TEST_F(Build, ACancelledEvalsBuildGoesOnWhileAnotherEvalWaitsForIt) {
   std::thread t1([&] { first = build("a"); });
   wait_until_building(nix, "/nix/store/a.drv");
   std::thread t2([&] { second = build_in(store, bus, nix, clock, cfg, "e2", "a2"); });
-  for (int i = 0; i < 200 && store.drv_build_status("/nix/store/a.drv", clock.now_ms())->waiters == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  wait_for_a_waiter(store, clock, "/nix/store/a.drv");
   ASSERT_TRUE(store.cancel_eval("e1", "superseded by cccc", 5).has_value());
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // several watch rounds
   nix.release = true;

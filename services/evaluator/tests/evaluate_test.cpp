@@ -104,6 +104,16 @@ class Evaluate : public ::testing::Test {
     return out;
   }
   JobState state_of(const std::string& name) { return (**store.get_job(id(name))).state; }
+  // What one clean run of `change` publishes, on a bus and store of its own.
+  std::multiset<std::pair<std::string, std::string>> clean_run() {
+    bus::testing::MemoryBus clean_bus;
+    state::testing::MemoryStore clean_store;
+    nix::testing::FakeNixRunner clean_nix;
+    clean_nix.eval_result = nix.eval_result;
+    clean_nix.graph = nix.graph;
+    EXPECT_EQ(handle_change(change, 1, {clean_bus, clean_store, clean_nix, git, clock}, cfg).result, "evaluated");
+    return contents(clean_bus);
+  }
 
   msg::ChangeEvent change;
   bus::testing::MemoryBus bus;
@@ -266,17 +276,7 @@ TEST_F(Evaluate, RedeliveryRepublishesWithoutEvaluatingAgain) {
 }
 
 TEST_F(Evaluate, ACrashWhileRecordingBatchesIsCompletedByEvaluatingAgain) {
-  // What one clean run publishes.
-  std::multiset<std::pair<std::string, std::string>> expected;
-  {
-    bus::testing::MemoryBus clean_bus;
-    state::testing::MemoryStore clean_store;
-    nix::testing::FakeNixRunner clean_nix;
-    clean_nix.eval_result = nix.eval_result;
-    clean_nix.graph = nix.graph;
-    ASSERT_EQ(handle_change(change, 1, {clean_bus, clean_store, clean_nix, git, clock}, cfg).result, "evaluated");
-    expected = contents(clean_bus);
-  }
+  const auto expected = clean_run();
   // First delivery: the first batches are recorded, then publishing dies
   // half way, before the job set is complete.
   nix.stream_batch = 2;
@@ -298,16 +298,7 @@ TEST_F(Evaluate, ACrashWhileRecordingBatchesIsCompletedByEvaluatingAgain) {
 }
 
 TEST_F(Evaluate, ACrashAfterTheJobSetIsCompleteIsReplayedWithoutEvaluating) {
-  std::multiset<std::pair<std::string, std::string>> expected;
-  {
-    bus::testing::MemoryBus clean_bus;
-    state::testing::MemoryStore clean_store;
-    nix::testing::FakeNixRunner clean_nix;
-    clean_nix.eval_result = nix.eval_result;
-    clean_nix.graph = nix.graph;
-    ASSERT_EQ(handle_change(change, 1, {clean_bus, clean_store, clean_nix, git, clock}, cfg).result, "evaluated");
-    expected = contents(clean_bus);
-  }
+  const auto expected = clean_run();
   // Everything but the eval's final status gets out.
   DyingBus dying(bus, static_cast<int>(expected.size()) - 1);
   EXPECT_EQ(handle_change(change, 1, {dying, store, nix, git, clock}, cfg).result, "retry");
