@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,10 +124,17 @@ Result<ProcessResult> PosixProcessRunner::run(const ProcessSpec& spec) {
     }
   }
 
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return fail(Error::transient(std::string("fork: ") + strerror(errno)));
   if (pid == 0) {
     setpgid(0, 0);
+    // run() waits for the child on the thread that forked it, so the child
+    // never outlives its caller: if the parent dies (say a builder is
+    // SIGKILLed), the child (nix) is told to stop instead of building on,
+    // unsupervised, in its own process group.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);
     // Restore default signal handling and an empty mask in the child.
     sigset_t none;
     sigemptyset(&none);

@@ -36,6 +36,12 @@ class LogSink {
     std::lock_guard lock(mu_);
     flush_locked(std::chrono::steady_clock::now());
   }
+  // Sends what waited log_flush_interval or longer.
+  void flush_if_due() {
+    std::lock_guard lock(mu_);
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ >= cfg_.log_flush_interval) flush_locked(now);
+  }
 
  private:
   void flush_locked(std::chrono::steady_clock::time_point now) {
@@ -55,13 +61,15 @@ class LogSink {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-// Runs beside a build: renews the job's claim on its derivation, and once
-// the job's eval is cancelled sets `cancel` (nix's process group is
-// killed), unless another job is waiting for this derivation's build.
+// Runs beside a build: sends buffered output to the log store while nix is
+// silent (readers follow the build live, and a builder that dies loses
+// little of it), renews the job's claim on its derivation, and once the
+// job's eval is cancelled sets `cancel` (nix's process group is killed),
+// unless another job is waiting for this derivation's build.
 class BuildWatch {
  public:
-  BuildWatch(BuildPorts ports, const state::JobRecord& job, const BuilderConfig& cfg)
-      : ports_(ports), job_(job), cfg_(cfg), thread_([this] { run(); }) {}
+  BuildWatch(BuildPorts ports, const state::JobRecord& job, LogSink& sink, const BuilderConfig& cfg)
+      : ports_(ports), job_(job), sink_(sink), cfg_(cfg), thread_([this] { run(); }) {}
   ~BuildWatch() {
     {
       std::lock_guard lock(mu_);
@@ -79,8 +87,16 @@ class BuildWatch {
  private:
   void run() {
     std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, cfg_.cancel_poll_interval, [&] { return done_; })) {
+    const auto tick = std::min(cfg_.cancel_poll_interval, cfg_.log_flush_interval);
+    auto next_check = std::chrono::steady_clock::now() + cfg_.cancel_poll_interval;
+    while (!cv_.wait_for(lock, tick, [&] { return done_; })) {
       lock.unlock();
+      sink_.flush_if_due();
+      if (std::chrono::steady_clock::now() < next_check) {
+        lock.lock();
+        continue;
+      }
+      next_check = std::chrono::steady_clock::now() + cfg_.cancel_poll_interval;
       // A store that does not answer is no reason to stop a build.
       const auto now = ports_.clock.now_ms();
       (void)ports_.state.claim_drv_build(job_.drv_path, job_.id, now, cfg_.build_lease.count());
@@ -102,6 +118,7 @@ class BuildWatch {
   }
   BuildPorts ports_;
   const state::JobRecord& job_;
+  LogSink& sink_;
   const BuilderConfig& cfg_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -192,7 +209,7 @@ BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery deliver
   Result<nix::BuildResult> built = fail(Error::transient("not built"));
   std::string cancel_reason;
   {
-    BuildWatch watch(ports, rec, cfg);
+    BuildWatch watch(ports, rec, sink, cfg);
     built = ports.nix.build({.drv_path = rec.drv_path,
                              .max_silent = cfg.max_silent,
                              .timeout = cfg.timeout,

@@ -297,3 +297,24 @@ TEST_F(Build, UnknownJobIsAcknowledged) {
   EXPECT_EQ(o.result, "unknown_job");
   EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
 }
+
+// Output printed before nix goes quiet reaches the log store while the
+// build still runs (readers follow it; a builder that dies loses little).
+TEST_F(Build, OutputReachesTheLogWhileNixIsSilent) {
+  nix.held.insert("/nix/store/a.drv");
+  nix.build_logs["/nix/store/a.drv"] = "a> compiling\n";
+  cfg.log_flush_interval = std::chrono::milliseconds(50);
+  cfg.cancel_poll_interval = std::chrono::milliseconds(20);
+  std::thread t([&] { build("a"); });
+  std::string seen;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (seen.find("a> compiling") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    seen = store.get_log("a").value_or("");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ((**store.get_job("a")).state, JobState::kBuilding);  // still building
+  nix.release = true;
+  t.join();
+  EXPECT_NE(seen.find("a> compiling"), std::string::npos);
+  EXPECT_EQ((**store.get_job("a")).state, JobState::kSucceeded);
+}

@@ -61,7 +61,9 @@ class ProcessRunner {
   virtual Result<ProcessResult> run(const ProcessSpec& spec) = 0;
 };
 
-// Runs real processes with fork/exec.
+// Runs real processes with fork/exec, each in its own process group (a
+// timeout kills the whole group). A child is sent SIGTERM if this process
+// dies while it runs.
 class PosixProcessRunner final : public ProcessRunner {
  public:
   Result<ProcessResult> run(const ProcessSpec& spec) override;
