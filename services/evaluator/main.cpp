@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     static evaluator::EvaluatorConfig cfg;
     cfg.systems = c.get_string_list("evaluator.systems", cfg.systems);
     cfg.build_systems = c.get_string_list("evaluator.build_systems", cfg.systems);
+    cfg.build_features = c.get_string_list("evaluator.build_features", cfg.build_features);
     cfg.attribute = c.get_string("evaluator.attribute", cfg.attribute);
     cfg.work_dir = c.get_string("evaluator.work_dir", cfg.work_dir);
     cfg.show_trace = c.get_bool("evaluator.show_trace", cfg.show_trace);

@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
   std::vector<nix::AttrResult> attrs;
-  std::map<std::string, std::vector<std::string>> graph;
+  nix::DerivationGraph graph;
   evaluator::StoreFacts facts;
   int batches = 0;
   double first_batch_seconds = -1;

@@ -3,7 +3,9 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -108,14 +110,40 @@ class NatsBus final : public Bus {
   }
 
   Result<void> consume(const ConsumerSpec& spec, Handler handler, const std::atomic<bool>& stop) override {
-    if (auto r = ensure_consumer(spec); !r) return r;
-    int n = std::max(1, spec.concurrency);
+    return consume_pool([spec] { return std::vector<ConsumerSpec>{spec}; }, spec.concurrency, std::move(handler), stop);
+  }
+
+  Result<void> consume_pool(ConsumerSource source, int concurrency, Handler handler, const std::atomic<bool>& stop) override {
+    for (const auto& spec : source()) {
+      if (auto r = ensure_consumer(spec); !r) return r;
+    }
     std::vector<std::thread> workers;
-    for (int i = 0; i < n; ++i) {
-      workers.emplace_back([this, &spec, &handler, &stop] { worker(spec, handler, stop); });
+    for (int i = 0; i < std::max(1, concurrency); ++i) {
+      workers.emplace_back([this, i, &source, &handler, &stop] { worker(source, handler, stop, static_cast<std::size_t>(i)); });
     }
     for (auto& w : workers) w.join();
     return {};
+  }
+
+  Result<std::vector<std::string>> stored_subjects(const std::string& stream, const std::string& filter) override {
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Info.SubjectsFilter = filter.c_str();
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus st = js_GetStreamInfo(&si, js_, stream.c_str(), &o, &jerr);
+    if (st != NATS_OK || !si) {
+      jsStreamInfo_Destroy(si);
+      return fail(Error::transient("nats: cannot read stream " + stream + ": " + nats_error(st, jerr)));
+    }
+    std::vector<std::string> out;
+    if (const auto* list = si->State.Subjects) {
+      for (int i = 0; i < list->Count; ++i) {
+        if (list->List[i].Msgs > 0) out.emplace_back(list->List[i].Subject);
+      }
+    }
+    jsStreamInfo_Destroy(si);
+    return out;
   }
 
  private:
@@ -159,42 +187,89 @@ class NatsBus final : public Bus {
     return sub;
   }
 
-  void worker(const ConsumerSpec& spec, const Handler& handler, const std::atomic<bool>& stop) {
-    natsSubscription* sub = nullptr;
-    bool warned = false;
-    while (!stop.load()) {
-      if (!sub) {
-        if (!healthy() || !ensure_consumer(spec) || !(sub = subscribe(spec))) {
-          sleep_unless_stopped(stop, std::chrono::seconds(1));
-          continue;
-        }
-      }
-      natsMsgList list{};
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      natsStatus st = natsSubscription_Fetch(&list, sub, 1, 1000, &jerr);
-      if (st == NATS_TIMEOUT) continue;
+  // One handler of a pool: takes the next message from any listed
+  // consumer, in turn, and handles it. With one consumer it waits on it;
+  // with several it first looks (without waiting) at each, starting after
+  // the one it served last, then waits a short while on one of them.
+  void worker(const ConsumerSource& source, const Handler& handler, const std::atomic<bool>& stop, std::size_t turn) {
+    struct Sub {
+      natsSubscription* sub = nullptr;
+      bool warned = false;
+    };
+    std::map<std::string, Sub> subs;  // by durable
+    auto drop = [](Sub& s) {
+      natsSubscription_Destroy(s.sub);  // Destroy (not Unsubscribe) keeps the durable
+      s.sub = nullptr;
+    };
+    // Fills `list` with a message from `spec`; false when there is none
+    // (nothing there, or the fetch failed).
+    auto fetch = [&](const ConsumerSpec& spec, std::chrono::milliseconds wait, bool no_wait, natsMsgList& list) -> bool {
+      auto& s = subs[spec.durable];
+      if (!s.sub && (!healthy() || !ensure_consumer(spec) || !(s.sub = subscribe(spec)))) return false;
+      jsFetchRequest req;
+      jsFetchRequest_Init(&req);
+      req.Batch = 1;
+      req.NoWait = no_wait;
+      req.Expires = static_cast<std::int64_t>(wait.count()) * kNanosPerMilli;
+      natsStatus st = natsSubscription_FetchRequest(&list, s.sub, &req);
+      // Nothing there: a waiting fetch times out, a no-wait one is answered "not found".
+      if (st == NATS_TIMEOUT || (no_wait && st == NATS_NOT_FOUND)) return false;
       if (st != NATS_OK) {
-        if (!warned) {
-          log::warn("bus.fetch_failed", "fetch failed; retrying", {{"consumer", spec.durable}, {"error", nats_error(st, jerr)}});
-          warned = true;
+        if (!s.warned) {
+          log::warn("bus.fetch_failed", "fetch failed; retrying", {{"consumer", spec.durable}, {"error", nats_error(st)}});
+          s.warned = true;
         }
         natsMsgList_Destroy(&list);
-        if (st == NATS_INVALID_SUBSCRIPTION || st == NATS_CONNECTION_CLOSED || st == NATS_NOT_FOUND) {
-          natsSubscription_Destroy(sub);
-          sub = nullptr;
+        if (st == NATS_INVALID_SUBSCRIPTION || st == NATS_CONNECTION_CLOSED || st == NATS_NOT_FOUND) drop(s);
+        sleep_unless_stopped(stop, std::chrono::seconds(1));
+        return false;
+      }
+      s.warned = false;
+      if (list.Count > 0) return true;
+      natsMsgList_Destroy(&list);
+      return false;
+    };
+    while (!stop.load()) {
+      const auto specs = source();
+      for (auto it = subs.begin(); it != subs.end();) {
+        bool listed = std::any_of(specs.begin(), specs.end(), [&](const ConsumerSpec& c) { return c.durable == it->first; });
+        if (listed) {
+          ++it;
+          continue;
         }
+        if (it->second.sub) drop(it->second);
+        it = subs.erase(it);
+      }
+      if (specs.empty()) {
         sleep_unless_stopped(stop, std::chrono::seconds(1));
         continue;
       }
-      warned = false;
-      for (int i = 0; i < list.Count; ++i) handle_one(spec, handler, list.Msgs[i]);
+      const std::size_t n = specs.size();
+      natsMsgList list{};
+      bool got = false;
+      std::size_t from = turn % n;
+      if (n > 1) {
+        for (std::size_t k = 0; k < n && !got; ++k) {
+          from = (turn + k) % n;
+          got = fetch(specs[from], std::chrono::milliseconds(200), /*no_wait=*/true, list);
+        }
+        if (!got) from = turn % n;
+      }
+      const auto wait = n > 1 ? std::chrono::milliseconds(std::max<long>(100, 1000 / static_cast<long>(n))) : std::chrono::milliseconds(1000);
+      if (!got) got = fetch(specs[from], wait, /*no_wait=*/false, list);
+      turn = from + 1;
+      if (!got) continue;
+      for (int i = 0; i < list.Count; ++i) handle_one(specs[from], handler, list.Msgs[i]);
       natsMsgList_Destroy(&list);
     }
-    if (sub) natsSubscription_Destroy(sub);  // Destroy (not Unsubscribe) keeps the durable
+    for (auto& [_, s] : subs) {
+      if (s.sub) drop(s);
+    }
   }
 
   void handle_one(const ConsumerSpec& spec, const Handler& handler, natsMsg* m) {
     Delivery d;
+    d.consumer = spec.durable;
     d.subject = natsMsg_GetSubject(m);
     d.data.assign(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
     jsMsgMetaData* meta = nullptr;

@@ -70,15 +70,3 @@ StatusState status_for(JobState s) {
 }
 
 }  // namespace flurry::msg
-
-namespace flurry::subjects {
-std::string token(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    bool bad = c == '.' || c == '*' || c == '>' || c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
-               static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f;
-    out += bad ? '_' : c;
-  }
-  return out.empty() ? "_" : out;
-}
-}  // namespace flurry::subjects

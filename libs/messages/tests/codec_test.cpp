@@ -80,6 +80,20 @@ TEST(Subjects, TokensCannotEscapeTheirLevel) {
   EXPECT_EQ(subjects::status(""), "flurry.status._");
 }
 
+TEST(Subjects, BuildsNeedingSystemFeaturesHaveTheirOwnSubject) {
+  EXPECT_EQ(subjects::build("x86_64-linux", {}), "flurry.build.x86_64-linux");
+  EXPECT_EQ(subjects::build("x86_64-linux", {"nixos-test", "kvm", "kvm"}), "flurry.build.x86_64-linux.kvm+nixos-test");
+  // A hostile feature name stays inside its level and cannot add a feature.
+  EXPECT_EQ(subjects::build("x86_64-linux", {"a.b>", "c+d"}), "flurry.build.x86_64-linux.a_b_+c_d");
+  EXPECT_EQ(subjects::build_features("flurry.build.x86_64-linux.kvm+nixos-test", "x86_64-linux"),
+            (std::vector<std::string>{"kvm", "nixos-test"}));
+  EXPECT_EQ(subjects::build_features("flurry.build.x86_64-linux", "x86_64-linux"), std::vector<std::string>{});
+  EXPECT_EQ(subjects::build_features("flurry.build.x86_64-linuxx.kvm", "x86_64-linux"), std::nullopt);
+  EXPECT_EQ(subjects::build_features("flurry.build.aarch64-linux.kvm", "x86_64-linux"), std::nullopt);
+  EXPECT_EQ(subjects::build_features("flurry.build.x86_64-linux.kvm.x", "x86_64-linux"), std::nullopt);
+  EXPECT_EQ(subjects::durable("builder-x86_64-linux-a/b\\c.d"), "builder-x86_64-linux-a_b_c_d");
+}
+
 TEST(JobStates, MapToForgeStates) {
   EXPECT_EQ(status_for(JobState::kSkipped), StatusState::kSuccess);
   EXPECT_EQ(status_for(JobState::kDependencyFailed), StatusState::kFailure);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "flurry/core/text.hpp"
@@ -34,6 +35,35 @@ std::vector<std::vector<std::string>> argv_batches(const std::vector<std::string
     out.back().push_back(item);
     bytes += item.size() + 1;
   }
+  return out;
+}
+
+// requiredSystemFeatures of a derivation as `nix show-derivation` prints
+// it: a space-separated string in its environment, or a list in the JSON
+// of a derivation with structured attributes.
+std::vector<std::string> required_features(const json& info) {
+  std::vector<std::string> out;
+  if (!info.contains("env") || !info["env"].is_object()) return out;
+  const json& env = info["env"];
+  if (env.contains("requiredSystemFeatures") && env["requiredSystemFeatures"].is_string()) {
+    std::istringstream words(env["requiredSystemFeatures"].get<std::string>());
+    for (std::string w; words >> w;) out.push_back(w);
+  } else if (env.contains("__json") && env["__json"].is_string()) {
+    json attrs = json::parse(env["__json"].get<std::string>(), nullptr, false);
+    if (attrs.is_object() && attrs.contains("requiredSystemFeatures") && attrs["requiredSystemFeatures"].is_array()) {
+      for (const auto& f : attrs["requiredSystemFeatures"]) {
+        if (!f.is_string() || f.get<std::string>().empty()) continue;
+        // Kept one per line in the state store: no whitespace or control characters.
+        auto name = f.get<std::string>();
+        for (char& c : name) {
+          if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) c = '_';
+        }
+        out.push_back(std::move(name));
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
@@ -73,8 +103,8 @@ Result<EvalResult> CliNixRunner::eval_attrs(const EvalRequest& req) {
   return detail::pool_eval(runner_, {options_.nix, options_.eval_workers, options_.eval_max_memory_mib}, req);
 }
 
-Result<std::map<std::string, std::vector<std::string>>> CliNixRunner::derivation_graph(const std::vector<std::string>& drvs) {
-  std::map<std::string, std::vector<std::string>> graph;
+Result<DerivationGraph> CliNixRunner::derivation_graph(const std::vector<std::string>& drvs) {
+  DerivationGraph graph;
   // In argv-sized batches; a batch skips what earlier closures already hold.
   for (const auto& batch : argv_batches(drvs)) {
     std::vector<std::string> argv = {options_.nix, "show-derivation", "-r"};
@@ -88,11 +118,12 @@ Result<std::map<std::string, std::vector<std::string>>> CliNixRunner::derivation
     json j = json::parse(r->out, nullptr, false);
     if (!j.is_object()) return fail(Error::transient("nix show-derivation printed no object"));
     for (const auto& [drv, info] : j.items()) {
-      auto& inputs = graph[drv];
-      if (!inputs.empty()) continue;
+      if (graph.count(drv) || !info.is_object()) continue;
+      auto& d = graph[drv];
       if (info.contains("inputDrvs") && info["inputDrvs"].is_object()) {
-        for (const auto& [in, _] : info["inputDrvs"].items()) inputs.push_back(in);
+        for (const auto& [in, _] : info["inputDrvs"].items()) d.inputs.push_back(in);
       }
+      d.required_features = required_features(info);
     }
   }
   return graph;
@@ -253,6 +284,22 @@ Result<Derivation> CliNixRunner::show_derivation(const std::string& drv_path) {
     for (const auto& [k, v] : info["outputs"].items()) d.outputs[k] = v.is_object() ? str(v, "path") : std::string();
   }
   return d;
+}
+
+Result<std::vector<std::string>> CliNixRunner::system_features() {
+  auto r = run({.argv = {options_.nix, "show-config", "--json"}, .timeout = options_.query_timeout});
+  if (!r) return fail(r.error());
+  if (!r->ok()) return fail(Error::transient("nix show-config failed: " + failure_text(*r, "nix show-config", options_.query_timeout)));
+  json j = json::parse(r->out, nullptr, false);
+  if (!j.is_object() || !j.contains("system-features") || !j["system-features"].is_object() ||
+      !j["system-features"].contains("value") || !j["system-features"]["value"].is_array()) {
+    return fail(Error::transient("nix show-config printed no system-features"));
+  }
+  std::vector<std::string> out;
+  for (const auto& f : j["system-features"]["value"]) {
+    if (f.is_string()) out.push_back(f.get<std::string>());
+  }
+  return out;
 }
 
 Result<void> CliNixRunner::realise(const std::vector<std::string>& drv_paths) {

@@ -465,17 +465,38 @@ TEST(CliNixEval, AtMostTheConfiguredNumberOfWorkersRunAtOnce) {
   EXPECT_GE(n.max_running, 2);
 }
 
+TEST(CliNixConfig, SystemFeaturesComeFromNixsOwnSetting) {
+  ScriptedRunner r;
+  r.on([](const Argv& a) { return a[1] == "show-config"; },
+       exited(0, R"({"system":{"value":"x86_64-linux"},"system-features":{"value":["benchmark","big-parallel","kvm"]}})"));
+  CliNixRunner nix(r);
+  auto f = nix.system_features();
+  ASSERT_TRUE(f.has_value()) << f.error().message;
+  EXPECT_EQ(*f, (Argv{"benchmark", "big-parallel", "kvm"}));
+  EXPECT_THAT(r.calls[0].argv, ElementsAre("nix", "show-config", "--json"));
+
+  ScriptedRunner broken;
+  broken.on([](const Argv&) { return true; }, exited(0, "{}"));
+  CliNixRunner without(broken);
+  EXPECT_FALSE(without.system_features().has_value());
+}
+
 TEST(CliNixGraph, ReadsInputDrvsOfTheWholeClosure) {
   ScriptedRunner r;
   r.on([](const Argv& a) { return a[1] == "show-derivation"; },
-       exited(0, R"({"/nix/store/d-dep.drv":{"inputDrvs":{"/nix/store/o-ok.drv":["out"]},"outputs":{"out":{"path":"/nix/store/x"}}},
-                    "/nix/store/o-ok.drv":{"inputDrvs":{},"outputs":{"out":{"path":"/nix/store/y"}}}})"));
+       exited(0, R"({"/nix/store/d-dep.drv":{"inputDrvs":{"/nix/store/o-ok.drv":["out"]},"outputs":{"out":{"path":"/nix/store/x"}},
+                                           "env":{"requiredSystemFeatures":" nixos-test  kvm kvm"}},
+                    "/nix/store/o-ok.drv":{"inputDrvs":{},"outputs":{"out":{"path":"/nix/store/y"}},
+                                          "env":{"__json":"{\"requiredSystemFeatures\":[\"big-parallel\",\"a b\"]}"}}})"));
   CliNixRunner nix(r);
   auto g = nix.derivation_graph({"/nix/store/d-dep.drv"});
   ASSERT_TRUE(g.has_value());
   EXPECT_THAT(r.calls[0].argv, ElementsAre("nix", "show-derivation", "-r", "/nix/store/d-dep.drv"));
-  EXPECT_EQ(g->at("/nix/store/d-dep.drv"), Argv{"/nix/store/o-ok.drv"});
-  EXPECT_TRUE(g->at("/nix/store/o-ok.drv").empty());
+  EXPECT_EQ(g->at("/nix/store/d-dep.drv").inputs, Argv{"/nix/store/o-ok.drv"});
+  EXPECT_EQ(g->at("/nix/store/d-dep.drv").required_features, (Argv{"kvm", "nixos-test"}));
+  EXPECT_TRUE(g->at("/nix/store/o-ok.drv").inputs.empty());
+  // Structured attributes; a name with a space cannot break the store's one-per-line lists.
+  EXPECT_EQ(g->at("/nix/store/o-ok.drv").required_features, (Argv{"a_b", "big-parallel"}));
   EXPECT_TRUE(nix.derivation_graph({})->empty());
   EXPECT_EQ(r.calls.size(), 1u);  // nothing asked for, nothing run
 }

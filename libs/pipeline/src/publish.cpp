@@ -20,7 +20,7 @@ std::string describe(const state::JobRecord& job) {
     case JobState::kTimedOut: return "Build timed out";
     case JobState::kCancelled: return "Cancelled" + (job.error.empty() ? std::string() : ": " + job.error);
     case JobState::kEvalFailed: return "Evaluation failed: " + job.error;
-    case JobState::kUnsupportedSystem: return "No builder for system " + job.system;
+    case JobState::kUnsupportedSystem: return job.error.empty() ? "No builder for system " + job.system : job.error;
   }
   return std::string(msg::to_string(job.state));
 }
@@ -78,7 +78,7 @@ Result<void> publish_status(bus::Bus& bus, const msg::StatusEvent& status) {
 
 Result<void> publish_build_request(bus::Bus& bus, const state::JobRecord& job) {
   msg::BuildRequest req{job.eval_id, job.id, job.attr, job.drv_path, job.system, ""};
-  return bus.publish({subjects::build(job.system), msg::encode(req), "build:" + job.id});
+  return bus.publish({subjects::build(job.system, job.features), msg::encode(req), "build:" + job.id});
 }
 
 Result<void> publish_job_finished(bus::Bus& bus, const state::JobRecord& job) {

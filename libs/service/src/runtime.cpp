@@ -96,28 +96,31 @@ class RuntimeImpl final : public Runtime {
   }
 
   void consume(bus::ConsumerSpec spec, bus::Handler handler) override {
-    auto& handled = [&]() -> metrics::Registry& { return metrics_; }();
-    auto wrapped = [this, spec, handler, &handled](const bus::Delivery& d) {
+    const int concurrency = spec.concurrency;
+    const std::string name = spec.durable;
+    consume_pool(name, [spec] { return std::vector<bus::ConsumerSpec>{spec}; }, concurrency, std::move(handler));
+  }
+
+  void consume_pool(std::string name, bus::ConsumerSource source, int concurrency, bus::Handler handler) override {
+    auto wrapped = [this, handler](const bus::Delivery& d) {
       auto start = std::chrono::steady_clock::now();
       auto disp = handler(d);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const char* outcome = disp.kind == bus::Disposition::Kind::kAck ? "ack"
                             : disp.kind == bus::Disposition::Kind::kNak ? "nak"
                                                                          : "dead_letter";
-      handled.counter("messages_total", "Messages handled, by consumer and outcome.",
-                      {{"consumer", spec.durable}, {"outcome", outcome}})
+      metrics_.counter("messages_total", "Messages handled, by consumer and outcome.", {{"consumer", d.consumer}, {"outcome", outcome}})
           .Increment();
-      handled.histogram("message_duration_seconds", "Time spent handling one message.", {{"consumer", spec.durable}})
-          .Observe(secs);
+      metrics_.histogram("message_duration_seconds", "Time spent handling one message.", {{"consumer", d.consumer}}).Observe(secs);
       return disp;
     };
     std::lock_guard lock(mu_);
     running_consumers_ += 1;
-    consumers_.emplace_back([this, spec, wrapped] {
+    consumers_.emplace_back([this, name, source, concurrency, wrapped] {
       while (!stopping_.load()) {
-        auto r = bus().consume(spec, wrapped, stopping_);
+        auto r = bus().consume_pool(source, concurrency, wrapped, stopping_);
         if (r || stopping_.load()) break;
-        log::warn("service.consume_failed", "consumer stopped; restarting", {{"consumer", spec.durable}, {"error", r.error().message}});
+        log::warn("service.consume_failed", "consumer stopped; restarting", {{"consumer", name}, {"error", r.error().message}});
         wait_stopping(std::chrono::seconds(2));
       }
       std::lock_guard l(mu_);

@@ -126,7 +126,8 @@ return 1
 // KEYS[1] eval, KEYS[2] eval-jobs.
 // ARGV[1] prefix, ARGV[2] eval id, ARGV[3] now, ARGV[4] complete (1|0),
 // ARGV[5] number of jobs, then per job: id, attr, drv_path, system, state,
-// error, cache_status, name, number of outputs, (name, path) per output,
+// error, cache_status, name, required system features (one per line),
+// number of outputs, (name, path) per output,
 // number of deps, dep id per dep.
 // Flat arguments instead of one JSON document: nothing to decode, and every
 // byte of every string arrives as sent.
@@ -153,12 +154,12 @@ local i, count = 6, tonumber(ARGV[5])
 if not count then return bad('no job count') end
 for n = 1, count do
   local id, attr, state = ARGV[i], ARGV[i + 1], ARGV[i + 4]
-  local outputs = tonumber(ARGV[i + 8])
+  local outputs = tonumber(ARGV[i + 9])
   if not outputs then return bad('truncated job list') end
   local fields = {'id', id, 'eval_id', eval_id, 'attr', attr, 'drv_path', ARGV[i + 2], 'system', ARGV[i + 3],
                   'state', state, 'error', ARGV[i + 5], 'cache_status', ARGV[i + 6], 'name', ARGV[i + 7],
-                  'started_ms', 0, 'finished_ms', terminal(state) and now or 0, 'attempts', 0}
-  i = i + 9
+                  'features', ARGV[i + 8], 'started_ms', 0, 'finished_ms', terminal(state) and now or 0, 'attempts', 0}
+  i = i + 10
   for _ = 1, outputs do
     fields[#fields + 1] = 'output:' .. ARGV[i]
     fields[#fields + 1] = ARGV[i + 1]

@@ -96,6 +96,14 @@ Result<Transition> parse_transition(const Reply& r, std::string_view what) {
   return t;
 }
 
+// Lists of names are stored newline-separated: system and feature names
+// never contain one.
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : "\n") + x;
+  return out;
+}
+
 JobRecord to_job(const Reply& hash) {
   JobRecord j;
   for (std::size_t i = 0; i + 1 < hash.elements.size(); i += 2) {
@@ -111,6 +119,7 @@ JobRecord to_job(const Reply& hash) {
     else if (f == "error") j.error = v;
     else if (f == "cache_status") j.cache_status = v;
     else if (f == "name") j.name = v;
+    else if (f == "features") j.features = v.empty() ? std::vector<std::string>{} : text::split(v, '\n');
     else if (f == "started_ms") j.started_ms = to_i64(v);
     else if (f == "finished_ms") j.finished_ms = to_i64(v);
     else if (f == "attempts") j.attempts = static_cast<int>(to_i64(v));
@@ -187,7 +196,7 @@ class RedisStore final : public StateStore {
                               bool complete) override {
     std::vector<std::string> args;
     std::size_t n = 5;
-    for (const auto& j : jobs) n += 10 + 2 * j.outputs.size() + j.deps.size();
+    for (const auto& j : jobs) n += 11 + 2 * j.outputs.size() + j.deps.size();
     args.reserve(n);
     args.push_back(prefix_);
     args.push_back(eval_id);
@@ -203,6 +212,7 @@ class RedisStore final : public StateStore {
       args.push_back(j.error);
       args.push_back(j.cache_status);
       args.push_back(j.name);
+      args.push_back(join(j.features));
       args.push_back(std::to_string(j.outputs.size()));
       for (const auto& [name, path] : j.outputs) {
         args.push_back(name);
@@ -415,14 +425,7 @@ class RedisStore final : public StateStore {
     return st;
   }
 
-  // Lists are stored newline-separated: system and feature names never
-  // contain one.
   Result<void> register_builder(const BuilderInfo& b, std::int64_t ttl_ms) override {
-    auto join = [](const std::vector<std::string>& v) {
-      std::string out;
-      for (const auto& x : v) out += (out.empty() ? "" : "\n") + x;
-      return out;
-    };
     const auto until = std::to_string(b.seen_ms + ttl_ms);
     auto r = client_.pipeline({{"HSET", key("builder:", b.id), "id", b.id, "systems", join(b.systems), "features", join(b.features), "slots",
                                 std::to_string(b.slots), "busy", std::to_string(b.busy), "seen_ms", std::to_string(b.seen_ms)},

@@ -110,7 +110,7 @@ Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::
     if (jobs_.count(s.id) || !fresh_ids.insert(s.id).second) continue;
     fresh.push_back(&s);
     Job j;
-    j.rec = JobRecord{s.id, eval_id, s.attr, s.drv_path, s.system, s.outputs, s.state, s.error, s.cache_status, 0, 0, 0, 0, s.name};
+    j.rec = JobRecord{s.id, eval_id, s.attr, s.drv_path, s.system, s.outputs, s.state, s.error, s.cache_status, 0, 0, 0, 0, s.name, s.features};
     if (msg::is_terminal(s.state)) j.rec.finished_ms = now_ms;
     j.deps = s.deps;
     jobs_[s.id] = std::move(j);

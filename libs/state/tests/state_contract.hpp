@@ -279,6 +279,7 @@ TYPED_TEST_P(StateContract, ListJobsKeepsEvaluationOrderAndEveryField) {
   ASSERT_TRUE(*s.create_eval(this->eval()));
   auto a = this->job("zeta");
   a.outputs = {{"out", "/nix/store/zeta"}, {"dev", "/nix/store/zeta-dev"}, {"lib", "/nix/store/zeta-lib"}};
+  a.features = {"kvm", "nixos-test"};
   auto bad = this->job("alpha", {}, JobState::kEvalFailed);
   ASSERT_TRUE(s.add_jobs("e1", {a, bad, this->job("mid", {"zeta"})}, 10).has_value());
   auto jobs = *s.list_jobs("e1");
@@ -290,6 +291,9 @@ TYPED_TEST_P(StateContract, ListJobsKeepsEvaluationOrderAndEveryField) {
   EXPECT_EQ(jobs[0].drv_path, "/nix/store/zeta.drv");
   EXPECT_EQ(jobs[0].system, "x86_64-linux");
   EXPECT_EQ(jobs[0].finished_ms, 0);
+  EXPECT_EQ(jobs[0].features, a.features);
+  EXPECT_TRUE(jobs[2].features.empty());
+  EXPECT_EQ((*s.get_job("zeta"))->features, a.features);
   EXPECT_EQ(jobs[1].state, JobState::kEvalFailed);
   EXPECT_EQ(jobs[1].drv_path, "");
   EXPECT_EQ(jobs[1].finished_ms, 10);

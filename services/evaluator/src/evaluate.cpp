@@ -276,14 +276,13 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
   // still evaluates (streaming): builds start before the evaluation ends.
   auto o = outcome("evaluated");
   JobIndex index;  // job ids by drv, over every batch so far
-  std::map<std::string, std::vector<std::string>> graph;  // derivation closures, over every batch so far
-  // Served: the configured systems plus those of every builder that
-  // announced itself (a store that does not answer leaves the former).
+  nix::DerivationGraph graph;  // derivation closures, over every batch so far
+  // Served: the configured systems and features plus those of every
+  // builder that announced itself (a store that does not answer leaves the
+  // former).
   const auto& served = cfg_.build_systems.empty() ? cfg_.systems : cfg_.build_systems;
-  std::set<std::string> served_set(served.begin(), served.end());
-  if (auto builders = ports_.state.list_builders(ports_.clock.now_ms())) {
-    for (const auto& b : *builders) served_set.insert(b.systems.begin(), b.systems.end());
-  }
+  Builders builders{{served.begin(), served.end()}, {cfg_.build_features.begin(), cfg_.build_features.end()}, {}};
+  if (auto announced = ports_.state.list_builders(ports_.clock.now_ms())) builders.announced = std::move(*announced);
   std::optional<Error> store_error;  // the store or the bus failed while recording a batch
   std::optional<Error> query_error;  // nix's store queries failed
   bool cancelled = false;            // cancelled (superseded) while evaluating
@@ -316,7 +315,7 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
       if (!failed) return fail(*(store_error = failed.error()));
       facts.failed = std::move(*failed);
     }
-    auto jobs = plan_jobs(eval_id_, batch, graph, facts, served_set, &index);
+    auto jobs = plan_jobs(eval_id_, batch, graph, facts, builders, &index);
     auto t = ports_.state.add_jobs(eval_id_, jobs, ports_.clock.now_ms(), /*complete=*/false);
     if (!t) {
       cancelled = t.error().code == ErrorCode::kRejected;
@@ -461,9 +460,27 @@ std::string mirror_dir(const std::string& work_dir, const msg::Repo& repo) {
          text::safe_file_name(repo.name) + ".git";
 }
 
+std::string Builders::why_not(const std::string& system, const std::vector<std::string>& needed) const {
+  if (systems.empty() && announced.empty()) return {};
+  auto offers = [&](const auto& have) {
+    return std::all_of(needed.begin(), needed.end(), [&](const auto& f) { return std::find(have.begin(), have.end(), f) != have.end(); });
+  };
+  if (systems.count(system) && offers(features)) return {};
+  bool system_served = systems.count(system) > 0;
+  for (const auto& b : announced) {
+    if (std::find(b.systems.begin(), b.systems.end(), system) == b.systems.end()) continue;
+    system_served = true;
+    if (offers(b.features)) return {};
+  }
+  if (!system_served) return "No builder for system " + system;
+  std::string list;
+  for (const auto& f : needed) list += (list.empty() ? "" : ", ") + f;
+  return "No builder for " + system + " offers the system features it requires (" + list + ")";
+}
+
 std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vector<nix::AttrResult>& attrs,
-                                      const std::map<std::string, std::vector<std::string>>& graph, const StoreFacts& store,
-                                      const std::set<std::string>& build_systems, JobIndex* earlier) {
+                                      const nix::DerivationGraph& graph, const StoreFacts& store, const Builders& builders,
+                                      JobIndex* earlier) {
   std::vector<state::JobSpec> jobs;
   JobIndex local;
   JobIndex& jobs_by_drv = earlier ? *earlier : local;
@@ -488,9 +505,10 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
       }
       j.state = all_valid ? JobState::kSkipped : JobState::kQueued;
       j.cache_status = all_valid ? "local" : all_cached ? "cached" : "notBuilt";
-      if (j.state == JobState::kQueued && !build_systems.empty() && !build_systems.count(j.system)) {
+      if (auto node = graph.find(a.drv_path); node != graph.end()) j.features = node->second.required_features;
+      if (auto why = builders.why_not(j.system, j.features); j.state == JobState::kQueued && !why.empty()) {
         j.state = JobState::kUnsupportedSystem;
-        j.error = "no builder serves system " + j.system;
+        j.error = why;
       }
       if (auto f = store.failed.find(a.drv_path); j.state == JobState::kQueued && f != store.failed.end()) {
         const auto& first = f->second;
@@ -508,7 +526,7 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
     std::set<std::string> seen{j.drv_path};
     std::set<std::string> deps;
     std::vector<std::string> stack;
-    if (auto it = graph.find(j.drv_path); it != graph.end()) stack = it->second;
+    if (auto it = graph.find(j.drv_path); it != graph.end()) stack = it->second.inputs;
     while (!stack.empty()) {
       auto d = stack.back();
       stack.pop_back();
@@ -517,7 +535,7 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
         deps.insert(hit->second.begin(), hit->second.end());
         continue;  // the nearest job is enough: its own deps order the rest
       }
-      if (auto it = graph.find(d); it != graph.end()) stack.insert(stack.end(), it->second.begin(), it->second.end());
+      if (auto it = graph.find(d); it != graph.end()) stack.insert(stack.end(), it->second.inputs.begin(), it->second.inputs.end());
     }
     deps.erase(j.id);
     j.deps.assign(deps.begin(), deps.end());

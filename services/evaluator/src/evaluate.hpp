@@ -22,6 +22,11 @@ struct EvaluatorConfig {
   // Systems some builder serves; a job for any other system ends
   // unsupported_system instead of waiting forever. Empty = `systems`.
   std::vector<std::string> build_systems;
+  // The system features (requiredSystemFeatures) builders of
+  // build_systems offer for certain. Builders announce theirs too; a job
+  // that needs features no builder of its system offers ends
+  // unsupported_system.
+  std::vector<std::string> build_features;
   std::string attribute = "checks";  // evaluates <attribute>.<system> for each system
   std::string work_dir = "/var/lib/flurry/evaluator";  // mirrors under work_dir/repos/
   bool show_trace = false;
@@ -87,6 +92,17 @@ struct StoreFacts {
   std::map<std::string, state::FailedBuild> failed;  // derivations that failed before (failed-build cache on)
 };
 
+// Who builds what: the configured systems and features, and the builders
+// that announced themselves.
+struct Builders {
+  std::set<std::string> systems;   // configured (build_systems)
+  std::set<std::string> features;  // offered for them (build_features)
+  std::vector<state::BuilderInfo> announced;
+  // Why no builder takes a job for `system` needing `features`; empty when
+  // one does, or when nothing is known (no systems, no builders).
+  std::string why_not(const std::string& system, const std::vector<std::string>& features) const;
+};
+
 // Pure planning: jobs from evaluated attributes. `graph` maps each .drv to
 // its input .drvs. A job whose outputs are all valid locally is skipped
 // (cache status "local"); one whose outputs a binary cache holds is
@@ -97,10 +113,10 @@ struct StoreFacts {
 // `earlier`, jobs of earlier batches count too (an edge to one of them),
 // and this batch's jobs are added to it. A job of a later batch is not
 // waited for: building the earlier job builds that derivation anyway. Jobs
-// for a system outside `build_systems` (when not empty) end
-// unsupported_system.
+// carry their derivation's requiredSystemFeatures; one that no builder
+// can take (system or features) ends unsupported_system.
 std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vector<nix::AttrResult>& attrs,
-                                      const std::map<std::string, std::vector<std::string>>& graph, const StoreFacts& store,
-                                      const std::set<std::string>& build_systems = {}, JobIndex* earlier = nullptr);
+                                      const nix::DerivationGraph& graph, const StoreFacts& store,
+                                      const Builders& builders = {}, JobIndex* earlier = nullptr);
 
 }  // namespace flurry::evaluator

@@ -581,8 +581,7 @@ TEST_F(Evaluate, AnEmptySetEndsTheEvalSuccessfullyAtOnce) {
 TEST(PlanJobs, KeepsOnlyTheNearestJobAncestors) {
   // c -> b -> a (all jobs): c depends on b only.
   std::vector<nix::AttrResult> attrs = {ok("a"), ok("b"), ok("c")};
-  std::map<std::string, std::vector<std::string>> graph = {{"/nix/store/c.drv", {"/nix/store/b.drv"}},
-                                                           {"/nix/store/b.drv", {"/nix/store/a.drv"}}};
+  nix::DerivationGraph graph = {{"/nix/store/c.drv", {{"/nix/store/b.drv"}}}, {"/nix/store/b.drv", {{"/nix/store/a.drv"}}}};
   auto jobs = plan_jobs("e", attrs, graph, StoreFacts{.invalid = {"/nix/store/a-out", "/nix/store/b-out", "/nix/store/c-out"}});
   ASSERT_EQ(jobs.size(), 3u);
   EXPECT_TRUE(jobs[0].deps.empty());
@@ -631,12 +630,13 @@ TEST(MirrorDir, EveryComponentIsFileNameSafe) {
 TEST(PlanJobs, JobsForSystemsNoBuilderServesEndUnsupportedSystem) {
   auto arm = ok("arm", "aarch64-linux");
   auto after = ok("after");
-  std::map<std::string, std::vector<std::string>> graph = {{"/nix/store/after.drv", {"/nix/store/arm.drv"}}};
+  nix::DerivationGraph graph = {{"/nix/store/after.drv", {{"/nix/store/arm.drv"}}}};
   auto jobs = plan_jobs("e", {arm, after, ok("x86")}, graph,
-                        StoreFacts{.invalid = {"/nix/store/arm-out", "/nix/store/after-out", "/nix/store/x86-out"}}, {"x86_64-linux"});
+                        StoreFacts{.invalid = {"/nix/store/arm-out", "/nix/store/after-out", "/nix/store/x86-out"}},
+                        Builders{.systems = {"x86_64-linux"}});
   ASSERT_EQ(jobs.size(), 3u);
   EXPECT_EQ(jobs[0].state, JobState::kUnsupportedSystem);
-  EXPECT_EQ(jobs[0].error, "no builder serves system aarch64-linux");
+  EXPECT_EQ(jobs[0].error, "No builder for system aarch64-linux");
   EXPECT_EQ(jobs[1].state, JobState::kQueued);  // ends dependency_failed once recorded
   EXPECT_EQ(jobs[1].deps, std::vector<std::string>{jobs[0].id});
   EXPECT_EQ(jobs[2].state, JobState::kQueued);
@@ -754,4 +754,34 @@ TEST_F(Evaluate, ACrashWhileCancellingTheOlderEvalIsFinishedOnRedelivery) {
     if (s.rev == older_rev && s.context == "flurry/eval") old_eval_status = std::string(msg::to_string(s.state));
   }
   EXPECT_EQ(old_eval_status, "error");
+}
+
+TEST(PlanJobs, JobsGoOnlyToBuildersOfferingTheirRequiredSystemFeatures) {
+  nix::DerivationGraph graph = {{"/nix/store/vm.drv", {{}, {"kvm", "nixos-test"}}},
+                                {"/nix/store/big.drv", {{}, {"big-parallel"}}},
+                                {"/nix/store/arm.drv", {{}, {"big-parallel"}}}};
+  StoreFacts facts{.invalid = {"/nix/store/vm-out", "/nix/store/big-out", "/nix/store/plain-out", "/nix/store/arm-out"}};
+  std::vector<nix::AttrResult> attrs = {ok("vm"), ok("big"), ok("plain"), ok("arm", "aarch64-linux")};
+  // Configured x86_64-linux offers big-parallel; an announced builder offers
+  // kvm but not nixos-test; the arm builder offers nothing.
+  Builders builders{.systems = {"x86_64-linux"}, .features = {"big-parallel"},
+                    .announced = {{"b1", {"x86_64-linux"}, {"kvm"}, 2, 0, 0}, {"b2", {"aarch64-linux"}, {}, 2, 0, 0}}};
+  auto jobs = plan_jobs("e", attrs, graph, facts, builders);
+  ASSERT_EQ(jobs.size(), 4u);
+  EXPECT_EQ(jobs[0].features, (std::vector<std::string>{"kvm", "nixos-test"}));
+  EXPECT_EQ(jobs[0].state, JobState::kUnsupportedSystem);
+  EXPECT_EQ(jobs[0].error, "No builder for x86_64-linux offers the system features it requires (kvm, nixos-test)");
+  EXPECT_EQ(jobs[1].state, JobState::kQueued);
+  EXPECT_EQ(jobs[1].features, std::vector<std::string>{"big-parallel"});
+  EXPECT_EQ(jobs[2].state, JobState::kQueued);
+  EXPECT_TRUE(jobs[2].features.empty());
+  EXPECT_EQ(jobs[3].state, JobState::kUnsupportedSystem);
+  EXPECT_THAT(jobs[3].error, HasSubstr("aarch64-linux offers the system features it requires (big-parallel)"));
+
+  // Once a builder announces both, the VM test is queued.
+  builders.announced.push_back({"b3", {"x86_64-linux"}, {"kvm", "nixos-test", "benchmark"}, 1, 0, 0});
+  jobs = plan_jobs("e", attrs, graph, facts, builders);
+  EXPECT_EQ(jobs[0].state, JobState::kQueued);
+  // Nothing known about builders: nothing is refused.
+  EXPECT_EQ(plan_jobs("e", attrs, graph, facts, Builders{})[0].state, JobState::kQueued);
 }

@@ -222,3 +222,79 @@ TEST_F(NatsBusTest, QueueDepthCountsWaitingAndInFlightRequests) {
   EXPECT_EQ(done->waiting, 0u);
   EXPECT_EQ(done->in_flight, 0u);
 }
+
+TEST_F(NatsBusTest, StoredSubjectsListWhatAWorkQueueStillHolds) {
+  const std::string plain = "flurry.build.x86_64-linux", kvm = "flurry.build.x86_64-linux.kvm";
+  ASSERT_TRUE(bus->publish({plain, "p", "p"}).has_value());
+  ASSERT_TRUE(bus->publish({kvm, "k", "k"}).has_value());
+  ASSERT_TRUE(bus->publish({"flurry.build.aarch64-linux.kvm", "a", "a"}).has_value());
+  auto stored = bus->stored_subjects(std::string(subjects::kBuildsStream), plain + ".>");
+  ASSERT_TRUE(stored.has_value()) << stored.error().message;
+  EXPECT_EQ(*stored, std::vector<std::string>{kvm});
+  std::atomic<int> handled{0};
+  consume_until(*bus, spec("builder-x86_64-linux-kvm", kvm), [&](const Delivery&) { ++handled; return Disposition::ack(); },
+                [&] { return handled == 1; });
+  // Acknowledged: gone from the work queue, so no longer listed.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!bus->stored_subjects(std::string(subjects::kBuildsStream), plain + ".>")->empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(bus->stored_subjects(std::string(subjects::kBuildsStream), plain + ".>")->empty());
+}
+
+// A builder's pool: the plain queue and, added while it runs, a feature
+// set's queue, drained by no more handlers at once than its concurrency.
+TEST_F(NatsBusTest, APoolDrainsEveryListedConsumerWithinItsConcurrency) {
+  const std::string plain = "flurry.build.x86_64-linux", kvm = "flurry.build.x86_64-linux.kvm";
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(bus->publish({plain, "p" + std::to_string(i), "p" + std::to_string(i)}).has_value());
+    ASSERT_TRUE(bus->publish({kvm, "k" + std::to_string(i), "k" + std::to_string(i)}).has_value());
+  }
+  std::mutex mu;
+  std::vector<ConsumerSpec> specs{spec("builder-x86_64-linux", plain)};
+  std::multiset<std::string> got;
+  std::set<std::string> consumers;
+  std::atomic<int> running{0}, most{0};
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    auto source = [&] {
+      std::lock_guard lock(mu);
+      return specs;
+    };
+    ASSERT_TRUE(bus->consume_pool(source, 2,
+                                  [&](const Delivery& d) {
+                                    int now = ++running;
+                                    for (int m = most; now > m && !most.compare_exchange_weak(m, now);) {
+                                    }
+                                    std::this_thread::sleep_for(50ms);
+                                    {
+                                      std::lock_guard lock(mu);
+                                      got.insert(d.data);
+                                      consumers.insert(d.consumer);
+                                    }
+                                    --running;
+                                    return Disposition::ack();
+                                  },
+                                  stop)
+                    .has_value());
+  });
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return got.size();
+  };
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (count() < 6 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(count(), 6u);  // only the plain queue is listed so far
+  {
+    std::lock_guard lock(mu);
+    specs.push_back(spec("builder-x86_64-linux-kvm", kvm));
+  }
+  while (count() < 12 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  stop = true;
+  t.join();
+  EXPECT_EQ(got.size(), 12u);
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()).size(), 12u);  // each once
+  EXPECT_EQ(consumers, (std::set<std::string>{"builder-x86_64-linux", "builder-x86_64-linux-kvm"}));
+  EXPECT_LE(most.load(), 2);
+  EXPECT_EQ(most.load(), 2);  // and it did use both
+}

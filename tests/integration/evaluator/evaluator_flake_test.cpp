@@ -220,6 +220,47 @@ TEST_F(EvaluatorFlake, OutputsAlreadyInTheStoreAreSkipped) {
   EXPECT_TRUE(build_requests().count(job_id(second, "checks.x86_64-linux.dep")));
 }
 
+// requiredSystemFeatures route a job to builders that offer them, or end
+// it unsupported_system when none does.
+TEST_F(EvaluatorFlake, RequiredSystemFeaturesChooseTheQueueOrEndTheJobUnsupported) {
+  auto rev = commit(R"({
+  outputs = { self }: let
+    mk = name: features: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" "echo )" + nonce() + R"( > $out" ]; requiredSystemFeatures = features; };
+  in {
+    checks.x86_64-linux = { big = mk "big" [ "big-parallel" ]; vm = mk "vm" [ "nixos-test" "kvm" ]; plain = mk "plain" [ ]; };
+  };
+}
+)");
+  cfg.build_systems = {"x86_64-linux"};
+  cfg.build_features = {"big-parallel"};
+  auto c = change_for(rev, "main", "d1");
+  ASSERT_EQ(handle(c, git).result, "evaluated");
+  auto big = job(c, "checks.x86_64-linux.big");
+  EXPECT_EQ(big.state, JobState::kQueued);
+  EXPECT_EQ(big.features, std::vector<std::string>{"big-parallel"});
+  auto vm = job(c, "checks.x86_64-linux.vm");
+  EXPECT_EQ(vm.state, JobState::kUnsupportedSystem);
+  EXPECT_EQ(vm.error, "No builder for x86_64-linux offers the system features it requires (kvm, nixos-test)");
+  EXPECT_EQ(job(c, "checks.x86_64-linux.plain").state, JobState::kQueued);
+  std::map<std::string, std::string> subject_of;  // job id -> subject
+  for (const auto& m : bus.published("flurry.build.")) subject_of[msg::decode_build_request(m.data)->job_id] = m.subject;
+  EXPECT_EQ(subject_of[big.id], "flurry.build.x86_64-linux.big-parallel");
+  EXPECT_EQ(subject_of[job_id(c, "checks.x86_64-linux.plain")], "flurry.build.x86_64-linux");
+  EXPECT_FALSE(subject_of.count(vm.id));
+
+  // A builder that announces kvm and nixos-test takes the VM test.
+  ASSERT_TRUE(store.register_builder({"vmhost:1", {"x86_64-linux"}, {"kvm", "nixos-test"}, 1, 0, clock.now_ms()}, 60000).has_value());
+  auto again = change_for(rev, "main", "d2");
+  ASSERT_EQ(handle(again, git).result, "evaluated");
+  EXPECT_EQ(job(again, "checks.x86_64-linux.vm").state, JobState::kQueued);
+  bool routed = false;
+  for (const auto& m : bus.published("flurry.build.x86_64-linux.kvm+nixos-test")) {
+    routed = routed || msg::decode_build_request(m.data)->job_id == job_id(again, "checks.x86_64-linux.vm");
+  }
+  EXPECT_TRUE(routed);
+}
+
 TEST_F(EvaluatorFlake, AFlakeWithASyntaxErrorFailsTheEvalWithNixsMessage) {
   auto rev = commit("{\n  outputs = { self }: {\n    checks = ;\n  };\n}\n");
   auto change = change_for(rev, "main", "bad");

@@ -107,6 +107,7 @@ TEST_F(NixCli, GraphShowDerivationRealiseAndCopy) {
                                 "let leaf = derivation { name = \"leaf\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; args = [ \"-c\" " +
                                     text::nix_string_literal("echo " + nonce + " >/dev/null; echo leaf > $out") +
                                     " ]; }; in (derivation { name = \"top\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; "
+                                    "requiredSystemFeatures = [ \"big-parallel\" ]; "
                                     "args = [ \"-c\" \"echo ${leaf} > $out\" ]; }).drvPath"},
                        .timeout = std::chrono::minutes(1)});
   ASSERT_TRUE(r && r->ok()) << (r ? r->err : r.error().message);
@@ -115,8 +116,10 @@ TEST_F(NixCli, GraphShowDerivationRealiseAndCopy) {
   auto graph = nix.derivation_graph({top});
   ASSERT_TRUE(graph.has_value()) << graph.error().message;
   ASSERT_EQ(graph->size(), 2u);
-  EXPECT_EQ(graph->at(top), std::vector<std::string>{leaf});
-  EXPECT_TRUE(graph->at(leaf).empty());
+  EXPECT_EQ(graph->at(top).inputs, std::vector<std::string>{leaf});
+  EXPECT_TRUE(graph->at(leaf).inputs.empty());
+  EXPECT_EQ(graph->at(top).required_features, std::vector<std::string>{"big-parallel"});
+  EXPECT_TRUE(graph->at(leaf).required_features.empty());
 
   auto d = nix.show_derivation(top);
   ASSERT_TRUE(d.has_value()) << d.error().message;

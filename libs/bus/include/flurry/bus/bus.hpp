@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "flurry/core/error.hpp"
 
@@ -25,6 +26,7 @@ struct Delivery {
   std::string data;
   std::uint64_t num_delivered = 1;  // 1 on first delivery
   std::uint64_t stream_seq = 0;
+  std::string consumer;  // the durable that delivered it
   // Tells the server the handler is still working (extends the ack wait).
   std::function<void()> in_progress = [] {};
 };
@@ -62,6 +64,9 @@ struct ConsumerSpec {
   int concurrency = 1;         // messages handled at once by this process
 };
 
+// The consumers a pool drains now; asked again before every fetch.
+using ConsumerSource = std::function<std::vector<ConsumerSpec>()>;
+
 // What a consumer has not finished yet.
 struct QueueDepth {
   std::uint64_t waiting = 0;    // stored, not yet delivered
@@ -80,6 +85,20 @@ class Bus {
   // `max_deliver` deliveries, or dead-letters, is published to
   // subjects::dead(durable) as a msg::DeadLetter and then terminated.
   virtual Result<void> consume(const ConsumerSpec& spec, Handler handler, const std::atomic<bool>& stop) = 0;
+  // Like consume, for the consumers `source` lists, drained by one pool of
+  // `concurrency` handlers (their own concurrency is ignored): no more than
+  // `concurrency` messages are handled at once, whichever consumers they
+  // come from, and every listed consumer gets its turn. The list may change
+  // while it runs (a builder's queues per set of system features).
+  // Test doubles need not support it.
+  virtual Result<void> consume_pool(ConsumerSource, int, Handler, const std::atomic<bool>&) {
+    return fail(Error::transient("pooled consumers are not available"));
+  }
+  // The subjects under `filter` with messages stored in `stream` (for a
+  // work queue: taken or not, not yet acknowledged).
+  virtual Result<std::vector<std::string>> stored_subjects(const std::string& stream, const std::string& filter) {
+    return fail(Error::transient("stored subjects are not available for " + stream + " " + filter));
+  }
   // True while connected to the server.
   virtual bool healthy() = 0;
   // The backlog of the consumer `spec` names (created if missing, as

@@ -37,7 +37,7 @@ class CliNixRunner final : public NixRunner {
   explicit CliNixRunner(ProcessRunner& runner, CliOptions options = {}) : runner_(runner), options_(std::move(options)) {}
 
   Result<EvalResult> eval_attrs(const EvalRequest& req) override;
-  Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) override;
+  Result<DerivationGraph> derivation_graph(const std::vector<std::string>& drvs) override;
   Result<std::vector<std::string>> invalid_paths(const std::vector<std::string>& paths) override;
   // nix-store --store <url> --check-validity --print-invalid: the rest.
   Result<std::vector<std::string>> cached_paths(const std::string& store_url, const std::vector<std::string>& paths) override;
@@ -47,6 +47,9 @@ class CliNixRunner final : public NixRunner {
                                 const std::string& apply, std::chrono::milliseconds timeout) override;
   Result<Derivation> show_derivation(const std::string& drv_path) override;
   Result<void> realise(const std::vector<std::string>& drv_paths) override;
+  // The system features this host's nix offers (its `system-features`
+  // setting, from `nix show-config --json`).
+  Result<std::vector<std::string>> system_features();
 
  private:
   Result<ProcessResult> run(ProcessSpec spec);

@@ -28,7 +28,7 @@ class EvalJobsRunner final : public NixRunner {
   // streamed to on_attrs as they arrive when it is set.
   Result<EvalResult> eval_attrs(const EvalRequest& req) override;
 
-  Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) override {
+  Result<DerivationGraph> derivation_graph(const std::vector<std::string>& drvs) override {
     return rest_.derivation_graph(drvs);
   }
   Result<std::vector<std::string>> invalid_paths(const std::vector<std::string>& paths) override { return rest_.invalid_paths(paths); }

@@ -25,6 +25,14 @@ struct AttrResult {
   bool ok() const { return error.empty(); }
 };
 
+// A derivation as far as scheduling needs it.
+struct DrvNode {
+  std::vector<std::string> inputs;             // the .drv files it takes as inputs
+  std::vector<std::string> required_features;  // its requiredSystemFeatures
+  bool operator==(const DrvNode&) const = default;
+};
+using DerivationGraph = std::map<std::string, DrvNode>;
+
 struct EvalRequest {
   std::string flake_ref;               // e.g. "git+file:///m.git?ref=...&rev=..."
   std::vector<std::string> attr_path;  // the set whose attributes become jobs, e.g. {"checks","x86_64-linux"}
@@ -89,9 +97,9 @@ class NixRunner {
   // attribute's error; an error value means the set itself could not be
   // evaluated (bad flake, missing attribute path), with nix's text.
   virtual Result<EvalResult> eval_attrs(const EvalRequest& req) = 0;
-  // The derivation graph below `drvs`: every .drv in their closures mapped
-  // to the .drv files it takes as inputs.
-  virtual Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) = 0;
+  // The derivation graph below `drvs`: every .drv in their closures with
+  // the .drv files it takes as inputs and the system features it requires.
+  virtual Result<DerivationGraph> derivation_graph(const std::vector<std::string>& drvs) = 0;
   // Which of `paths` are not valid in the local store.
   virtual Result<std::vector<std::string>> invalid_paths(const std::vector<std::string>& paths) = 0;
   // Which of `paths` the binary cache (or other store) at `store_url` holds.

@@ -34,6 +34,9 @@ class Runtime {
   // outcome (flurry_messages_total{consumer,outcome}) and handler time
   // (flurry_message_duration_seconds{consumer}).
   virtual void consume(bus::ConsumerSpec spec, bus::Handler handler) = 0;
+  // The same for consumers drained by one pool of `concurrency` handlers
+  // (bus::Bus::consume_pool); `name` labels its log lines.
+  virtual void consume_pool(std::string name, bus::ConsumerSource source, int concurrency, bus::Handler handler) = 0;
   // /healthz answers 503 while any check returns false.
   virtual void add_health_check(std::string name, std::function<bool()> check) = 0;
   // Called after the signal, before consumers are joined (e.g. to stop a

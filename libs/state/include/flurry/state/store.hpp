@@ -58,6 +58,7 @@ struct JobSpec {
   std::string cache_status;                      // see JobRecord::cache_status
   std::vector<std::string> deps;                 // ids of jobs of the same eval (this batch or earlier) it waits for
   std::string name;  // the derivation's name (empty for eval_failed)
+  std::vector<std::string> features;  // the derivation's requiredSystemFeatures
 };
 
 struct JobRecord {
@@ -78,6 +79,7 @@ struct JobRecord {
   int attempts = 0;  // times a builder started it
   int deps_pending = 0;  // dependencies not yet ended (counted down only while queued)
   std::string name;  // the derivation's name
+  std::vector<std::string> features;  // requiredSystemFeatures: only builders offering all of them build it
 };
 
 // What one job reaching a terminal state set in motion. Stored with the job

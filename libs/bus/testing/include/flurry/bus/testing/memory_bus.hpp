@@ -29,6 +29,13 @@ class MemoryBus final : public Bus {
   // redelivered until max_deliver, then dead-lettered as the real bus does.
   Result<void> consume(const ConsumerSpec& spec, Handler handler, const std::atomic<bool>& stop) override;
 
+  // Each listed consumer in turn, as consume does (synchronously).
+  Result<void> consume_pool(ConsumerSource source, int concurrency, Handler handler, const std::atomic<bool>& stop) override;
+
+  // Subjects of stored messages not yet acknowledged by any consumer whose
+  // filter matches them.
+  Result<std::vector<std::string>> stored_subjects(const std::string& stream, const std::string& filter) override;
+
   bool healthy() override { return true; }
 
   std::vector<OutMessage> published(const std::string& subject_prefix = "") const {

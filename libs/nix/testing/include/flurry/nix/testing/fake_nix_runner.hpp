@@ -24,6 +24,7 @@ class FakeNixRunner final : public NixRunner {
   // "checks.aarch64-linux"); sets not listed get eval_result.
   std::map<std::string, Result<EvalResult>> eval_results;
   std::map<std::string, std::vector<std::string>> graph;      // drv -> input drvs
+  std::map<std::string, std::vector<std::string>> features;   // drv -> requiredSystemFeatures
   std::set<std::string> valid;                                 // valid store paths
   std::map<std::string, BuildResult> build_results;            // drv -> result (default: succeeded)
   std::map<std::string, std::string> build_logs;               // drv -> log text sent to on_log
@@ -71,17 +72,19 @@ class FakeNixRunner final : public NixRunner {
   // Called (unlocked) as each evaluation starts.
   std::function<void(const EvalRequest&)> on_eval;
 
-  Result<std::map<std::string, std::vector<std::string>>> derivation_graph(const std::vector<std::string>& drvs) override {
+  Result<DerivationGraph> derivation_graph(const std::vector<std::string>& drvs) override {
     std::lock_guard lock(mu_);
-    std::map<std::string, std::vector<std::string>> out;
+    DerivationGraph out;
     std::vector<std::string> todo = drvs;
     while (!todo.empty()) {
       auto d = todo.back();
       todo.pop_back();
       if (out.count(d)) continue;
       auto it = graph.find(d);
-      out[d] = it == graph.end() ? std::vector<std::string>{} : it->second;
-      for (const auto& i : out[d]) todo.push_back(i);
+      auto& node = out[d];
+      if (it != graph.end()) node.inputs = it->second;
+      if (auto f = features.find(d); f != features.end()) node.required_features = f->second;
+      for (const auto& i : node.inputs) todo.push_back(i);
     }
     return out;
   }
