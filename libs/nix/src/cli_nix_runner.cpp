@@ -69,6 +69,34 @@ std::vector<std::string> required_features(const json& info) {
 
 }  // namespace
 
+std::optional<std::string> infrastructure_failure(const ProcessResult& r) {
+  // nix killed from outside (the kernel's OOM killer, an operator).
+  if (r.term_signal != 0) return "nix " + r.describe();
+  static const char* const kPatterns[] = {
+      "cannot connect to socket",     // the nix daemon is down
+      "cannot connect to daemon",
+      "No space left on device",      // disk full
+      "Disk quota exceeded",
+      "unable to start any build",    // no local slots and no remote builder
+      "is required to build",         // this machine lacks the system or features
+      "is not a valid store path",    // the derivation is not in this builder's store
+      "Cannot allocate memory",
+      "Too many open files",
+      "unable to fork",
+      "Resource temporarily unavailable",
+      "error: opening lock file",
+      "error: cannot open connection to remote store",
+      "error: failed to start SSH connection",
+      "database disk image is malformed",
+  };
+  for (const auto& line : text::split(r.err, '\n')) {
+    for (const char* p : kPatterns) {
+      if (line.find(p) != std::string::npos) return text::trim(line);
+    }
+  }
+  return std::nullopt;
+}
+
 std::string clean_nix_error(const std::string& err) {
   auto lines = text::split(err, '\n');
   // nix's message starts at its first "error:" line; warnings and trace
@@ -202,6 +230,12 @@ Result<BuildResult> CliNixRunner::build(const BuildRequest& req) {
   }
   // nix's own limits end with "timed out after N seconds[ of silence]".
   bool timed_out = r->timed_out || r->silent_too_long || r->err.find("timed out after") != std::string::npos;
+  // Trouble of this machine or its configuration, not of the derivation:
+  // the caller tries again (elsewhere), and it is never remembered as the
+  // derivation's failure.
+  if (!timed_out) {
+    if (auto why = infrastructure_failure(*r)) return fail(Error::transient("nix could not build " + req.drv_path + ": " + *why));
+  }
   b.outcome = timed_out ? BuildResult::Outcome::kTimedOut : BuildResult::Outcome::kFailed;
   // nix's summary: the "error: builder for ... failed" or "timed out" line.
   std::string summary;

@@ -465,6 +465,28 @@ TEST(CliNixEval, AtMostTheConfiguredNumberOfWorkersRunAtOnce) {
   EXPECT_GE(n.max_running, 2);
 }
 
+TEST(CliNixBuild, FullDiskOrAKilledNixIsInfrastructureAndABuilderFailureIsNot) {
+  ProcessResult full;
+  full.exit_code = 1;
+  full.err = "building '/nix/store/x.drv'...\nerror: writing to file: No space left on device\n";
+  EXPECT_EQ(infrastructure_failure(full), "error: writing to file: No space left on device");
+  ProcessResult killed;
+  killed.term_signal = 9;
+  EXPECT_THAT(infrastructure_failure(killed).value_or(""), HasSubstr("signal 9"));
+  ProcessResult failed;
+  failed.exit_code = 1;
+  failed.err = "x> make: *** [all] Error 2\nerror: builder for '/nix/store/x.drv' failed with exit code 2;\n";
+  EXPECT_EQ(infrastructure_failure(failed), std::nullopt);
+
+  ScriptedRunner r;
+  r.on([](const Argv& a) { return a[1] == "build"; }, exited(1, "", "error: cannot connect to daemon at '/nix/var/nix/daemon-socket/socket'\n"));
+  CliNixRunner nix(r);
+  auto b = nix.build({.drv_path = "/nix/store/x.drv"});
+  ASSERT_FALSE(b.has_value());
+  EXPECT_EQ(b.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(b.error().message, HasSubstr("nix could not build /nix/store/x.drv: error: cannot connect to daemon"));
+}
+
 TEST(CliNixConfig, SystemFeaturesComeFromNixsOwnSetting) {
   ScriptedRunner r;
   r.on([](const Argv& a) { return a[1] == "show-config"; },

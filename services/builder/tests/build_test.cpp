@@ -126,6 +126,8 @@ TEST_F(Build, InfrastructureErrorIsRetriedThenFailsTheJob) {
   EXPECT_EQ(a.state, JobState::kFailed);
   EXPECT_NE(a.error.find("infrastructure"), std::string::npos);
   EXPECT_EQ((**store.get_job("b")).state, JobState::kDependencyFailed);
+  // Not the derivation's failure: the failed-build cache does not keep it.
+  EXPECT_TRUE(store.failed_builds({"/nix/store/a.drv"})->empty());
 }
 
 TEST_F(Build, TimeoutEndsTimedOut) {

@@ -87,9 +87,40 @@ TEST_F(NixCli, BuildsObeyTheRemoteBuilderSettings) {
   // the settings reach it (a real remote builder needs an ssh host).
   CliNixRunner remote_only(runner, {.builders = "", .max_jobs = 0});
   auto r = remote_only.build({.drv_path = drv("remote-only", "echo x > $out"), .timeout = std::chrono::minutes(1)});
-  ASSERT_TRUE(r.has_value()) << r.error().message;
-  EXPECT_EQ(r->outcome, BuildResult::Outcome::kFailed);
-  EXPECT_THAT(r->error, HasSubstr("max-jobs"));
+  // Not the derivation's fault: an infrastructure error (retried, never
+  // cached as the derivation's failure).
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(r.error().message, HasSubstr("max-jobs"));
+}
+
+// Trouble of the machine, not of the derivation, is an error (the builder
+// retries it a bounded number of times), never a failed build.
+TEST_F(NixCli, InfrastructureTroubleIsAnErrorNotAFailedBuild) {
+  // A feature this machine does not offer.
+  std::string expr = "(derivation { name = \"needs-feature\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; "
+                     "requiredSystemFeatures = [ \"flurry-test-feature\" ]; args = [ \"-c\" " +
+                     text::nix_string_literal("echo " + nonce + " > $out") + " ]; }).drvPath";
+  auto i = runner.run({.argv = {"nix", "eval", "--raw", "--impure", "--expr", expr}, .timeout = std::chrono::minutes(1)});
+  ASSERT_TRUE(i && i->ok()) << (i ? i->err : i.error().message);
+  auto featured = nix.build({.drv_path = text::trim(i->out), .timeout = std::chrono::minutes(1)});
+  ASSERT_FALSE(featured.has_value());
+  EXPECT_EQ(featured.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(featured.error().message, HasSubstr("with features {flurry-test-feature} is required to build"));
+
+  // A derivation this store does not hold.
+  auto missing = nix.build({.drv_path = "/nix/store/" + std::string(32, 'a') + "-missing.drv", .timeout = std::chrono::minutes(1)});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_THAT(missing.error().message, HasSubstr("is not a valid store path"));
+
+  // The nix daemon is unreachable.
+  auto d = drv("daemon", "echo x > $out");
+  setenv("NIX_REMOTE", ("unix://" + tmp.file("no-daemon.sock")).c_str(), 1);
+  auto unreachable = nix.build({.drv_path = d, .timeout = std::chrono::minutes(1)});
+  unsetenv("NIX_REMOTE");
+  ASSERT_FALSE(unreachable.has_value());
+  EXPECT_EQ(unreachable.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(unreachable.error().message, HasSubstr("cannot connect to socket"));
 }
 
 TEST_F(NixCli, ACancelledBuildIsCancelled) {

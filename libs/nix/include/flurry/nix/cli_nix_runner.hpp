@@ -59,6 +59,12 @@ class CliNixRunner final : public NixRunner {
   CliOptions options_;
 };
 
+// The line of a failed `nix build` that shows the machine or its setup, not
+// the derivation, is at fault (daemon unreachable, disk full, no slot or
+// feature to build it, nix killed by a signal); nullopt for a real build
+// failure.
+std::optional<std::string> infrastructure_failure(const ProcessResult& r);
+
 // nix's error as a user should read it: from its first "error:" line on
 // (warnings and trace output before it dropped), without the
 // "(use '--show-trace' ...)" hint and dirty-tree warnings, end trimmed.
