@@ -86,10 +86,10 @@ local function settle(ek, id, state, attr, now, t, collect_ready)
   local failed_total
   if failed > 0 then failed_total = redis.call('HINCRBY', ek, 'jobs_failed', failed)
   else failed_total = tonumber(redis.call('HGET', ek, 'jobs_failed')) end
-  local e = redis.call('HMGET', ek, 'state', 'complete', 'cancelled')
+  local e = redis.call('HMGET', ek, 'state', 'complete', 'cancelled', 'cancel_ends_as')
   local es = e[1]
   if pending <= 0 and not eval_ended(es) and (e[2] == '1' or e[3] == '1') then
-    if e[3] == '1' then es = 'cancelled'
+    if e[3] == '1' then es = e[4] == 'failed' and 'failed' or 'cancelled'
     else es = failed_total == 0 and 'succeeded' or 'failed' end
     redis.call('HSET', ek, 'state', es, 'finished_ms', now)
     t.eval_finished = true
@@ -290,10 +290,12 @@ return transition_reply(t)
 )LUA";
 
 // KEYS[1] eval, KEYS[2] eval-jobs, KEYS[3] eval-cancel. ARGV[1] prefix,
-// ARGV[2] reason, ARGV[3] now.
+// ARGV[2] reason, ARGV[3] now, ARGV[4] the state it ends in (cancelled |
+// failed).
 inline constexpr const char* kCancelEvalBody = R"LUA(
 local ek, list_key, ckey = KEYS[1], KEYS[2], KEYS[3]
 local why, now = ARGV[2], ARGV[3]
+local ends_as = ARGV[4] == 'failed' and 'failed' or 'cancelled'
 local es = redis.call('HGET', ek, 'state')
 if not es then return redis.error_reply('NOTFOUND eval not found') end
 local stored = redis.call('GET', ckey)
@@ -303,10 +305,10 @@ if eval_ended(es) then
   t.eval_state = es
   return transition_reply(t)
 end
-redis.call('HSET', ek, 'cancelled', 1, 'cancel_reason', why)
+redis.call('HSET', ek, 'cancelled', 1, 'cancel_reason', why, 'cancel_ends_as', ends_as)
 -- Evaluating or building alike: what is queued ends now; builders see the
 -- mark and stop what is building, and the last job to end ends the eval.
-if es == 'evaluating' then redis.call('HSET', ek, 'error', why) end
+if es == 'evaluating' or ends_as == 'failed' then redis.call('HSET', ek, 'error', why) end
 local n = 0
 for _, id in ipairs(redis.call('LRANGE', list_key, 0, -1)) do
   local jk = job_key(id)
@@ -323,7 +325,7 @@ if n > 0 then
   redis.call('HINCRBY', ek, 'jobs_failed', n)
 end
 if pending <= 0 then
-  redis.call('HSET', ek, 'state', 'cancelled', 'finished_ms', now)
+  redis.call('HSET', ek, 'state', ends_as, 'finished_ms', now)
   t.eval_finished = true
 end
 t.eval_state = redis.call('HGET', ek, 'state')

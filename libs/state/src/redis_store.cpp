@@ -154,6 +154,7 @@ EvalRecord to_eval(const Reply& hash) {
     else if (f == "jobs_failed") e.jobs_failed = static_cast<int>(to_i64(v));
     else if (f == "cancelled") e.cancelled = v == "1";
     else if (f == "cancel_reason") e.cancel_reason = v;
+    else if (f == "cancel_ends_as") e.cancel_ends_as = v == "failed" ? EvalState::kFailed : EvalState::kCancelled;
   }
   return e;
 }
@@ -250,9 +251,10 @@ class RedisStore final : public StateStore {
     return r->str;
   }
 
-  Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms) override {
+  Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms,
+                                 EvalState ends_as = EvalState::kCancelled) override {
     auto r = client_.eval(kCancelEval, {eval_key(eval_id), key("eval-jobs:", eval_id), key("eval-cancel:", eval_id)},
-                          {prefix_, reason, std::to_string(now_ms)});
+                          {prefix_, reason, std::to_string(now_ms), ends_as == EvalState::kFailed ? "failed" : "cancelled"});
     if (!r) return fail(r.error());
     return parse_transition(*r, "cancel_eval");
   }

@@ -66,7 +66,7 @@ void MemoryStore::settle_locked(Job& job, Eval& eval, Transition& t, std::int64_
   // An eval whose job set is still arriving does not end when its known
   // jobs have: more may come.
   if (e.jobs_pending == 0 && !eval_ended(e.state) && (eval.complete || eval.cancelled)) {
-    e.state = eval.cancelled ? EvalState::kCancelled : e.jobs_failed == 0 ? EvalState::kSucceeded : EvalState::kFailed;
+    e.state = eval.cancelled ? e.cancel_ends_as : e.jobs_failed == 0 ? EvalState::kSucceeded : EvalState::kFailed;
     e.finished_ms = now_ms;
     t.eval_finished = true;
   }
@@ -217,7 +217,8 @@ Result<std::string> MemoryStore::supersede(const std::string& ref_key, const std
   return eval_id;
 }
 
-Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms) {
+Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms,
+                                            EvalState ends_as) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
   auto it = evals_.find(eval_id);
@@ -232,9 +233,10 @@ Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const st
   eval.cancelled = true;
   eval.rec.cancelled = true;
   eval.rec.cancel_reason = reason;
+  eval.rec.cancel_ends_as = ends_as == EvalState::kFailed ? EvalState::kFailed : EvalState::kCancelled;
   // Evaluating or building alike: what is queued ends now; builders see the
   // mark and stop what is building, and the last job to end ends the eval.
-  if (eval.rec.state == EvalState::kEvaluating) eval.rec.error = reason;
+  if (eval.rec.state == EvalState::kEvaluating || eval.rec.cancel_ends_as == EvalState::kFailed) eval.rec.error = reason;
   for (const auto& id : eval.job_ids) {
     auto& j = jobs_.at(id);
     if (j.rec.state != JobState::kQueued) continue;
@@ -246,7 +248,7 @@ Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const st
     t.cancelled.push_back(id);
   }
   if (eval.rec.jobs_pending == 0) {
-    eval.rec.state = EvalState::kCancelled;
+    eval.rec.state = eval.rec.cancel_ends_as;
     eval.rec.finished_ms = now_ms;
     t.eval_finished = true;
   }

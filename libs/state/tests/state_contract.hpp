@@ -274,6 +274,41 @@ TYPED_TEST_P(StateContract, EvalRecordRoundTrips) {
   EXPECT_EQ(got.jobs_total, 0);
 }
 
+// An evaluation that fails after some jobs were recorded: their queued
+// jobs end, running ones are stopped by builders, and the eval ends failed
+// with the failure once the last one has.
+TYPED_TEST_P(StateContract, CancellingAsFailedEndsTheEvalFailedWithTheReason) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b")}, 10, false).has_value());
+  ASSERT_EQ(*s.start_job("a", 11), JobState::kBuilding);
+  auto t = *s.cancel_eval("e1", "evaluation of checks.aarch64-linux timed out", 12, EvalState::kFailed);
+  EXPECT_EQ(t.cancelled, std::vector<std::string>{"b"});
+  EXPECT_FALSE(t.eval_finished);
+  auto e = **s.get_eval("e1");
+  EXPECT_TRUE(e.cancelled);
+  EXPECT_EQ(e.cancel_ends_as, EvalState::kFailed);
+  EXPECT_EQ(e.error, "evaluation of checks.aarch64-linux timed out");
+  EXPECT_EQ(*s.cancel_eval("e1", "again", 13, EvalState::kFailed), t);  // a repeat: the same
+  auto end = *s.finish_job("a", JobState::kCancelled, "evaluation of checks.aarch64-linux timed out", 14);
+  EXPECT_TRUE(end.eval_finished);
+  EXPECT_EQ(end.eval_state, EvalState::kFailed);
+  EXPECT_EQ((**s.get_eval("e1")).state, EvalState::kFailed);
+
+  // Nothing building: it ends failed at once; a plain cancel still ends cancelled.
+  auto other = this->eval();
+  other.id = "e2";
+  ASSERT_TRUE(*s.create_eval(other));
+  ASSERT_TRUE(s.add_jobs("e2", {this->job("c")}, 10, false).has_value());
+  EXPECT_EQ(s.cancel_eval("e2", "broken", 12, EvalState::kFailed)->eval_state, EvalState::kFailed);
+  EXPECT_EQ((**s.get_eval("e2")).cancel_ends_as, EvalState::kFailed);
+  auto third = this->eval();
+  third.id = "e3";
+  ASSERT_TRUE(*s.create_eval(third));
+  EXPECT_EQ(s.cancel_eval("e3", "superseded", 12)->eval_state, EvalState::kCancelled);
+  EXPECT_EQ((**s.get_eval("e3")).cancel_ends_as, EvalState::kCancelled);
+}
+
 TYPED_TEST_P(StateContract, ListJobsKeepsEvaluationOrderAndEveryField) {
   auto& s = *this->store;
   ASSERT_TRUE(*s.create_eval(this->eval()));
@@ -934,7 +969,7 @@ REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBui
                             JobsBornTerminalSettleAtOnce, EvalWithOnlyTerminalJobsFinishesInAddJobs,
                             StartJobCountsAttemptsAndReportsTerminalState, FailEvalEndsItOnce, LogsAreCappedToTheTail,
                             ClaimOnceAndStatusOrdering, EffectsAreListedPerEval, HostileNamesAreStoredExactly,
-                            EvalRecordRoundTrips, ListJobsKeepsEvaluationOrderAndEveryField, ErrorsSayHowToReact,
+                            EvalRecordRoundTrips, ListJobsKeepsEvaluationOrderAndEveryField, CancellingAsFailedEndsTheEvalFailedWithTheReason, ErrorsSayHowToReact,
                             DiamondFailureFailsEachDependentOnce, DuplicateDependencyEdgesReleaseOnce,
                             DependenciesOutsideTheEvalAreIgnored, JobEndedByItsDependencyReplaysAnEmptyTransition,
                             JobsEndingAfterFailEvalLeaveItFailed, StatusOrderingIsExactForMicrosecondTimestamps,

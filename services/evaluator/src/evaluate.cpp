@@ -60,7 +60,14 @@ struct CancelStatus {
   // Post it even when the cancel changed nothing (the victim had ended):
   // for an eval failing itself, not for superseding another.
   bool always = false;
+  // The state the victim ends in: cancelled, or failed (its own
+  // evaluation failed after jobs were recorded).
+  state::EvalState ends_as = state::EvalState::kCancelled;
 };
+
+// How an eval whose evaluation failed after some of its jobs were recorded
+// shows its end.
+const CancelStatus kFailedAfterBatches{msg::StatusState::kFailure, "", true, state::EvalState::kFailed};
 
 class Handler {
  public:
@@ -191,6 +198,14 @@ EvalOutcome Handler::replay(const state::EvalRecord& eval) {
   if (eval.state == state::EvalState::kFailed && eval.jobs_total == 0 && !eval.error.empty()) {
     return fail_eval(eval.error, "replayed");
   }
+  // Failed after some of its jobs were recorded: the same failure again.
+  if (eval.cancelled && eval.cancel_ends_as == state::EvalState::kFailed) {
+    if (auto r = cancel(eval_id_, eval.cancel_reason, kFailedAfterBatches); !r) return retry(r.error());
+    auto o = outcome("replayed");
+    o.error = eval.cancel_reason;
+    o.disposition = bus::Disposition::ack();
+    return o;
+  }
   // Cancelled before it had jobs (superseded): finish publishing that.
   if (eval.state == state::EvalState::kCancelled && eval.jobs_total == 0) {
     if (auto r = cancel(eval_id_, eval.error); !r) return retry(r.error());
@@ -218,7 +233,7 @@ EvalOutcome Handler::replay(const state::EvalRecord& eval) {
 bool missing_attribute_set(const std::string& error) { return error.find("does not provide attribute") != std::string::npos; }
 
 Result<void> Handler::cancel(const std::string& victim, const std::string& reason, const CancelStatus& shown) {
-  auto t = ports_.state.cancel_eval(victim, reason, ports_.clock.now_ms());
+  auto t = ports_.state.cancel_eval(victim, reason, ports_.clock.now_ms(), shown.ends_as);
   if (!t) return fail(t.error());
   if (auto r = pipeline::publish_transition({ports_.bus, ports_.state}, victim, t->cancelled, *t, links_); !r) return r;
   auto e = ports_.state.get_eval(victim);
@@ -371,8 +386,10 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
   if (set_failure) {
     if (o.batches == 0) return fail_eval(*set_failure);
     // Jobs of another system were recorded already: their queued builds
-    // are dropped and the eval ends with this failure.
-    if (auto r = cancel(eval_id_, *set_failure, {msg::StatusState::kFailure, "", true}); !r) return retry(r.error());
+    // are dropped (running ones stopped) and the eval ends failed with
+    // this failure, as stored: a crash before the status is posted is
+    // finished by the replay.
+    if (auto r = cancel(eval_id_, *set_failure, kFailedAfterBatches); !r) return retry(r.error());
     auto f = outcome("eval_failed");
     f.error = *set_failure;
     f.disposition = bus::Disposition::ack();

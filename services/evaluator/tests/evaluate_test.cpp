@@ -336,11 +336,40 @@ TEST_F(Evaluate, AnEvalFailingAfterSomeBatchesCancelsTheirQueuedBuildsAndFails) 
   // builds are dropped.
   EXPECT_EQ(state_of("ok"), JobState::kCancelled);
   auto e = **store.get_eval(eval_id());
-  EXPECT_TRUE(e.state == state::EvalState::kCancelled || e.state == state::EvalState::kFailed);
+  EXPECT_EQ(e.state, state::EvalState::kFailed);
   EXPECT_EQ(e.error, "evaluation of checks.aarch64-linux timed out after 600s");
   auto s = statuses();
   EXPECT_EQ(s["flurry/eval"].back().state, msg::StatusState::kFailure);
   EXPECT_EQ(s["flurry/eval"].back().description, "evaluation of checks.aarch64-linux timed out after 600s");
+  EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+  EXPECT_EQ(msg::decode_eval_finished(bus.published("flurry.eval.finished")[0].data)->state, "failed");
+}
+
+// The crash window between recording the failure and posting its status:
+// the redelivery posts it (and does not evaluate again).
+TEST_F(Evaluate, ACrashBeforeTheFailureOfALaterSystemIsPostedIsFinishedOnRedelivery) {
+  cfg.systems = {"x86_64-linux", "aarch64-linux"};
+  nix.eval_results["checks.aarch64-linux"] = fail(Error::rejected("evaluation of checks.aarch64-linux timed out after 600s"));
+  // A run on a bus and store of its own counts the publishes; the failure
+  // status is the last. The real bus dies just before it.
+  bus::testing::MemoryBus scratch_bus;
+  state::testing::MemoryStore scratch_store;
+  ASSERT_EQ(handle_change(change, 1, {scratch_bus, scratch_store, nix, git, clock}, cfg).result, "eval_failed");
+  const auto all = static_cast<int>(scratch_bus.published().size());
+  DyingBus dying(bus, all - 1);
+  auto first = handle_change(change, 1, {dying, store, nix, git, clock}, cfg);
+  EXPECT_EQ(first.disposition.kind, bus::Disposition::Kind::kNak);
+  EXPECT_TRUE((**store.get_eval(eval_id())).cancelled);
+  EXPECT_NE(statuses()["flurry/eval"].back().state, msg::StatusState::kFailure);
+  const auto evals_before = nix.evals.size();
+  auto again = run(2);
+  EXPECT_EQ(again.result, "replayed");
+  EXPECT_EQ(again.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ(nix.evals.size(), evals_before);  // not evaluated again
+  auto s = statuses();
+  EXPECT_EQ(s["flurry/eval"].back().state, msg::StatusState::kFailure);
+  EXPECT_EQ(s["flurry/eval"].back().description, "evaluation of checks.aarch64-linux timed out after 600s");
+  EXPECT_EQ((**store.get_eval(eval_id())).state, state::EvalState::kFailed);
   EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
 }
 

@@ -41,6 +41,9 @@ struct EvalRecord {
   // stop the jobs still building; the eval ends cancelled when they have.
   bool cancelled = false;
   std::string cancel_reason;
+  // How it ends once nothing builds: cancelled, or failed (an evaluation
+  // failure cancelled it; `error` is that failure).
+  EvalState cancel_ends_as = EvalState::kCancelled;
   // What nix warned about while evaluating, in the order first reported,
   // without repeats (add_eval_warnings).
   std::vector<std::string> warnings;
@@ -197,8 +200,11 @@ class StateStore {
   // cancelled (at once if none is building). This holds for an eval
   // still evaluating too (its eval error becomes `reason`); a later add_jobs
   // is refused. No-op for an ended eval. A repeat returns the first call's
-  // transition.
-  virtual Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms) = 0;
+  // transition. With `ends_as` kFailed (its evaluation failed after some
+  // jobs were recorded) the same happens, the eval's error becomes
+  // `reason` and it ends failed instead.
+  virtual Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms,
+                                         EvalState ends_as = EvalState::kCancelled) = 0;
 
   virtual Result<std::optional<JobRecord>> get_job(const std::string& job_id) = 0;
   virtual Result<std::vector<JobRecord>> list_jobs(const std::string& eval_id) = 0;

@@ -18,7 +18,8 @@ class MemoryStore final : public StateStore {
   Result<void> add_eval_warnings(const std::string& eval_id, const std::vector<std::string>& warnings) override;
   Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) override;
   Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) override;
-  Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms) override;
+  Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms,
+                                 EvalState ends_as = EvalState::kCancelled) override;
   Result<std::optional<JobRecord>> get_job(const std::string& job_id) override;
   Result<std::vector<JobRecord>> list_jobs(const std::string& eval_id) override;
   Result<msg::JobState> start_job(const std::string& job_id, std::int64_t now_ms) override;
