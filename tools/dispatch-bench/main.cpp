@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <csignal>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -71,6 +72,7 @@ std::vector<state::JobSpec> dag(const std::string& eval_id, int n, const std::st
 }  // namespace
 
 int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);  // as every service does (service::run)
   std::string nats_url = "nats://127.0.0.1:4222", shape = "wide";
   int redis_port = 6379, n = 10000, slots = 8;
   for (int i = 1; i + 1 < argc; i += 2) {

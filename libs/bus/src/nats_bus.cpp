@@ -46,6 +46,59 @@ std::vector<StreamSpec> flurry_streams() {
   };
 }
 
+// Sends in-progress acks for the message a handler works on, every `beat`,
+// from one thread per handler that lives as long as the handler does.
+class Heart {
+ public:
+  Heart() : thread_([this] { run(); }) {}
+  ~Heart() {
+    {
+      std::lock_guard lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void start(natsMsg* m, std::chrono::milliseconds beat) {
+    std::lock_guard lock(mu_);
+    msg_ = m;
+    beat_ = beat;
+    ++generation_;
+    cv_.notify_all();
+  }
+  // No in-progress ack for the message after this returns.
+  void stop() {
+    std::lock_guard lock(mu_);
+    msg_ = nullptr;
+    ++generation_;
+    cv_.notify_all();
+  }
+  void beat_now() {
+    std::lock_guard lock(mu_);
+    if (msg_) natsMsg_InProgress(msg_, nullptr);
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    while (!quit_) {
+      if (!msg_) {
+        cv_.wait(lock, [&] { return quit_ || msg_ != nullptr; });
+        continue;
+      }
+      const auto gen = generation_;
+      if (!cv_.wait_for(lock, beat_, [&] { return quit_ || generation_ != gen; })) natsMsg_InProgress(msg_, nullptr);
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  natsMsg* msg_ = nullptr;
+  std::chrono::milliseconds beat_{1000};
+  std::uint64_t generation_ = 0;
+  bool quit_ = false;
+  std::thread thread_;  // last: starts once the rest exists
+};
+
 class NatsBus final : public Bus {
  public:
   NatsBus(natsConnection* nc, jsCtx* js, NatsOptions o) : nc_(nc), js_(js), options_(std::move(o)) {}
@@ -197,6 +250,7 @@ class NatsBus final : public Bus {
       bool warned = false;
     };
     std::map<std::string, Sub> subs;  // by durable
+    Heart heart;                      // one per handler, not one per message
     auto drop = [](Sub& s) {
       natsSubscription_Destroy(s.sub);  // Destroy (not Unsubscribe) keeps the durable
       s.sub = nullptr;
@@ -259,7 +313,7 @@ class NatsBus final : public Bus {
       if (!got) got = fetch(specs[from], wait, /*no_wait=*/false, list);
       turn = from + 1;
       if (!got) continue;
-      for (int i = 0; i < list.Count; ++i) handle_one(specs[from], handler, list.Msgs[i]);
+      for (int i = 0; i < list.Count; ++i) handle_one(specs[from], handler, list.Msgs[i], heart);
       natsMsgList_Destroy(&list);
     }
     for (auto& [_, s] : subs) {
@@ -267,7 +321,7 @@ class NatsBus final : public Bus {
     }
   }
 
-  void handle_one(const ConsumerSpec& spec, const Handler& handler, natsMsg* m) {
+  void handle_one(const ConsumerSpec& spec, const Handler& handler, natsMsg* m, Heart& heart) {
     Delivery d;
     d.consumer = spec.durable;
     d.subject = natsMsg_GetSubject(m);
@@ -280,18 +334,8 @@ class NatsBus final : public Bus {
     jsMsgMetaData_Destroy(meta);
 
     // Heartbeat: tell the server we are alive while the handler works.
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    auto beat = std::max<std::chrono::milliseconds>(spec.ack_wait / 3, std::chrono::milliseconds(100));
-    std::thread heart([&] {
-      std::unique_lock lock(mu);
-      while (!cv.wait_for(lock, beat, [&] { return done; })) natsMsg_InProgress(m, nullptr);
-    });
-    d.in_progress = [&] {
-      std::lock_guard lock(mu);
-      if (!done) natsMsg_InProgress(m, nullptr);
-    };
+    heart.start(m, std::max<std::chrono::milliseconds>(spec.ack_wait / 3, std::chrono::milliseconds(100)));
+    d.in_progress = [&heart] { heart.beat_now(); };
 
     Disposition disp;
     try {
@@ -302,24 +346,18 @@ class NatsBus final : public Bus {
     } catch (...) {
       disp = Disposition::nak("handler threw");
     }
-    {
-      std::lock_guard lock(mu);
-      done = true;
-    }
-    cv.notify_all();
-    heart.join();
+    heart.stop();
 
     if (disp.kind == Disposition::Kind::kNak && d.num_delivered >= static_cast<std::uint64_t>(spec.max_deliver)) {
       disp = Disposition::dead_letter("gave up after " + std::to_string(d.num_delivered) + " deliveries: " + disp.reason);
     }
     switch (disp.kind) {
       case Disposition::Kind::kAck: {
-        jsErrCode jerr = static_cast<jsErrCode>(0);
-        natsStatus st = natsMsg_AckSync(m, nullptr, &jerr);
+        // Not waited for: the work is done and idempotent, so an ack that is
+        // lost only costs a redelivery that changes nothing.
+        natsStatus st = natsMsg_Ack(m, nullptr);
         if (st != NATS_OK) {
-          // The work is done and idempotent; a redelivery will be a no-op.
-          log::warn("bus.ack_failed", "ack failed; message may be redelivered",
-                    {{"consumer", spec.durable}, {"error", nats_error(st, jerr)}});
+          log::warn("bus.ack_failed", "ack failed; message may be redelivered", {{"consumer", spec.durable}, {"error", nats_error(st)}});
         }
         break;
       }

@@ -236,6 +236,7 @@ Result<ProcessResult> PosixProcessRunner::run(const ProcessSpec& spec) {
         fds[i] = -1;
       }
     }
+    if (spec.on_tick && !killed) spec.on_tick();
     if (!killed) {
       auto now = Clock::now();
       if (spec.timeout.count() > 0 && now - start > spec.timeout) {

@@ -200,7 +200,7 @@ Result<BuildResult> CliNixRunner::build(const BuildRequest& req) {
   if (options_.builders) argv.insert(argv.end(), {"--builders", *options_.builders});
   if (options_.max_jobs) argv.insert(argv.end(), {"--max-jobs", std::to_string(*options_.max_jobs)});
   argv.push_back(req.drv_path);
-  ProcessSpec spec{.argv = argv, .on_stderr = req.on_log, .cancel = req.cancel};
+  ProcessSpec spec{.argv = argv, .on_stderr = req.on_log, .cancel = req.cancel, .on_tick = req.on_tick};
   // Backstops in case nix itself hangs: a little past nix's own limits.
   if (req.timeout.count() > 0) spec.timeout = req.timeout + options_.build_grace;
   if (req.max_silent.count() > 0) spec.silence_timeout = req.max_silent + options_.build_grace;

@@ -59,6 +59,13 @@ timeval timeval_of(milliseconds left) {
 class SigpipeGuard {
  public:
   SigpipeGuard() {
+    // Nothing to do where SIGPIPE is ignored (every Flurry service): one
+    // system call instead of four per command.
+    struct sigaction current {};
+    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) {
+      active_ = false;
+      return;
+    }
     sigemptyset(&pipe_);
     sigaddset(&pipe_, SIGPIPE);
     sigset_t pending;
@@ -68,6 +75,7 @@ class SigpipeGuard {
     pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
   }
   ~SigpipeGuard() {
+    if (!active_) return;
     if (!was_pending_) {
       sigset_t pending;
       sigemptyset(&pending);
@@ -86,6 +94,7 @@ class SigpipeGuard {
   sigset_t pipe_;
   sigset_t old_;
   bool was_pending_ = false;
+  bool active_ = true;
 };
 
 // An idle connection is usable if the server has not closed it: with no
@@ -105,9 +114,9 @@ std::string failure_text(const redisContext* c) {
 
 Result<Reply> send(redisContext* c, std::chrono::steady_clock::time_point deadline,
                    const std::vector<std::string_view>& argv) {
-  auto left = remaining(deadline);
-  if (left.count() <= 0) return fail(Error::transient("redis: timed out before sending"));
-  if (redisSetTimeout(c, timeval_of(left)) != REDIS_OK) return fail(Error::transient("redis: cannot set socket timeout"));
+  // The socket's timeouts are the client's (set once, at connect): each
+  // command waits no longer than that.
+  if (remaining(deadline).count() <= 0) return fail(Error::transient("redis: timed out before sending"));
   std::vector<const char*> ptrs;
   std::vector<std::size_t> lens;
   ptrs.reserve(argv.size());
@@ -203,6 +212,10 @@ Result<redisContext*> Client::connect(Clock::time_point deadline) {
     return fail(Error::transient(message));
   }
   redisEnableKeepAlive(c);
+  if (redisSetTimeout(c, timeval_of(options_.timeout)) != REDIS_OK) {
+    redisFree(c);
+    return fail(Error::transient("redis: cannot set the socket timeout for " + where));
+  }
   if (!options_.password.empty()) {
     auto r = send(c, deadline, {"AUTH", options_.password});
     if (!r || r->type == Reply::Type::kError) {
@@ -285,8 +298,7 @@ Result<std::vector<Reply>> Client::pipeline(const std::vector<std::vector<std::s
     for (std::size_t i = 0; i < commands.size(); ++i) {
       auto left = remaining(deadline);
       void* raw = nullptr;
-      if (left.count() <= 0 || redisSetTimeout(c, timeval_of(left)) != REDIS_OK || redisGetReply(c, &raw) != REDIS_OK ||
-          !raw) {
+      if (left.count() <= 0 || redisGetReply(c, &raw) != REDIS_OK || !raw) {
         lease.mark_broken();
         std::string why = left.count() <= 0 ? "no reply within the timeout" : failure_text(c);
         note_down(why);

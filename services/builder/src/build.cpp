@@ -1,7 +1,6 @@
 #include "build.hpp"
 
 #include <atomic>
-#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -61,71 +60,43 @@ class LogSink {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-// Runs beside a build: sends buffered output to the log store while nix is
-// silent (readers follow the build live, and a builder that dies loses
-// little of it), renews the job's claim on its derivation, and once the
-// job's eval is cancelled sets `cancel` (nix's process group is killed),
-// unless another job is waiting for this derivation's build.
+// Work beside a build, done from nix's runner every tick (no thread of its
+// own): sends buffered output to the log store while nix is silent
+// (readers follow the build live, and a builder that dies loses little of
+// it), renews the job's claim on its derivation, and once the job's eval
+// is cancelled sets `cancel` (nix's process group is killed), unless
+// another job is waiting for this derivation's build.
 class BuildWatch {
  public:
   BuildWatch(BuildPorts ports, const state::JobRecord& job, LogSink& sink, const BuilderConfig& cfg)
-      : ports_(ports), job_(job), sink_(sink), cfg_(cfg), thread_([this] { run(); }) {}
-  ~BuildWatch() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
+      : ports_(ports), job_(job), sink_(sink), cfg_(cfg), next_check_(std::chrono::steady_clock::now() + cfg.cancel_poll_interval) {}
   const std::atomic<bool>* flag() const { return &cancel_; }
-  std::string reason() {
-    std::lock_guard lock(mu_);
-    return reason_;
+  const std::string& reason() const { return reason_; }
+
+  void tick() {
+    sink_.flush_if_due();
+    const auto steady = std::chrono::steady_clock::now();
+    if (cancel_ || steady < next_check_) return;
+    next_check_ = steady + cfg_.cancel_poll_interval;
+    // A store that does not answer is no reason to stop a build.
+    const auto now = ports_.clock.now_ms();
+    (void)ports_.state.claim_drv_build(job_.drv_path, job_.id, now, cfg_.build_lease.count());
+    auto e = ports_.state.get_eval(job_.eval_id);
+    if (!e || !e->has_value() || !(**e).cancelled) return;
+    auto needed = ports_.state.drv_build_status(job_.drv_path, now);
+    if (!needed || needed->waiters > 0) return;  // a live eval still needs it: keep building
+    reason_ = (**e).cancel_reason.empty() ? "cancelled" : (**e).cancel_reason;
+    cancel_ = true;
   }
 
  private:
-  void run() {
-    std::unique_lock lock(mu_);
-    const auto tick = std::min(cfg_.cancel_poll_interval, cfg_.log_flush_interval);
-    auto next_check = std::chrono::steady_clock::now() + cfg_.cancel_poll_interval;
-    while (!cv_.wait_for(lock, tick, [&] { return done_; })) {
-      lock.unlock();
-      sink_.flush_if_due();
-      if (std::chrono::steady_clock::now() < next_check) {
-        lock.lock();
-        continue;
-      }
-      next_check = std::chrono::steady_clock::now() + cfg_.cancel_poll_interval;
-      // A store that does not answer is no reason to stop a build.
-      const auto now = ports_.clock.now_ms();
-      (void)ports_.state.claim_drv_build(job_.drv_path, job_.id, now, cfg_.build_lease.count());
-      auto e = ports_.state.get_eval(job_.eval_id);
-      bool stop = false;
-      std::string why;
-      if (e && e->has_value() && (**e).cancelled) {
-        auto needed = ports_.state.drv_build_status(job_.drv_path, now);
-        stop = needed && needed->waiters == 0;  // a live eval still needs it: keep building
-        why = (**e).cancel_reason.empty() ? "cancelled" : (**e).cancel_reason;
-      }
-      lock.lock();
-      if (stop) {
-        reason_ = why;
-        cancel_ = true;
-        return;
-      }
-    }
-  }
   BuildPorts ports_;
   const state::JobRecord& job_;
   LogSink& sink_;
   const BuilderConfig& cfg_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
+  std::chrono::steady_clock::time_point next_check_;
   std::string reason_;
   std::atomic<bool> cancel_{false};
-  std::thread thread_;  // last: starts once everything it uses exists
 };
 
 BuildOutcome finish_and_publish(const state::JobRecord& job, JobState st, const std::string& error, BuildPorts ports,
@@ -214,7 +185,8 @@ BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery deliver
                              .max_silent = cfg.max_silent,
                              .timeout = cfg.timeout,
                              .on_log = [&sink](std::string_view s) { sink.write(s); },
-                             .cancel = watch.flag()});
+                             .cancel = watch.flag(),
+                             .on_tick = [&watch] { watch.tick(); }});
     cancel_reason = watch.reason();
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();

@@ -29,6 +29,10 @@ struct ProcessSpec {
   std::function<void(std::string_view)> on_stderr;
   // When set and it becomes true, the process group is killed.
   const std::atomic<bool>* cancel = nullptr;
+  // Called from the runner's thread about every 100 ms while the process
+  // runs (it may set *cancel): periodic work beside the child without a
+  // thread of its own.
+  std::function<void()> on_tick;
   // Memory ceiling: the child's resident set size is sampled every 100 ms
   // and past this many bytes its process group is killed. 0 = none.
   std::size_t max_rss_bytes = 0;

@@ -68,6 +68,7 @@ struct BuildRequest {
   std::chrono::milliseconds timeout{0};     // 0 = none
   std::function<void(std::string_view)> on_log;  // build output as it arrives
   const std::atomic<bool>* cancel = nullptr;
+  std::function<void()> on_tick;  // about every 100 ms while nix runs (ProcessSpec::on_tick)
 };
 
 struct BuildResult {

@@ -122,6 +122,7 @@ class FakeNixRunner final : public NixRunner {
       if (req.on_log && !log.empty()) req.on_log(log);
       for (int i = 0; i < 2000 && !(req.cancel && req.cancel->load()) && !(until_released && release.load()); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (req.on_tick) req.on_tick();
       }
       BuildResult r;
       r.outcome = req.cancel && req.cancel->load() ? BuildResult::Outcome::kCancelled : BuildResult::Outcome::kSucceeded;
