@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "flurry/core/log.hpp"
+#include "flurry/core/text.hpp"
 #include "flurry/messages/messages.hpp"
 #include "flurry/messages/subjects.hpp"
 
@@ -99,10 +100,19 @@ class Heart {
   std::thread thread_;  // last: starts once the rest exists
 };
 
+// What the connection callbacks see. Never freed: libnats may call them
+// from its own threads while the connection closes, even as the process
+// exits.
+struct Watch {
+  std::string url;
+  std::atomic<bool> closing{false};
+};
+
 class NatsBus final : public Bus {
  public:
-  NatsBus(natsConnection* nc, jsCtx* js, NatsOptions o) : nc_(nc), js_(js), options_(std::move(o)) {}
+  NatsBus(natsConnection* nc, jsCtx* js, NatsOptions o, Watch* watch) : nc_(nc), js_(js), options_(std::move(o)), watch_(watch) {}
   ~NatsBus() override {
+    watch_->closing = true;  // closing on purpose: no "lost connection" line
     jsCtx_Destroy(js_);
     natsConnection_Destroy(nc_);
   }
@@ -389,34 +399,40 @@ class NatsBus final : public Bus {
   natsConnection* nc_;
   jsCtx* js_;
   NatsOptions options_;
+  Watch* watch_;
 };
 
 void on_disconnected(natsConnection*, void* closure) {
-  log::warn("bus.disconnected", "lost connection to NATS; reconnecting", {{"url", *static_cast<std::string*>(closure)}});
+  const auto* w = static_cast<const Watch*>(closure);
+  if (!w->closing) log::warn("bus.disconnected", "lost connection to NATS; reconnecting", {{"url", w->url}});
 }
 void on_reconnected(natsConnection*, void* closure) {
-  log::info("bus.reconnected", "reconnected to NATS", {{"url", *static_cast<std::string*>(closure)}});
+  const auto* w = static_cast<const Watch*>(closure);
+  if (!w->closing) log::info("bus.reconnected", "reconnected to NATS", {{"url", w->url}});
 }
 
 }  // namespace
 
 Result<std::unique_ptr<Bus>> connect_nats(const NatsOptions& options) {
-  static std::string url_for_callbacks;  // outlives every connection
-  url_for_callbacks = options.url;
+  const std::string shown = text::display_url(options.url);  // credentials hidden
   natsOptions* opts = nullptr;
   if (natsOptions_Create(&opts) != NATS_OK) return fail(Error::transient("nats: cannot create options"));
+  auto* watch = new Watch{shown};  // never freed once a connection exists (see Watch)
   natsOptions_SetURL(opts, options.url.c_str());
   natsOptions_SetName(opts, options.name.c_str());
   natsOptions_SetSendAsap(opts, true);
   natsOptions_SetMaxReconnect(opts, -1);
   natsOptions_SetReconnectWait(opts, 250);
   natsOptions_SetTimeout(opts, 5000);
-  natsOptions_SetDisconnectedCB(opts, on_disconnected, &url_for_callbacks);
-  natsOptions_SetReconnectedCB(opts, on_reconnected, &url_for_callbacks);
+  natsOptions_SetDisconnectedCB(opts, on_disconnected, watch);
+  natsOptions_SetReconnectedCB(opts, on_reconnected, watch);
   natsConnection* nc = nullptr;
   natsStatus st = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
-  if (st != NATS_OK) return fail(Error::transient("nats: cannot connect to " + options.url + ": " + nats_error(st)));
+  if (st != NATS_OK) {
+    delete watch;  // no connection, no callbacks
+    return fail(Error::transient("nats: cannot connect to " + shown + ": " + nats_error(st)));
+  }
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = options.publish_timeout.count();
@@ -426,9 +442,9 @@ Result<std::unique_ptr<Bus>> connect_nats(const NatsOptions& options) {
     natsConnection_Destroy(nc);
     return fail(Error::transient("nats: no JetStream context: " + nats_error(st)));
   }
-  auto bus = std::make_unique<NatsBus>(nc, js, options);
+  auto bus = std::make_unique<NatsBus>(nc, js, options, watch);
   if (auto r = bus->ensure_streams(); !r) return fail(r.error());
-  log::info("bus.connected", "connected to NATS", {{"url", options.url}});
+  log::info("bus.connected", "connected to NATS", {{"url", shown}});
   return std::unique_ptr<Bus>(std::move(bus));
 }
 

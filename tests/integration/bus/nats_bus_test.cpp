@@ -1,11 +1,14 @@
 // The JetStream adapter against a real nats-server.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "flurry/bus/nats_bus.hpp"
+#include "flurry/core/config.hpp"
 #include "flurry/messages/messages.hpp"
 #include "flurry/messages/subjects.hpp"
 #include "flurry/test/servers.hpp"
@@ -297,4 +300,29 @@ TEST_F(NatsBusTest, APoolDrainsEveryListedConsumerWithinItsConcurrency) {
   EXPECT_EQ(consumers, (std::set<std::string>{"builder-x86_64-linux", "builder-x86_64-linux-kvm"}));
   EXPECT_LE(most.load(), 2);
   EXPECT_EQ(most.load(), 2);  // and it did use both
+}
+
+// What the adapter logs about its connection: the URL without credentials,
+// and no "lost connection" line when it closes on purpose.
+TEST_F(NatsBusTest, ConnectionLogLinesHideCredentialsAndACleanCloseIsNotALoss) {
+  const std::string path = tmp.file("stderr.log");
+  fflush(stderr);
+  int saved = dup(2);
+  int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(file, 0);
+  dup2(file, 2);
+  {
+    auto b = connect_nats({.url = "nats://flurry:s3cret-token@127.0.0.1:" + std::to_string(nats->port())});
+    EXPECT_TRUE(b.has_value()) << b.error().message;
+  }
+  std::this_thread::sleep_for(300ms);  // callbacks come from libnats' own threads
+  fflush(stderr);
+  dup2(saved, 2);
+  ::close(saved);
+  ::close(file);
+  auto logged = read_file(path).value_or("");
+  EXPECT_NE(logged.find("bus.connected"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("nats://***@127.0.0.1"), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("s3cret-token"), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("lost connection"), std::string::npos) << logged;
 }
