@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -18,6 +17,7 @@
 
 #include "flurry/bus/nats_bus.hpp"
 #include "flurry/core/child.hpp"
+#include "flurry/core/crypto.hpp"
 #include "flurry/core/config.hpp"
 #include "flurry/core/process.hpp"
 #include "flurry/core/text.hpp"
@@ -36,18 +36,6 @@ namespace {
 const std::string kSystem = "x86_64-linux";
 // Builds run without the sandbox and without PATH: commands by full path.
 const std::string kSleep = "/bin/sleep";
-
-std::string random_hex(std::size_t bytes) {
-  std::random_device rd;
-  std::string out;
-  static const char* kDigits = "0123456789abcdef";
-  for (std::size_t i = 0; i < bytes; ++i) {
-    auto b = rd() & 0xff;
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0xf];
-  }
-  return out;
-}
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -247,7 +235,7 @@ class Builders : public ::testing::Test {
   test::RedisServer redis{tmp.file("redis")};
   std::unique_ptr<state::StateStore> store;
   std::unique_ptr<bus::Bus> bus_;
-  std::string nonce = random_hex(8);
+  std::string nonce = crypto::random_hex(8);
   std::string eval_id;
   std::deque<Builder> builders_;  // a deque: references stay valid as it grows
 };

@@ -19,3 +19,11 @@ TEST(Crypto, ConstantTimeEqualComparesContentAndLength) {
   EXPECT_FALSE(constant_time_equal("abc", "abd"));
   EXPECT_FALSE(constant_time_equal("abc", "abcd"));
 }
+
+TEST(Crypto, RandomHexHasTheAskedLengthAndDiffersEachTime) {
+  auto a = random_hex(16), b = random_hex(16);
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(random_hex(0), "");
+}

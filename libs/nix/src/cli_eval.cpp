@@ -16,10 +16,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <random>
 #include <thread>
 
 #include "cli_eval.hpp"
+
+#include "flurry/core/crypto.hpp"
 #include "flurry/core/text.hpp"
 #include "flurry/nix/cli_nix_runner.hpp"
 
@@ -124,16 +125,7 @@ bool fill_attr(const json& j, AttrResult& a) {
   return true;
 }
 
-std::string random_token() {
-  std::random_device rd;
-  std::string t = "flurry-";
-  for (int i = 0; i < 4; ++i) {
-    char buf[9];
-    std::snprintf(buf, sizeof buf, "%08x", rd());
-    t += buf;
-  }
-  return t + ":";
-}
+std::string random_token() { return "flurry-" + crypto::random_hex(16) + ":"; }
 
 class Pool {
  public:

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "flurry/core/crypto.hpp"
 #include "flurry/core/config.hpp"
 #include "flurry/core/log.hpp"
 #include "flurry/core/process.hpp"
@@ -20,18 +20,6 @@ namespace flurry::stack {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string random_hex(std::size_t bytes) {
-  std::random_device rd;
-  std::string out;
-  static const char* kDigits = "0123456789abcdef";
-  for (std::size_t i = 0; i < bytes; ++i) {
-    auto b = rd() & 0xff;
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0xf];
-  }
-  return out;
-}
 
 Result<void> write_private_file(const std::string& path, const std::string& content) {
   std::error_code ec;
@@ -112,7 +100,7 @@ Result<void> Stack::write_config() {
   }
   // Secrets are made once and kept, so forges pointed at this stack keep working.
   if (!fs::exists(d + "/secrets/webhook-secret")) {
-    if (auto r = write_private_file(d + "/secrets/webhook-secret", random_hex(32) + "\n"); !r) return r;
+    if (auto r = write_private_file(d + "/secrets/webhook-secret", crypto::random_hex(32) + "\n"); !r) return r;
   }
   if (!fs::exists(d + "/secrets/cache.key")) {
     auto r = run_checked({.argv = {"nix-store", "--generate-binary-cache-key", "flurry-local-1", d + "/secrets/cache.key",

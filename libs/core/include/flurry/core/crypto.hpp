@@ -1,4 +1,5 @@
 #pragma once
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -8,6 +9,9 @@ namespace flurry::crypto {
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 // Lower-case hex of SHA-256(data).
 std::string sha256_hex(std::string_view data);
+// `bytes` random bytes from OpenSSL's CSPRNG as lower-case hex (secrets,
+// tokens, nonces). Throws std::runtime_error if the generator fails.
+std::string random_hex(std::size_t bytes);
 // Compares in time that depends only on the lengths, not the contents.
 bool constant_time_equal(std::string_view a, std::string_view b);
 
