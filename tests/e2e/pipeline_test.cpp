@@ -1,4 +1,4 @@
-// End to end: real nats-server, redis-server, nix and git, the six service
+// End to end: real nats-server, redis-server, nix and git, the service
 // binaries, and a fake GitHub API. A signed push webhook for a local
 // repository must become the exact set of commit statuses, binary-cache
 // entries and effect runs a user expects.
@@ -14,6 +14,7 @@
 #include "flurry/core/process.hpp"
 #include "flurry/core/log.hpp"
 #include "flurry/fakes/fake_github.hpp"
+#include "flurry/core/text.hpp"
 #include "flurry/http/http.hpp"
 #include "flurry/stack/stack.hpp"
 #include "flurry/state/ids.hpp"
@@ -233,6 +234,26 @@ TEST_F(Pipeline, SignedPushBecomesPerAttributeStatusesCacheEntriesAndEffects) {
   ASSERT_TRUE(fail_log.has_value());
   EXPECT_NE(fail_log->find("about to fail"), std::string::npos) << *fail_log;
   EXPECT_TRUE(store->list_effects(eval1)->empty());
+  // The same through the web API, over HTTP: the eval, its jobs, the log;
+  // rebuild only with the API token.
+  {
+    auto client = http::make_client();
+    const auto api = stack_->service_url("web") + "/api";
+    auto eval = client->send({.url = api + "/evals/" + eval1});
+    ASSERT_TRUE(eval.has_value()) << eval.error().message;
+    EXPECT_EQ(eval->status, 200) << eval->body;
+    EXPECT_NE(eval->body.find("\"state\":\"failed\""), std::string::npos) << eval->body;
+    auto log = client->send({.url = api + "/jobs/" + state::job_id_for(eval1, "checks." + kSystem + ".fail") + "/log"});
+    ASSERT_TRUE(log.has_value());
+    EXPECT_NE(log->body.find("about to fail"), std::string::npos) << log->body;
+    EXPECT_EQ(log->header("x-flurry-job-state"), "failed");
+    const std::string rebuild = R"({"drv_paths": ["/nix/store/00000000000000000000000000000000-x.drv"]})";
+    EXPECT_EQ(client->send({.method = "POST", .url = api + "/rebuild", .body = rebuild})->status, 401);
+    auto token = text::trim(read_file(stack_->options().state_dir + "/secrets/api-token").value_or(""));
+    auto ok = client->send({.method = "POST", .url = api + "/rebuild", .headers = {{"Authorization", "Bearer " + token}}, .body = rebuild});
+    ASSERT_TRUE(ok.has_value());
+    EXPECT_EQ(ok->status, 200) << ok->body;
+  }
 
   // 2. A default-branch push where everything passes: the effect runs.
   auto rev2 = push(flake(nonce, false), "main", "delivery-2");
@@ -263,6 +284,8 @@ TEST_F(Pipeline, SignedPushBecomesPerAttributeStatusesCacheEntriesAndEffects) {
     EXPECT_EQ(text.find(kToken), std::string::npos) << entry.path();
     EXPECT_EQ(text.find(kEffectSecret), std::string::npos) << entry.path();
     EXPECT_EQ(text.find(stack_->webhook_secret()), std::string::npos) << entry.path();
+    EXPECT_EQ(text.find(text::trim(read_file(stack_->options().state_dir + "/secrets/api-token").value_or("no-token"))), std::string::npos)
+        << entry.path();
   }
 }
 

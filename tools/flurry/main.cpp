@@ -3,7 +3,7 @@
 //   flurry up [--state-dir DIR] [--port N] [--example DIR] [--no-example]
 //             [--exit-when-done] [--timeout SECONDS]
 //
-// Starts nats-server, redis-server and the six services on loopback with
+// Starts nats-server, redis-server and every service on loopback with
 // all data under the state directory, pushes the bundled example flake
 // through them as a signed GitHub webhook, prints each attribute's result
 // as it lands, then keeps the stack running until Ctrl-C (or exits with
@@ -294,7 +294,10 @@ int main(int argc, char** argv) {
     stack.stop();
     return 1;
   }
-  say("nats-server, redis-server and 6 services are up (logs in " + fs::absolute(state_dir).lexically_normal().string() + "/logs)");
+  say("nats-server, redis-server and " + std::to_string(stack::service_names().size()) + " services are up (logs in " +
+      fs::absolute(state_dir).lexically_normal().string() + "/logs)");
+  say("API: " + stack.service_url("web") + "/api/evals/<eval> (token for rebuild and cancel in " +
+      fs::absolute(state_dir).lexically_normal().string() + "/secrets/api-token)");
 
   int exit_code = 0;
   if (!no_example) {

@@ -1,5 +1,7 @@
 #include "flurry/pipeline/publish.hpp"
 
+#include <algorithm>
+
 #include "flurry/core/crypto.hpp"
 #include "flurry/core/text.hpp"
 #include "flurry/messages/subjects.hpp"
@@ -126,6 +128,21 @@ Result<void> publish_transition(Ports ports, const std::string& eval_id, const s
     if (auto r = publish_eval_finished(ports.bus, e); !r) return r;
   }
   return {};
+}
+
+Result<state::Transition> cancel_and_publish(Ports ports, const std::string& eval_id, const std::string& reason,
+                                             std::int64_t now_ms, const CancelStatus& shown, const Links& links) {
+  auto t = ports.state.cancel_eval(eval_id, reason, now_ms, shown.ends_as);
+  if (!t) return fail(t.error());
+  if (auto r = publish_transition(ports, eval_id, t->cancelled, *t, links); !r) return fail(r.error());
+  auto e = ports.state.get_eval(eval_id);
+  if (!e) return fail(e.error());
+  if (!e->has_value()) return t;
+  if (!shown.always && t->cancelled.empty() && !t->eval_finished) return t;
+  // Later than any status the cancelled eval posted itself.
+  auto at_us = std::max<std::int64_t>((**e).finished_ms, now_ms) * 1000 + 2;
+  if (auto r = publish_status(ports.bus, eval_status(**e, shown.state, shown.prefix + reason, at_us, links)); !r) return fail(r.error());
+  return t;
 }
 
 }  // namespace flurry::pipeline

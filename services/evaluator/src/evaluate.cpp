@@ -54,16 +54,7 @@ std::set<std::string> cached_outputs(nix::NixRunner& nix, const std::vector<std:
 }
 
 // How a cancel shows on the victim's flurry/eval.
-struct CancelStatus {
-  msg::StatusState state = msg::StatusState::kError;
-  std::string prefix = "Cancelled: ";
-  // Post it even when the cancel changed nothing (the victim had ended):
-  // for an eval failing itself, not for superseding another.
-  bool always = false;
-  // The state the victim ends in: cancelled, or failed (its own
-  // evaluation failed after jobs were recorded).
-  state::EvalState ends_as = state::EvalState::kCancelled;
-};
+using pipeline::CancelStatus;
 
 // How an eval whose evaluation failed after some of its jobs were recorded
 // shows its end.
@@ -233,17 +224,9 @@ EvalOutcome Handler::replay(const state::EvalRecord& eval) {
 bool missing_attribute_set(const std::string& error) { return error.find("does not provide attribute") != std::string::npos; }
 
 Result<void> Handler::cancel(const std::string& victim, const std::string& reason, const CancelStatus& shown) {
-  auto t = ports_.state.cancel_eval(victim, reason, ports_.clock.now_ms(), shown.ends_as);
+  auto t = pipeline::cancel_and_publish({ports_.bus, ports_.state}, victim, reason, ports_.clock.now_ms(), shown, links_);
   if (!t) return fail(t.error());
-  if (auto r = pipeline::publish_transition({ports_.bus, ports_.state}, victim, t->cancelled, *t, links_); !r) return r;
-  auto e = ports_.state.get_eval(victim);
-  if (!e) return fail(e.error());
-  if (!e->has_value()) return {};
-  if (!shown.always && t->cancelled.empty() && !t->eval_finished) return {};
-  // Later than any status the cancelled eval posted itself.
-  auto at_us = std::max<std::int64_t>((**e).finished_ms, ports_.clock.now_ms()) * 1000 + 2;
-  auto status = pipeline::eval_status(**e, shown.state, shown.prefix + reason, at_us, links_);
-  return pipeline::publish_status(ports_.bus, status);
+  return {};
 }
 
 EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {

@@ -57,7 +57,7 @@ Result<ProcessResult> run_checked(const ProcessSpec& spec) {
 
 const std::vector<std::string>& service_names() {
   static const std::vector<std::string> kNames = {"reporter", "uploader", "effects-runner", "builder", "evaluator",
-                                                  "webhook-ingest"};
+                                                  "web", "webhook-ingest"};
   return kNames;
 }
 
@@ -101,6 +101,9 @@ Result<void> Stack::write_config() {
   // Secrets are made once and kept, so forges pointed at this stack keep working.
   if (!fs::exists(d + "/secrets/webhook-secret")) {
     if (auto r = write_private_file(d + "/secrets/webhook-secret", crypto::random_hex(32) + "\n"); !r) return r;
+  }
+  if (!fs::exists(d + "/secrets/api-token")) {
+    if (auto r = write_private_file(d + "/secrets/api-token", crypto::random_hex(24) + "\n"); !r) return r;
   }
   if (!fs::exists(d + "/secrets/cache.key")) {
     auto r = run_checked({.argv = {"nix-store", "--generate-binary-cache-key", "flurry-local-1", d + "/secrets/cache.key",
@@ -154,6 +157,9 @@ Result<void> Stack::write_config() {
   put("effects-runner", "extra_sandbox_paths", toml_list({"/bin", "/lib", "/lib64", "/usr"}));
   put("effects-runner", "public_url", toml_string(options_.public_url));
   for (const auto& [key, path] : secret_files) put("effects-runner.secrets", toml_string(key), toml_string(path));
+  put("web", "listen", listen("web"));
+  put("web", "api_token_file", toml_string(d + "/secrets/api-token"));
+  put("web", "public_url", toml_string(options_.public_url));
   put("reporter", "listen", listen("reporter"));
   if (!options_.github_api_url.empty()) {
     put("reporter.github", "api_url", toml_string(options_.github_api_url));

@@ -50,4 +50,23 @@ Result<void> publish_eval_finished(bus::Bus& bus, const state::EvalRecord& eval)
 Result<void> publish_transition(Ports ports, const std::string& eval_id, const std::vector<std::string>& ended,
                                 const state::Transition& t, const Links& links);
 
+// How a cancelled eval shows on flurry/eval.
+struct CancelStatus {
+  msg::StatusState state = msg::StatusState::kError;
+  std::string prefix = "Cancelled: ";
+  // Post it even when the cancel changed nothing (the eval had ended): for
+  // an eval failing itself, not for superseding or cancelling another.
+  bool always = false;
+  // The state the eval ends in: cancelled, or failed (its own evaluation
+  // failed after jobs were recorded).
+  state::EvalState ends_as = state::EvalState::kCancelled;
+};
+
+// Cancels an eval (state::StateStore::cancel_eval) and publishes what that
+// set in motion: cancelled jobs' statuses and job.finished, eval.finished,
+// and the eval's own status (later than any it posted itself). Safe to
+// repeat: the store returns the first call's transition.
+Result<state::Transition> cancel_and_publish(Ports ports, const std::string& eval_id, const std::string& reason,
+                                             std::int64_t now_ms, const CancelStatus& shown, const Links& links);
+
 }  // namespace flurry::pipeline
