@@ -9,14 +9,39 @@
 
 using namespace flurry;
 
+namespace {
+// GitHub shows the App ID as a number; TOML may hold it as one or as a string.
+std::string app_id(const Config& c) {
+  try {
+    return c.require_string("reporter.github.app_id");
+  } catch (const ConfigError&) {
+    auto id = c.get_int("reporter.github.app_id", 0);
+    if (id <= 0) throw ConfigError("reporter.github.app_id must be the app's numeric id");
+    return std::to_string(id);
+  }
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   return service::run("reporter", argc, argv, [](service::Runtime& rt) {
     static std::unique_ptr<http::Client> client = http::make_client();
     static std::unique_ptr<forge::GitHubStatusClient> github;
+    static std::unique_ptr<forge::GitHubTokens> tokens;
+    static SystemClock clock;
     const auto& c = rt.config();
     if (c.has("reporter.github.api_url")) {
-      github = std::make_unique<forge::GitHubStatusClient>(*client, c.require_string("reporter.github.api_url"),
-                                                           read_secret_file(c.require_string("reporter.github.token_file")));
+      const auto api_url = c.require_string("reporter.github.api_url");
+      if (c.has("reporter.github.app_id")) {
+        // As a GitHub App: installation tokens, made and refreshed as needed.
+        tokens = std::make_unique<forge::GitHubAppTokens>(
+            *client, clock,
+            forge::GitHubAppOptions{.api_url = api_url,
+                                    .app_id = app_id(c),
+                                    .private_key_pem = read_secret_file(c.require_string("reporter.github.private_key_file"))});
+      } else {
+        tokens = std::make_unique<forge::FixedToken>(read_secret_file(c.require_string("reporter.github.token_file")));
+      }
+      github = std::make_unique<forge::GitHubStatusClient>(*client, api_url, *tokens);
     } else {
       log::warn("report.no_github", "reporter.github.api_url is not set: GitHub statuses are only logged");
     }

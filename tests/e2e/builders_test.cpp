@@ -26,6 +26,7 @@
 #include "flurry/state/ids.hpp"
 #include "flurry/state/redis_store.hpp"
 #include "flurry/test/servers.hpp"
+#include "service_process.hpp"
 
 namespace fs = std::filesystem;
 using namespace flurry;
@@ -84,23 +85,9 @@ class Builders : public ::testing::Test {
                          std::to_string(redis.port()) + "\n\n[builder]\nlisten = \"127.0.0.1:" + std::to_string(port) +
                          "\"\nslots = 2\n";
     for (const auto& [k, v] : extra) config += k + " = " + v + "\n";
-    test::write_file(tmp.file(name + ".toml"), config);
-    Builder b{name, tmp.file(name + ".log"), nullptr};
-    auto child = ChildProcess::spawn({.argv = {std::string(FLURRY_BINARY_DIR) + "/services/builder/flurry-builder", "--config",
-                                               tmp.file(name + ".toml")},
-                                      .env = {{"NIX_CONFIG", test::test_nix_config()}},
-                                      .log_path = b.log_path});
-    if (!child) throw std::runtime_error("cannot start " + name + ": " + child.error().message);
-    b.proc = std::move(*child);
-    auto client = http::make_client();
-    bool healthy = wait_until(30s, [&] {
-      if (!b.proc->running()) return true;
-      auto r = client->send({.url = "http://127.0.0.1:" + std::to_string(port) + "/healthz", .timeout = 2s});
-      return r && r->status == 200;
-    });
-    if (!healthy || !b.proc->running()) {
-      throw std::runtime_error(name + " did not become healthy: " + read_file(b.log_path).value_or(""));
-    }
+    auto started = test::start_service(name, "services/builder/flurry-builder", config, port, tmp,
+                                       {{"NIX_CONFIG", test::test_nix_config()}});
+    Builder b{name, started.log_path, std::move(started.proc)};
     builders_.push_back(std::move(b));
     return builders_.back();
   }

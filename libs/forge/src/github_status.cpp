@@ -28,9 +28,16 @@ PostResult GitHubStatusClient::post(const msg::StatusEvent& s) {
   std::string url = api_url_;
   while (!url.empty() && url.back() == '/') url.pop_back();
   url += "/repos/" + path_segment(s.repo.owner) + "/" + path_segment(s.repo.name) + "/statuses/" + path_segment(s.rev);
+  auto token = tokens_.token_for(s.repo.owner, s.repo.name);
+  if (!token) {
+    PostResult r;
+    r.retry = token.error().code == ErrorCode::kTransient;
+    r.message = "no GitHub token: " + token.error().message;
+    return r;
+  }
   auto resp = client_.send({.method = "POST",
                             .url = url,
-                            .headers = {{"Authorization", "Bearer " + token_},
+                            .headers = {{"Authorization", "Bearer " + *token},
                                         {"Accept", "application/vnd.github+json"},
                                         {"X-GitHub-Api-Version", "2022-11-28"},
                                         {"User-Agent", "flurry"},

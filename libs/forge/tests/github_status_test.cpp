@@ -23,7 +23,8 @@ msg::StatusEvent status() {
 
 TEST(GitHubStatus, PostsTheDocumentedRequest) {
   http::testing::FakeHttpClient http;
-  GitHubStatusClient gh(http, "https://api.example/", "tok");
+  FixedToken tok("tok");
+  GitHubStatusClient gh(http, "https://api.example/", tok);
   auto r = gh.post(status());
   EXPECT_TRUE(r.ok);
   ASSERT_EQ(http.requests.size(), 1u);
@@ -40,7 +41,8 @@ TEST(GitHubStatus, PostsTheDocumentedRequest) {
 
 TEST(GitHubStatus, ServerErrorsAndRateLimitsAreRetriedHonouringRetryAfter) {
   http::testing::FakeHttpClient http;
-  GitHubStatusClient gh(http, "https://api.example", "tok");
+  FixedToken tok("tok");
+  GitHubStatusClient gh(http, "https://api.example", tok);
   http.answers.push_back(http::Response{502, "bad gateway"});
   auto r = gh.post(status());
   EXPECT_FALSE(r.ok);
@@ -58,7 +60,8 @@ TEST(GitHubStatus, ServerErrorsAndRateLimitsAreRetriedHonouringRetryAfter) {
 
 TEST(GitHubStatus, ClientErrorsAreNotRetried) {
   http::testing::FakeHttpClient http;
-  GitHubStatusClient gh(http, "https://api.example", "tok");
+  FixedToken tok("tok");
+  GitHubStatusClient gh(http, "https://api.example", tok);
   http.answers.push_back(http::Response{422, "{\"message\":\"This SHA and context has reached the maximum number of statuses.\"}"});
   auto r = gh.post(status());
   EXPECT_FALSE(r.ok);

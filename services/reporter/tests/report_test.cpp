@@ -25,7 +25,8 @@ class Report : public ::testing::Test {
   ReportOutcome handle(const msg::StatusEvent& s, std::uint64_t n = 1) { return handle_status(s, n, {store, &github}); }
   state::testing::MemoryStore store;
   http::testing::FakeHttpClient http;
-  forge::GitHubStatusClient github{http, "https://api.example", "tok"};
+  forge::FixedToken token{"tok"};
+  forge::GitHubStatusClient github{http, "https://api.example", token};
 };
 }  // namespace
 

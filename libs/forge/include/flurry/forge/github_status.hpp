@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "flurry/forge/github_app.hpp"
 #include "flurry/http/http.hpp"
 #include "flurry/messages/messages.hpp"
 
@@ -19,15 +20,16 @@ struct PostResult {
 
 class GitHubStatusClient {
  public:
-  GitHubStatusClient(http::Client& client, std::string api_url, std::string token)
-      : client_(client), api_url_(std::move(api_url)), token_(std::move(token)) {}
+  // `tokens` gives the token per repository (FixedToken, GitHubAppTokens).
+  GitHubStatusClient(http::Client& client, std::string api_url, GitHubTokens& tokens)
+      : client_(client), api_url_(std::move(api_url)), tokens_(tokens) {}
   // POST {api}/repos/{owner}/{repo}/statuses/{sha}
   PostResult post(const msg::StatusEvent& status);
 
  private:
   http::Client& client_;
   std::string api_url_;
-  std::string token_;
+  GitHubTokens& tokens_;
 };
 
 // Percent-encodes one URL path segment.
