@@ -67,6 +67,14 @@ std::vector<std::string> required_features(const json& info) {
   return out;
 }
 
+// `text` with a store URL's credentials hidden, whether nix quotes the
+// whole URL or only its part before the query ("?secret-key=...").
+std::string hide_store_url(std::string text, const std::string& store_url) {
+  if (store_url.empty()) return text;
+  text = text::hide_url(std::move(text), store_url);
+  return text::hide_url(std::move(text), store_url.substr(0, store_url.find('?')));
+}
+
 }  // namespace
 
 std::optional<std::string> infrastructure_failure(const ProcessResult& r) {
@@ -182,8 +190,9 @@ Result<std::vector<std::string>> CliNixRunner::invalid_in(const std::string& sto
     auto r = run({.argv = argv, .timeout = options_.query_timeout});
     if (!r) return fail(r.error());
     if (!r->ok()) {
-      return fail(Error::transient("nix-store --check-validity" + (store_url.empty() ? std::string() : " on " + store_url) +
-                                   " failed: " + failure_text(*r, "nix-store --check-validity", options_.query_timeout)));
+      return fail(Error::transient(hide_store_url("nix-store --check-validity" + (store_url.empty() ? std::string() : " on " + store_url) +
+                                                      " failed: " + failure_text(*r, "nix-store --check-validity", options_.query_timeout),
+                                                  store_url)));
     }
     for (const auto& line : text::split(r->out, '\n')) {
       if (!line.empty()) out.push_back(line);
@@ -262,7 +271,10 @@ Result<void> CliNixRunner::copy_to(const std::string& store_url, const std::vect
   argv.insert(argv.end(), paths.begin(), paths.end());
   auto r = run({.argv = argv, .timeout = options_.copy_timeout});
   if (!r) return fail(r.error());
-  if (!r->ok()) return fail(Error::transient("nix copy failed: " + failure_text(*r, "nix copy", options_.copy_timeout)));
+  if (!r->ok()) {
+    return fail(Error::transient(hide_store_url("nix copy to " + store_url + " failed: " + failure_text(*r, "nix copy", options_.copy_timeout),
+                                                store_url)));
+  }
   return {};
 }
 

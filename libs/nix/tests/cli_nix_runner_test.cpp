@@ -487,6 +487,26 @@ TEST(CliNixBuild, FullDiskOrAKilledNixIsInfrastructureAndABuilderFailureIsNot) {
   EXPECT_THAT(b.error().message, HasSubstr("nix could not build /nix/store/x.drv: error: cannot connect to daemon"));
 }
 
+// nix quotes store URLs in its errors, with or without the query flurry
+// adds: the runner's errors show neither's credentials.
+TEST(CliNixStores, ErrorsNeverShowAStoreUrlsCredentials) {
+  const std::string cache = "https://uploader:hunter22@cache.example/nix";
+  ScriptedRunner r;
+  r.on([](const Argv& a) { return a[1] == "copy"; },
+       exited(1, "", "error: unable to download 'https://uploader:hunter22@cache.example/nix/nix-cache-info': HTTP error 503\n"));
+  r.on([](const Argv& a) { return a[0] == "nix-store"; },
+       exited(1, "", "error: cannot open connection to remote store '" + cache + "'\n"));
+  CliNixRunner nix(r);
+  auto copied = nix.copy_to(cache + "?secret-key=/keys/k.sec", {"/nix/store/x"});
+  ASSERT_FALSE(copied.has_value());
+  EXPECT_EQ(copied.error().message.find("hunter22"), std::string::npos) << copied.error().message;
+  EXPECT_NE(copied.error().message.find("https://***@cache.example/nix/nix-cache-info"), std::string::npos) << copied.error().message;
+  auto queried = nix.cached_paths(cache, {"/nix/store/x"});
+  ASSERT_FALSE(queried.has_value());
+  EXPECT_EQ(queried.error().message.find("hunter22"), std::string::npos) << queried.error().message;
+  EXPECT_NE(queried.error().message.find("https://***@cache.example/nix"), std::string::npos) << queried.error().message;
+}
+
 TEST(CliNixConfig, SystemFeaturesComeFromNixsOwnSetting) {
   ScriptedRunner r;
   r.on([](const Argv& a) { return a[1] == "show-config"; },

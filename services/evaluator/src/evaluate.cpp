@@ -45,9 +45,8 @@ std::set<std::string> cached_outputs(nix::NixRunner& nix, const std::vector<std:
       held_somewhere.insert(held->begin(), held->end());
       continue;
     }
-    // nix's message may quote the URL with its credentials.
-    const auto w = "warning: binary cache " + text::display_url(cache) + " could not be queried: " +
-                   log::redact(text::hide_url(held.error().message, cache));
+    // (The runner's error never shows the URL's credentials.)
+    const auto w = "warning: binary cache " + text::display_url(cache) + " could not be queried: " + log::redact(held.error().message);
     if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
   }
   return held_somewhere;

@@ -1,7 +1,5 @@
 #include "upload.hpp"
 
-#include "flurry/core/text.hpp"
-
 namespace flurry::uploader {
 
 std::string destination_url(const std::string& cache, const std::string& key) {
@@ -20,13 +18,10 @@ UploadOutcome handle_job_finished(const msg::JobFinished& job, std::uint64_t num
   std::vector<std::string> paths;
   for (const auto& [_, p] : job.outputs) paths.push_back(p);
   for (const auto& cache : cfg.caches) {
-    const auto destination = destination_url(cache, cfg.secret_key_file);
-    auto r = nix.copy_to(destination, paths);
+    auto r = nix.copy_to(destination_url(cache, cfg.secret_key_file), paths);
     if (!r) {
       o.result = "failed";
-      // nix quotes the store URL; its credentials stay out of logs and dead letters.
-      auto why = text::hide_url(text::hide_url(r.error().message, destination), cache);
-      o.disposition = bus::disposition_for(Error::transient(why), num_delivered);
+      o.disposition = bus::disposition_for(Error::transient(r.error().message), num_delivered);
       return o;
     }
     ++o.caches;

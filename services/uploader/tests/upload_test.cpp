@@ -49,14 +49,3 @@ TEST(Upload, CopyFailureIsRetried) {
   EXPECT_EQ(o.result, "failed");
   EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kNak);
 }
-
-TEST(Upload, ACacheUrlsCredentialsStayOutOfTheFailureReason) {
-  nix::testing::FakeNixRunner nix;
-  const std::string cache = "https://uploader:hunter2@cache.example/nix";
-  nix.copy_error = Error::transient("error: cannot open connection to remote store '" + cache +
-                                    "?secret-key=/keys/k.sec': HTTP error 503");
-  auto o = handle_job_finished(finished(JobState::kSucceeded), 1, nix, {{cache}, "/keys/k.sec"});
-  EXPECT_EQ(o.result, "failed");
-  EXPECT_EQ(o.disposition.reason.find("hunter2"), std::string::npos) << o.disposition.reason;
-  EXPECT_NE(o.disposition.reason.find("https://***@cache.example/nix"), std::string::npos) << o.disposition.reason;
-}

@@ -104,6 +104,7 @@ class NixRunner {
   // Which of `paths` are not valid in the local store.
   virtual Result<std::vector<std::string>> invalid_paths(const std::vector<std::string>& paths) = 0;
   // Which of `paths` the binary cache (or other store) at `store_url` holds.
+  // Here and in copy_to, an error's text never shows the URL's credentials.
   virtual Result<std::vector<std::string>> cached_paths(const std::string& store_url, const std::vector<std::string>& paths) = 0;
   // Builds one derivation. Build failures are results, not errors; an error
   // value means nix could not be run at all (retry elsewhere).
