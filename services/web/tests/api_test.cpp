@@ -105,7 +105,8 @@ TEST_F(Api, RebuildClearsCachedFailuresOnlyWithTheToken) {
   EXPECT_EQ(j["cleared"], json::array({"/nix/store/a.drv"}));
   EXPECT_EQ(j["not_cached"], json::array({"/nix/store/zz.drv"}));
   EXPECT_TRUE(store.failed_builds({"/nix/store/a.drv"})->empty());
-  for (const std::string bad : {"{", "[]", R"({"drv_paths": "x"})", R"({"drv_paths": ["../../etc/passwd"]})", R"({"drv_paths": [1]})"}) {
+  for (const std::string bad : {"{", "[]", R"({"drv_paths": "x"})", R"({"drv_paths": ["../../etc/passwd"]})", R"({"drv_paths": [1]})",
+                          R"({"drv_paths": ["/nix/store/../../etc/x.drv"]})"}) {
     EXPECT_EQ(call("POST", "/api/rebuild", bad, "", kToken).status, 400) << bad;
   }
   // No token configured: refused for everyone.
@@ -132,4 +133,29 @@ TEST_F(Api, CancelDropsQueuedJobsAndPostsTheStatuses) {
   EXPECT_EQ(last["flurry/eval"].description, "Cancelled: not needed");
   EXPECT_EQ(last["flurry/checks.x86_64-linux.a"].state, msg::StatusState::kError);
   EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+  // A repeat (a client retrying) changes nothing and publishes nothing new.
+  const auto finished = bus.published("flurry.job.finished").size();
+  auto again = call("POST", "/api/evals/e1/cancel", R"({"reason": "not needed"})", "", kToken);
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(json::parse(again.body)["eval_state"], "cancelled");
+  EXPECT_EQ(bus.published("flurry.job.finished").size(), finished);
+  EXPECT_EQ(bus.published("flurry.eval.finished").size(), 1u);
+}
+
+TEST_F(Api, HostileBytesInStoredNamesStillGiveValidJson) {
+  state::JobSpec odd{"j-odd", "checks.x86_64-linux.\xff\xfe\"<x>", "/nix/store/odd.drv", "x86_64-linux", {}, JobState::kQueued,
+                     "", "notBuilt", {}, "odd"};
+  state::EvalRecord e;
+  e.id = "e2";
+  e.repo = {"github", "octo", "h\xffllo", "", "", "main"};
+  ASSERT_TRUE(*store.create_eval(e));
+  ASSERT_TRUE(store.add_jobs("e2", {odd}, 1, true).has_value());
+  auto eval = call("GET", "/api/evals/e2");
+  ASSERT_EQ(eval.status, 200);
+  EXPECT_FALSE(json::parse(eval.body, nullptr, false).is_discarded()) << eval.body;
+  auto job = call("GET", "/api/jobs/j-odd");
+  ASSERT_EQ(job.status, 200);
+  auto j = json::parse(job.body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << job.body;
+  EXPECT_EQ(j["drv_path"], "/nix/store/odd.drv");
 }
