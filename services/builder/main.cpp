@@ -121,14 +121,7 @@ int main(int argc, char** argv) {
           auto stored = bus.stored_subjects(std::string(subjects::kBuildsStream), subjects::build(q->system) + ".>");
           if (!stored) continue;  // keep what there is; the bus logs its own trouble
           std::vector<bus::ConsumerSpec> specs{spec_for(q->system, {})};
-          for (const auto& subject : *stored) {
-            auto needed = subjects::build_features(subject, q->system);
-            if (!needed || needed->empty()) continue;
-            bool offered = std::all_of(needed->begin(), needed->end(), [&](const std::string& f) {
-              return std::binary_search(feature_tokens.begin(), feature_tokens.end(), f);
-            });
-            if (offered) specs.push_back(spec_for(q->system, *needed));
-          }
+          for (const auto& feats : builder::feature_queues(*stored, q->system, feature_tokens)) specs.push_back(spec_for(q->system, feats));
           std::lock_guard lock(q->mu);
           q->specs = std::move(specs);
         }

@@ -1,11 +1,13 @@
 #include "build.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "flurry/core/log.hpp"
+#include "flurry/messages/subjects.hpp"
 #include "flurry/pipeline/publish.hpp"
 
 namespace flurry::builder {
@@ -114,6 +116,19 @@ BuildOutcome finish_and_publish(const state::JobRecord& job, JobState st, const 
 }
 
 }  // namespace
+
+std::vector<std::vector<std::string>> feature_queues(const std::vector<std::string>& stored_subjects, const std::string& system,
+                                                     const std::vector<std::string>& offered) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& subject : stored_subjects) {
+    auto needed = subjects::build_features(subject, system);
+    if (!needed || needed->empty()) continue;
+    bool all = std::all_of(needed->begin(), needed->end(),
+                           [&](const std::string& f) { return std::find(offered.begin(), offered.end(), f) != offered.end(); });
+    if (all) out.push_back(*needed);
+  }
+  return out;
+}
 
 BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery delivery, BuildPorts ports, const BuilderConfig& cfg) {
   auto job = ports.state.get_job(req.job_id);

@@ -4,6 +4,7 @@
 // published.
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "flurry/bus/bus.hpp"
 #include "flurry/core/clock.hpp"
@@ -50,6 +51,13 @@ struct BuildOutcome {
   double seconds = 0;  // time nix spent building
   bool shared = false;  // the result came from another job's build of the same derivation
 };
+
+// The feature sets (tokens, sorted) whose queues a builder of `system`
+// offering `offered` (subjects::feature_tokens) should drain, given the
+// build subjects the stream holds requests on now. Subjects of other
+// systems and the plain queue are not in it.
+std::vector<std::vector<std::string>> feature_queues(const std::vector<std::string>& stored_subjects, const std::string& system,
+                                                     const std::vector<std::string>& offered);
 
 // Runs one build request to a terminal job state. Safe to call twice for
 // the same request: a job that already ended is not built again, its stored

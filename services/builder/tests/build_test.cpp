@@ -7,6 +7,7 @@
 
 #include "flurry/bus/testing/memory_bus.hpp"
 #include "flurry/core/log.hpp"
+#include "flurry/messages/subjects.hpp"
 #include "flurry/nix/testing/fake_nix_runner.hpp"
 #include "flurry/state/testing/memory_store.hpp"
 
@@ -319,4 +320,14 @@ TEST_F(Build, OutputReachesTheLogWhileNixIsSilent) {
   t.join();
   EXPECT_NE(seen.find("a> compiling"), std::string::npos);
   EXPECT_EQ((**store.get_job("a")).state, JobState::kSucceeded);
+}
+
+TEST(FeatureQueues, OnlySetsThisBuilderOffersAllOfForItsSystem) {
+  const std::vector<std::string> stored = {"flurry.build.x86_64-linux", "flurry.build.x86_64-linux.kvm+nixos-test",
+                                           "flurry.build.x86_64-linux.big-parallel", "flurry.build.x86_64-linux.cuda",
+                                           "flurry.build.aarch64-linux.kvm", "flurry.build.x86_64-linuxx.kvm"};
+  auto queues = feature_queues(stored, "x86_64-linux", subjects::feature_tokens({"nixos-test", "kvm", "big-parallel"}));
+  EXPECT_EQ(queues, (std::vector<std::vector<std::string>>{{"kvm", "nixos-test"}, {"big-parallel"}}));
+  EXPECT_TRUE(feature_queues(stored, "x86_64-linux", {}).empty());
+  EXPECT_TRUE(feature_queues(stored, "x86_64-linux", {"kvm"}).empty());  // kvm alone does not serve kvm+nixos-test
 }
