@@ -80,13 +80,13 @@ class Builders : public ::testing::Test {
   // Starts a flurry-builder on its own loopback port with `extra` [builder]
   // settings (TOML values) and waits until it answers /healthz.
   Builder& start_builder(const std::string& name, const std::map<std::string, std::string>& extra) {
-    const int port = free_tcp_port();
-    std::string config = "[log]\nlevel = \"info\"\n\n[nats]\nurl = \"" + nats.url() + "\"\n\n[redis]\nhost = \"127.0.0.1\"\nport = " +
-                         std::to_string(redis.port()) + "\n\n[builder]\nlisten = \"127.0.0.1:" + std::to_string(port) +
-                         "\"\nslots = 2\n";
-    for (const auto& [k, v] : extra) config += k + " = " + v + "\n";
-    auto started = test::start_service(name, "services/builder/flurry-builder", config, port, tmp,
-                                       {{"NIX_CONFIG", test::test_nix_config()}});
+    auto config = [&](int port) {
+      std::string c = "[log]\nlevel = \"info\"\n\n[nats]\nurl = \"" + nats.url() + "\"\n\n[redis]\nhost = \"127.0.0.1\"\nport = " +
+                      std::to_string(redis.port()) + "\n\n[builder]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\nslots = 2\n";
+      for (const auto& [k, v] : extra) c += k + " = " + v + "\n";
+      return c;
+    };
+    auto started = test::start_service(name, "services/builder/flurry-builder", config, tmp, {{"NIX_CONFIG", test::test_nix_config()}});
     Builder b{name, started.log_path, std::move(started.proc)};
     builders_.push_back(std::move(b));
     return builders_.back();

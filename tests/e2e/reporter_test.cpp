@@ -28,13 +28,14 @@ TEST(Reporter, AsAGitHubAppItPostsStatusesWithInstallationTokensItNeverLogs) {
   github.act_as_app("4242", key.public_pem, 99);
   test::write_file(tmp.file("app.pem"), key.private_pem);
   std::filesystem::permissions(tmp.file("app.pem"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  const int port = free_tcp_port();
   auto reporter = test::start_service(
       "reporter", "services/reporter/flurry-reporter",
-      "[nats]\nurl = \"" + nats.url() + "\"\n[redis]\nhost = \"127.0.0.1\"\nport = " + std::to_string(redis.port()) +
-          "\n[reporter]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n[reporter.github]\napi_url = \"" + github.url() +
-          "\"\napp_id = 4242\nprivate_key_file = \"" + tmp.file("app.pem") + "\"\n",
-      port, tmp);
+      [&](int port) {
+        return "[nats]\nurl = \"" + nats.url() + "\"\n[redis]\nhost = \"127.0.0.1\"\nport = " + std::to_string(redis.port()) +
+               "\n[reporter]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n[reporter.github]\napi_url = \"" +
+               github.url() + "\"\napp_id = 4242\nprivate_key_file = \"" + tmp.file("app.pem") + "\"\n";
+      },
+      tmp);
 
   auto bus = bus::connect_nats({.url = nats.url()});
   ASSERT_TRUE(bus.has_value()) << bus.error().message;

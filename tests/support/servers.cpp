@@ -21,19 +21,23 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-NatsServer::NatsServer(const std::string& data_dir) : dir_(data_dir), port_(free_tcp_port()) {
+NatsServer::NatsServer(const std::string& data_dir) : dir_(data_dir), port_(0) {
   fs::create_directories(dir_);
   start();
 }
 NatsServer::~NatsServer() { stop(); }
 
 void NatsServer::start() {
-  auto child = ChildProcess::spawn({.argv = {"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port_),
-                                             "-sd", dir_ + "/jetstream"},
-                                    .log_path = dir_ + "/nats.log"});
-  if (!child) throw std::runtime_error(child.error().message);
-  proc_ = std::move(*child);
-  if (!wait_for_port(port_, std::chrono::seconds(15))) throw std::runtime_error("nats-server did not start; see " + dir_ + "/nats.log");
+  // The first start may move to another port; a restart asks for the same one.
+  auto started = spawn_listening(
+      [this](int port) -> Result<ChildSpec> {
+        return ChildSpec{.argv = {"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port), "-sd", dir_ + "/jetstream"},
+                         .log_path = dir_ + "/nats.log"};
+      },
+      port_, std::chrono::seconds(15));
+  if (!started) throw std::runtime_error("nats-server did not start (" + started.error().message + "); see " + dir_ + "/nats.log");
+  proc_ = std::move(started->child);
+  port_ = started->port;
 }
 void NatsServer::stop() {
   if (proc_) proc_->stop(std::chrono::seconds(10));
@@ -48,20 +52,23 @@ void NatsServer::kill() {
   proc_.reset();
 }
 
-RedisServer::RedisServer(const std::string& data_dir) : dir_(data_dir), port_(free_tcp_port()) {
+RedisServer::RedisServer(const std::string& data_dir) : dir_(data_dir), port_(0) {
   fs::create_directories(dir_);
   start();
 }
 RedisServer::~RedisServer() { stop(); }
 
 void RedisServer::start() {
-  auto child = ChildProcess::spawn({.argv = {"redis-server", "--bind", "127.0.0.1", "--port", std::to_string(port_),
-                                             "--dir", dir_, "--appendonly", "yes", "--appendfsync", "everysec",
-                                             "--save", "", "--daemonize", "no"},
-                                    .log_path = dir_ + "/redis.log"});
-  if (!child) throw std::runtime_error(child.error().message);
-  proc_ = std::move(*child);
-  if (!wait_for_port(port_, std::chrono::seconds(15))) throw std::runtime_error("redis-server did not start; see " + dir_ + "/redis.log");
+  auto started = spawn_listening(
+      [this](int port) -> Result<ChildSpec> {
+        return ChildSpec{.argv = {"redis-server", "--bind", "127.0.0.1", "--port", std::to_string(port), "--dir", dir_,
+                                  "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"},
+                         .log_path = dir_ + "/redis.log"};
+      },
+      port_, std::chrono::seconds(15));
+  if (!started) throw std::runtime_error("redis-server did not start (" + started.error().message + "); see " + dir_ + "/redis.log");
+  proc_ = std::move(started->child);
+  port_ = started->port;
 }
 void RedisServer::stop() {
   if (proc_) proc_->stop(std::chrono::seconds(10));

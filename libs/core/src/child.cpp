@@ -10,7 +10,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 extern char** environ;
@@ -127,20 +133,30 @@ void ChildProcess::kill_now() {
 void ChildProcess::signal(int sig) { ::kill(pid_, sig); }
 
 int free_tcp_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  // The kernel may hand the same free port to two binds in a row once the
+  // first is released; a process that asks for several ports before
+  // anything listens on them (a whole stack) must get distinct ones.
+  static std::mutex mu;
+  static std::set<int> given;
+  std::lock_guard lock(mu);
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    int port = ntohs(addr.sin_port);
     ::close(fd);
-    return -1;
+    if (given.insert(port).second) return port;
   }
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
+  return -1;
 }
 
 bool wait_for_port(int port, std::chrono::milliseconds timeout) {
@@ -157,6 +173,70 @@ bool wait_for_port(int port, std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+namespace {
+
+// Inodes of the sockets listening on `port` (any address, IPv4 and IPv6).
+std::set<std::string> listening_inodes(int port) {
+  std::set<std::string> inodes;
+  char want[8];
+  std::snprintf(want, sizeof want, "%04X", port);
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retrans, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retrans >> uid >> timeout >> inode;
+      auto colon = local.rfind(':');
+      if (state != "0A" || colon == std::string::npos) continue;  // 0A: LISTEN
+      if (local.substr(colon + 1) == want) inodes.insert(inode);
+    }
+  }
+  return inodes;
+}
+
+}  // namespace
+
+bool ChildProcess::listens_on(int port) const {
+  auto inodes = listening_inodes(port);
+  if (inodes.empty()) return false;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/fd", ec)) {
+    auto target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (ec || target.rfind("socket:[", 0) != 0) continue;
+    if (inodes.count(target.substr(8, target.size() - 9))) return true;
+  }
+  return false;
+}
+
+Result<ListeningChild> spawn_listening(const std::function<Result<ChildSpec>(int port)>& spec_for, int port,
+                                       std::chrono::milliseconds timeout) {
+  constexpr int kAttempts = 5;
+  if (port == 0) port = free_tcp_port();
+  for (int attempt = 1;; ++attempt) {
+    auto spec = spec_for(port);
+    if (!spec) return fail(spec.error());
+    auto child = ChildProcess::spawn(*spec);
+    if (!child) return fail(child.error());
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline && (*child)->running() && !(*child)->listens_on(port)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if ((*child)->running()) {
+      if ((*child)->listens_on(port)) return ListeningChild{std::move(*child), port};
+      return fail(Error::transient(spec->argv[0] + " did not listen on port " + std::to_string(port) + " within " +
+                                   std::to_string(timeout.count()) + " ms"));
+    }
+    const bool taken = wait_for_port(port, std::chrono::milliseconds(100));
+    if (!taken || attempt == kAttempts) {
+      return fail(Error::rejected(spec->argv[0] + " exited with status " + std::to_string((*child)->exit_status()) +
+                                  (taken ? " (port " + std::to_string(port) + " is taken)" : "")));
+    }
+    port = free_tcp_port();  // another process took the port first
+  }
 }
 
 }  // namespace flurry

@@ -279,8 +279,10 @@ TEST_F(EvalPool, ResultsAreHandedOverBeforeTheEvaluationEnds) {
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_TRUE(r->attrs.empty());  // all went through on_attrs
   ASSERT_GE(batches.size(), 2u);
+  // Only the first hand-over is promised before zslow is done: later ones
+  // come at intervals, so b and c may wait for zslow on a loaded machine.
   EXPECT_THAT(batches.front(), ::testing::Not(::testing::Contains("zslow")));
-  EXPECT_EQ(batches.back(), std::vector<std::string>{"zslow"});
+  EXPECT_THAT(batches.back(), ::testing::Contains("zslow"));
   std::size_t total = 0;
   for (const auto& b : batches) total += b.size();
   EXPECT_EQ(total, 4u);

@@ -192,24 +192,28 @@ Result<void> Stack::write_config() {
 
 Result<void> Stack::start_servers() {
   const auto& d = options_.state_dir;
-  auto nats = ChildProcess::spawn({.argv = {"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(nats_port_),
-                                            "-sd", d + "/nats"},
-                                   .log_path = log_path("nats-server")});
-  if (!nats) return fail(nats.error());
-  nats_ = std::move(*nats);
-  auto redis = ChildProcess::spawn({.argv = {"redis-server", "--bind", "127.0.0.1", "--port", std::to_string(redis_port_),
-                                             "--dir", d + "/redis", "--appendonly", "yes", "--appendfsync", "everysec",
-                                             "--save", "", "--daemonize", "no"},
-                                    .log_path = log_path("redis-server")});
-  if (!redis) return fail(redis.error());
-  redis_ = std::move(*redis);
-  if (!wait_for_port(nats_port_, std::chrono::seconds(20))) {
-    return fail(Error::transient("nats-server did not start; see " + log_path("nats-server")));
-  }
-  if (!wait_for_port(redis_port_, std::chrono::seconds(20))) {
-    return fail(Error::transient("redis-server did not start; see " + log_path("redis-server")));
-  }
-  return {};
+  // A port another process took first moves the server to a new one; the
+  // config the services read says where it went.
+  auto nats = spawn_listening(
+      [&](int port) -> Result<ChildSpec> {
+        nats_port_ = port;
+        return ChildSpec{.argv = {"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port), "-sd", d + "/nats"},
+                         .log_path = log_path("nats-server")};
+      },
+      nats_port_, std::chrono::seconds(20));
+  if (!nats) return fail(Error::transient("nats-server did not start (" + nats.error().message + "); see " + log_path("nats-server")));
+  nats_ = std::move(nats->child);
+  auto redis = spawn_listening(
+      [&](int port) -> Result<ChildSpec> {
+        redis_port_ = port;
+        return ChildSpec{.argv = {"redis-server", "--bind", "127.0.0.1", "--port", std::to_string(port), "--dir", d + "/redis",
+                                  "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"},
+                         .log_path = log_path("redis-server")};
+      },
+      redis_port_, std::chrono::seconds(20));
+  if (!redis) return fail(Error::transient("redis-server did not start (" + redis.error().message + "); see " + log_path("redis-server")));
+  redis_ = std::move(redis->child);
+  return write_config();
 }
 
 Result<void> Stack::wait_healthy(const std::string& name, std::chrono::milliseconds timeout) {
@@ -231,11 +235,19 @@ Result<void> Stack::wait_healthy(const std::string& name, std::chrono::milliseco
 }
 
 Result<void> Stack::start_service(const std::string& name) {
-  auto child = ChildProcess::spawn({.argv = {binary_for(name), "--config", config_path()},
-                                    .env = options_.env,
-                                    .log_path = log_path(name)});
-  if (!child) return fail(child.error());
-  services_[name] = std::move(*child);
+  const int fixed = name == "webhook-ingest" ? options_.ingest_port : 0;
+  // Only this service's listen address changes when its port must move;
+  // the others read theirs at start and keep them.
+  auto started = spawn_listening(
+      [&](int port) -> Result<ChildSpec> {
+        if (fixed != 0 && port != fixed) return fail(Error::rejected("port " + std::to_string(fixed) + " is taken"));
+        ports_[name] = port;
+        if (auto r = write_config(); !r) return fail(r.error());
+        return ChildSpec{.argv = {binary_for(name), "--config", config_path()}, .env = options_.env, .log_path = log_path(name)};
+      },
+      ports_.at(name), std::chrono::seconds(30));
+  if (!started) return fail(Error{started.error().code, name + ": " + started.error().message + "; see " + log_path(name)});
+  services_[name] = std::move(started->child);
   return wait_healthy(name, std::chrono::seconds(30));
 }
 
