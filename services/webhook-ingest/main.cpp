@@ -1,30 +1,45 @@
-// flurry-webhook-ingest: POST /webhooks/github -> flurry.change.github.
+// flurry-webhook-ingest: POST /webhooks/{github,gitea,gitlab} -> flurry.change.<forge>.
 #include <chrono>
 
 #include "flurry/core/log.hpp"
 #include "flurry/service/runtime.hpp"
-#include "github_webhook.hpp"
+#include "webhook.hpp"
 
 using namespace flurry;
 
 int main(int argc, char** argv) {
   return service::run("webhook-ingest", argc, argv, [](service::Runtime& rt) {
     static SystemClock clock;
-    const std::string secret = read_secret_file(rt.config().require_string("webhook-ingest.github.secret_file"));
     auto& bus = rt.bus();
-    rt.http().route("POST", "/webhooks/github", [&rt, &bus, secret](const http::Request& req) {
-      auto start = std::chrono::steady_clock::now();
-      auto o = ingest::handle_github_webhook(req, secret, {bus, clock});
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      rt.metrics()
-          .counter("webhooks_total", "Webhooks received, by forge, event and result.",
-                   {{"forge", "github"}, {"event", o.event.size() <= 40 ? o.event : "other"}, {"result", o.result}})
-          .Increment();
-      rt.metrics().histogram("webhook_duration_seconds", "Time to answer a webhook.", {{"forge", "github"}}).Observe(secs);
-      auto level = o.result == "accepted" || o.result == "ping" || o.result == "ignored" ? log::Level::kInfo : log::Level::kWarn;
-      log::write(level, "webhook." + o.result, o.detail.empty() ? o.result : o.detail,
-                 {{"forge", "github"}, {"event", o.event}, {"delivery", o.delivery}, {"status", o.response.status}});
-      return o.response;
-    });
+    int forges = 0;
+    for (const ingest::Dialect* dialect : {&ingest::github_dialect(), &ingest::gitea_dialect(), &ingest::gitlab_dialect()}) {
+      const auto key = "webhook-ingest." + dialect->forge + ".secret_file";
+      if (!rt.config().has(key)) continue;
+      const std::string secret = read_secret_file(rt.config().require_string(key));
+      if (secret.empty()) throw ConfigError(key + " names an empty file");
+      ++forges;
+      const auto path = "/webhooks/" + dialect->forge;
+      auto handler = [&rt, &bus, secret, dialect](const http::Request& req) {
+        auto start = std::chrono::steady_clock::now();
+        auto o = ingest::handle_webhook(*dialect, req, secret, {bus, clock});
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        rt.metrics()
+            .counter("webhooks_total", "Webhooks received, by forge, event and result.",
+                     {{"forge", dialect->forge}, {"event", o.event.size() <= 40 ? o.event : "other"}, {"result", o.result}})
+            .Increment();
+        rt.metrics().histogram("webhook_duration_seconds", "Time to answer a webhook.", {{"forge", dialect->forge}}).Observe(secs);
+        auto level = o.result == "accepted" || o.result == "ping" || o.result == "ignored" ? log::Level::kInfo : log::Level::kWarn;
+        log::write(level, "webhook." + o.result, o.detail.empty() ? o.result : o.detail,
+                   {{"forge", dialect->forge}, {"event", o.event}, {"delivery", o.delivery}, {"status", o.response.status}});
+        return o.response;
+      };
+      rt.http().route("POST", path, handler);
+      // Forgejo is Gitea's fork and speaks its dialect.
+      if (dialect->forge == "gitea") rt.http().route("POST", "/webhooks/forgejo", handler);
+    }
+    if (forges == 0) {
+      throw ConfigError("no forge is configured: set webhook-ingest.github.secret_file, webhook-ingest.gitea.secret_file "
+                        "or webhook-ingest.gitlab.secret_file");
+    }
   });
 }

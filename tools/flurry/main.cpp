@@ -223,7 +223,8 @@ int main(int argc, char** argv) {
   int port = 8080;
   bool no_example = false, exit_when_done = false;
   int timeout_s = 600;
-  std::string github_api_url, github_token_file;
+  // Per forge: the API to post statuses to and the file holding the token.
+  std::map<std::string, std::pair<std::string, std::string>> forge_flags;
   up->add_option("--state-dir", state_dir, "where all data, logs and secrets live")->capture_default_str();
   up->add_option("--bin-dir", bin_dir, "where the service binaries are")->capture_default_str();
   up->add_option("--port", port, "webhook-ingest port on 127.0.0.1 (0 = any)")->capture_default_str();
@@ -231,8 +232,12 @@ int main(int argc, char** argv) {
   up->add_flag("--no-example", no_example, "start the stack only");
   up->add_flag("--exit-when-done", exit_when_done, "stop after the example finished; exit 0 if it succeeded");
   up->add_option("--timeout", timeout_s, "seconds to wait for the example")->capture_default_str();
-  up->add_option("--github-api-url", github_api_url, "post commit statuses to this GitHub API (e.g. https://api.github.com)");
-  up->add_option("--github-token-file", github_token_file, "file holding the token the reporter posts statuses with");
+  for (const auto& [forge, example_url] : std::vector<std::pair<std::string, std::string>>{
+           {"github", "https://api.github.com"}, {"gitea", "https://gitea.example.org"}, {"gitlab", "https://gitlab.com"}}) {
+    auto& [url, token_file] = forge_flags[forge];
+    up->add_option("--" + forge + "-api-url", url, "post commit statuses to this " + forge + " API (e.g. " + example_url + ")");
+    up->add_option("--" + forge + "-token-file", token_file, "file holding the token the reporter posts " + forge + " statuses with");
+  }
   auto* rebuild = app.add_subcommand(
       "rebuild", "clear the failed-build cache for derivations, so that the next evaluation builds them again");
   std::string config_file = ".state/flurry.toml";
@@ -275,15 +280,16 @@ int main(int argc, char** argv) {
     opts.env["NIX_CONFIG"] = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nflake-registry = /dev/null\n";
     setenv("NIX_CONFIG", opts.env["NIX_CONFIG"].c_str(), 1);
   }
-  if (!github_api_url.empty()) {
-    auto token = read_file(github_token_file);
-    if (github_token_file.empty() || !token) {
-      std::cerr << "flurry: --github-api-url needs a readable --github-token-file\n";
+  for (const auto& [forge, flags] : forge_flags) {
+    const auto& [url, token_file] = flags;
+    if (url.empty()) continue;
+    auto token = token_file.empty() ? std::nullopt : read_file(token_file);
+    if (!token) {
+      std::cerr << "flurry: --" << forge << "-api-url needs a readable --" << forge << "-token-file\n";
       return 2;
     }
     while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
-    opts.github_api_url = github_api_url;
-    opts.github_token = *token;
+    opts.forges[forge] = {url, *token};
   }
   opts.effect_secrets["github:local/*"] = R"({"example": {"data": {"greeting": "hello from the secrets file"}}})";
 

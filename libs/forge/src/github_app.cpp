@@ -93,10 +93,7 @@ GitHubAppTokens::GitHubAppTokens(http::Client& client, Clock& clock, GitHubAppOp
 Result<http::Response> GitHubAppTokens::call(const std::string& method, const std::string& path, const std::string& bearer) {
   auto r = client_.send({.method = method,
                          .url = options_.api_url + path,
-                         .headers = {{"Authorization", "Bearer " + bearer},
-                                     {"Accept", "application/vnd.github+json"},
-                                     {"X-GitHub-Api-Version", "2022-11-28"},
-                                     {"User-Agent", "flurry"}},
+                         .headers = github_headers(bearer),
                          .timeout = std::chrono::seconds(30)});
   if (!r) return fail(Error::transient("github app: " + r.error().message));
   return r;

@@ -24,7 +24,8 @@ msg::StatusEvent status() {
 TEST(GitHubStatus, PostsTheDocumentedRequest) {
   http::testing::FakeHttpClient http;
   FixedToken tok("tok");
-  GitHubStatusClient gh(http, "https://api.example/", tok);
+  ManualClock clock;
+  GitHubStatusClient gh(http, "https://api.example/", tok, clock);
   auto r = gh.post(status());
   EXPECT_TRUE(r.ok);
   ASSERT_EQ(http.requests.size(), 1u);
@@ -42,7 +43,8 @@ TEST(GitHubStatus, PostsTheDocumentedRequest) {
 TEST(GitHubStatus, ServerErrorsAndRateLimitsAreRetriedHonouringRetryAfter) {
   http::testing::FakeHttpClient http;
   FixedToken tok("tok");
-  GitHubStatusClient gh(http, "https://api.example", tok);
+  ManualClock clock;
+  GitHubStatusClient gh(http, "https://api.example", tok, clock);
   http.answers.push_back(http::Response{502, "bad gateway"});
   auto r = gh.post(status());
   EXPECT_FALSE(r.ok);
@@ -61,7 +63,8 @@ TEST(GitHubStatus, ServerErrorsAndRateLimitsAreRetriedHonouringRetryAfter) {
 TEST(GitHubStatus, ClientErrorsAreNotRetried) {
   http::testing::FakeHttpClient http;
   FixedToken tok("tok");
-  GitHubStatusClient gh(http, "https://api.example", tok);
+  ManualClock clock;
+  GitHubStatusClient gh(http, "https://api.example", tok, clock);
   http.answers.push_back(http::Response{422, "{\"message\":\"This SHA and context has reached the maximum number of statuses.\"}"});
   auto r = gh.post(status());
   EXPECT_FALSE(r.ok);

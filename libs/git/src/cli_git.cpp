@@ -64,7 +64,7 @@ Result<void> CliGit::check_url(const std::string& url) const {
   return {};
 }
 
-Result<ProcessResult> CliGit::git(const std::vector<std::string>& args) {
+Result<ProcessResult> CliGit::git(const std::vector<std::string>& args, const std::map<std::string, std::string>& extra_env) {
   // protocol.ext.allow=never and GIT_ALLOW_PROTOCOL keep git from running
   // commands or using transports nobody allowed, even through redirects or
   // submodules; no prompt can ever block the evaluator.
@@ -75,12 +75,12 @@ Result<ProcessResult> CliGit::git(const std::vector<std::string>& args) {
   for (const auto& s : options_.allowed_schemes) {
     if (s != "ext") protocols.push_back(s);
   }
-  auto r = runner_.run({.argv = argv,
-                        .env = {{"GIT_TERMINAL_PROMPT", "0"},
-                                {"GIT_ALLOW_PROTOCOL", join(protocols, ":")},
-                                {"GIT_SSH_COMMAND", "ssh -o BatchMode=yes"},
-                                {"LC_ALL", "C"}},
-                        .timeout = options_.timeout});
+  std::map<std::string, std::string> env = {{"GIT_TERMINAL_PROMPT", "0"},
+                                             {"GIT_ALLOW_PROTOCOL", join(protocols, ":")},
+                                             {"GIT_SSH_COMMAND", "ssh -o BatchMode=yes"},
+                                             {"LC_ALL", "C"}};
+  env.insert(extra_env.begin(), extra_env.end());
+  auto r = runner_.run({.argv = argv, .env = env, .timeout = options_.timeout});
   if (!r) return fail(Error::transient("cannot run git: " + r.error().message));
   return r;
 }
@@ -173,6 +173,42 @@ Result<std::string> CliGit::fetch_branch_head(const std::string& url, const std:
   if (!head) return fail(head.error());
   if (!head->ok()) return fail(Error::transient("cannot resolve " + ref + ": " + text::trim(head->err)));
   return text::trim(head->out);
+}
+
+Result<Merge> CliGit::merge(const std::string& mirror_dir, const std::string& base_rev, const std::string& head_rev) {
+  if (!text::is_sha1_hex(base_rev) || !text::is_sha1_hex(head_rev)) return fail(Error::rejected("merge needs two 40-hex commit ids"));
+  const std::string base = text::to_lower(base_rev), head = text::to_lower(head_rev);
+  std::error_code ec;
+  const std::string mirror = std::filesystem::absolute(mirror_dir, ec).lexically_normal().string();
+  if (ec) return fail(Error::transient("cannot resolve " + mirror_dir + ": " + ec.message()));
+  std::lock_guard serial(mirror_lock(mirror));
+  // git >= 2.38: the merged tree without a work tree; exit 1 on conflicts,
+  // listing them after the tree id.
+  auto tree = git({"-C", mirror, "merge-tree", "--write-tree", "--name-only", "--no-messages", base, head});
+  if (!tree) return fail(tree.error());
+  auto lines = text::split(text::trim(tree->out), '\n');
+  if (tree->exit_code == 1) {
+    std::string files;
+    for (std::size_t i = 1; i < lines.size() && i <= 10; ++i) files += (i > 1 ? ", " : "") + lines[i];
+    if (lines.size() > 11) files += ", ...";
+    return fail(Error::rejected("merging " + head.substr(0, 12) + " into " + base.substr(0, 12) + " conflicts" +
+                                (files.empty() ? "" : " in " + files)));
+  }
+  if (!tree->ok() || lines.empty() || lines[0].size() != 40) {
+    return fail(Error::transient("git merge-tree failed: " + text::trim(tree->err)));
+  }
+  const std::map<std::string, std::string> identity = {
+      {"GIT_AUTHOR_NAME", "Flurry"},           {"GIT_AUTHOR_EMAIL", "flurry@localhost"},
+      {"GIT_AUTHOR_DATE", "@0 +0000"},         {"GIT_COMMITTER_NAME", "Flurry"},
+      {"GIT_COMMITTER_EMAIL", "flurry@localhost"}, {"GIT_COMMITTER_DATE", "@0 +0000"}};
+  auto commit = git({"-C", mirror, "commit-tree", lines[0], "-p", base, "-p", head, "-m", "Merge " + head + " into " + base}, identity);
+  if (!commit) return fail(commit.error());
+  const std::string rev = text::trim(commit->out);
+  if (!commit->ok() || !text::is_sha1_hex(rev)) return fail(Error::transient("git commit-tree failed: " + text::trim(commit->err)));
+  auto keep = git({"-C", mirror, "update-ref", "refs/flurry/" + rev, rev});
+  if (!keep) return fail(keep.error());
+  if (!keep->ok()) return fail(Error::transient("git update-ref failed: " + text::trim(keep->err)));
+  return Merge{rev, "git+file://" + mirror + "?ref=refs/flurry/" + rev + "&rev=" + rev};
 }
 
 Result<std::optional<std::string>> CliGit::read_file(const std::string& mirror_dir, const std::string& rev,

@@ -219,3 +219,42 @@ TEST_F(CliGitTest, FetchesTheCurrentHeadOfABranch) {
   EXPECT_FALSE(g.fetch_branch_head("file://" + src, "no-such-branch", mirror).has_value());
   EXPECT_FALSE(g.fetch_branch_head("file://" + src, "bad..name", mirror).has_value());
 }
+
+TEST_F(CliGitTest, MergesAHeadOntoItsBaseAsAForgesMergeRefWouldAndAlwaysTheSameWay) {
+  CliGit g(runner, {.allowed_schemes = {"file"}});
+  auto mirror = tmp.file("merge.git");
+  sh({"git", "-C", src, "checkout", "-q", "-b", "topic"});
+  auto head = commit("topic.txt", "topic\n");
+  sh({"git", "-C", src, "checkout", "-q", "main"});
+  auto base = commit("main.txt", "main\n");
+  ASSERT_TRUE(g.fetch({"file://" + src, "refs/heads/topic", head, mirror}).has_value());
+  ASSERT_TRUE(g.fetch({"file://" + src, "refs/heads/main", base, mirror}).has_value());
+  auto m = g.merge(mirror, base, head);
+  ASSERT_TRUE(m.has_value()) << m.error().message;
+  EXPECT_TRUE(text::is_sha1_hex(m->rev));
+  EXPECT_EQ(m->flake_ref, "git+file://" + mirror + "?ref=refs/flurry/" + m->rev + "&rev=" + m->rev);
+  EXPECT_EQ(sh({"git", "-C", mirror, "rev-parse", m->rev + "^1"}), base);
+  EXPECT_EQ(sh({"git", "-C", mirror, "rev-parse", m->rev + "^2"}), head);
+  EXPECT_EQ(sh({"git", "-C", mirror, "ls-tree", "--name-only", m->rev}), "flake.nix\nmain.txt\ntopic.txt");
+  EXPECT_EQ(sh({"git", "-C", mirror, "rev-parse", "refs/flurry/" + m->rev}), m->rev);
+  // The same pair again (a redelivery): the very same commit.
+  auto again = g.merge(mirror, base, head);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->rev, m->rev);
+}
+
+TEST_F(CliGitTest, AMergeConflictIsRejectedNamingTheFile) {
+  CliGit g(runner, {.allowed_schemes = {"file"}});
+  auto mirror = tmp.file("conflict.git");
+  sh({"git", "-C", src, "checkout", "-q", "-b", "topic"});
+  auto head = commit("flake.nix", "{ outputs = _: { topic = 1; }; }\n");
+  sh({"git", "-C", src, "checkout", "-q", "main"});
+  auto base = commit("flake.nix", "{ outputs = _: { main = 1; }; }\n");
+  ASSERT_TRUE(g.fetch({"file://" + src, "refs/heads/topic", head, mirror}).has_value());
+  ASSERT_TRUE(g.fetch({"file://" + src, "refs/heads/main", base, mirror}).has_value());
+  auto m = g.merge(mirror, base, head);
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().code, ErrorCode::kRejected);
+  EXPECT_THAT(m.error().message, HasSubstr("conflicts in flake.nix"));
+  EXPECT_FALSE(g.merge(mirror, "not-a-sha", head).has_value());
+}

@@ -56,6 +56,35 @@ class Reader {
     }
     return out;
   }
+  bool boolean(const char* key, bool required = true) {
+    auto it = j_.find(key);
+    if (it == j_.end()) {
+      if (required) missing(key);
+      return false;
+    }
+    if (!it->is_boolean()) {
+      wrong(key, "a boolean");
+      return false;
+    }
+    return it->get<bool>();
+  }
+  std::vector<std::string> str_list(const char* key) {
+    std::vector<std::string> out;
+    auto it = j_.find(key);
+    if (it == j_.end()) return out;
+    if (!it->is_array()) {
+      wrong(key, "an array of strings");
+      return out;
+    }
+    for (const auto& v : *it) {
+      if (!v.is_string()) {
+        wrong(key, "an array of strings");
+        return {};
+      }
+      out.push_back(v.get<std::string>());
+    }
+    return out;
+  }
   const json& obj(const char* key) {
     auto it = j_.find(key);
     if (it == j_.end()) {
@@ -131,7 +160,21 @@ std::string encode(const ChangeEvent& e) {
   json j = {{"version", kVersion}, {"id", e.id},         {"kind", e.kind},     {"repo", repo_json(e.repo)},
             {"ref", e.ref},        {"branch", e.branch}, {"tag", e.tag},       {"rev", e.rev},
             {"before", e.before},  {"sender", e.sender}, {"received_at_ms", e.received_at_ms}};
-  return j.dump();
+  if (e.is_pull_request()) {
+    const auto& p = e.pull_request;
+    j["pull_request"] = {{"number", p.number},
+                         {"base_branch", p.base_branch},
+                         {"base_rev", p.base_rev},
+                         {"head_branch", p.head_branch},
+                         {"head_clone_url", p.head_clone_url},
+                         {"from_fork", p.from_fork},
+                         {"author", p.author},
+                         {"author_association", p.author_association},
+                         {"title", p.title},
+                         {"labels", p.labels}};
+  }
+  // Names and titles come from forges and need not be valid UTF-8.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string encode(const BuildRequest& b) {
@@ -182,7 +225,32 @@ Result<ChangeEvent> decode_change_event(std::string_view text) {
   e.before = r.str("before", false);
   e.sender = r.str("sender", false);
   e.received_at_ms = r.i64("received_at_ms", false);
-  if (r.error().empty() && !text::is_sha1_hex(e.rev)) return fail(Error::poison("change_event: rev is not a 40-hex sha"));
+  if (!r.error().empty()) return finish(r, std::move(e));
+  if (!text::is_sha1_hex(e.rev)) return fail(Error::poison("change_event: rev is not a 40-hex sha"));
+  if (e.kind != kPush && e.kind != kPullRequest && e.kind != kPullRequestClosed) {
+    return fail(Error::poison("change_event: unknown kind '" + text::truncate_utf8(e.kind, 40) + "'"));
+  }
+  if (e.kind != kPush) {
+    if (!j->contains("pull_request")) return fail(Error::poison("change_event: " + e.kind + " without pull_request"));
+    const json& pj = r.obj("pull_request");
+    Reader p(pj, "pull_request");
+    auto& pr = e.pull_request;
+    pr.number = static_cast<int>(p.i64("number"));
+    pr.base_branch = p.str("base_branch");
+    pr.base_rev = p.str("base_rev", false);
+    pr.head_branch = p.str("head_branch", false);
+    pr.head_clone_url = p.str("head_clone_url", false);
+    pr.from_fork = p.boolean("from_fork", false);
+    pr.author = p.str("author", false);
+    pr.author_association = p.str("author_association", false);
+    pr.title = p.str("title", false);
+    pr.labels = p.str_list("labels");
+    if (!p.error().empty()) return fail(Error::poison("change_event: " + p.error()));
+    if (pr.number <= 0) return fail(Error::poison("change_event: pull_request.number must be positive"));
+    if (!pr.base_rev.empty() && !text::is_sha1_hex(pr.base_rev)) {
+      return fail(Error::poison("change_event: pull_request.base_rev is not a 40-hex sha"));
+    }
+  }
   return finish(r, std::move(e));
 }
 

@@ -22,6 +22,37 @@ TEST(Codec, ChangeEventRoundTrips) {
   EXPECT_EQ(*d, e);
 }
 
+TEST(Codec, PullRequestChangesRoundTrip) {
+  for (const char* kind : {"pull_request", "pull_request_closed"}) {
+    ChangeEvent e{"github:pr", kind, sample_repo(), "refs/pull/12/head", "", "", std::string(40, 'a'), "", "octocat", 5};
+    e.pull_request = {12, "main", std::string(40, 'b'), "topic", "https://github.com/fork/hello.git", true, "octocat",
+                      "FIRST_TIME_CONTRIBUTOR", "Fix \"it\"", {"safe to test", "ci"}};
+    auto d = decode_change_event(encode(e));
+    ASSERT_TRUE(d.has_value()) << d.error().message;
+    EXPECT_EQ(*d, e);
+    EXPECT_TRUE(d->is_pull_request());
+  }
+}
+
+TEST(Codec, ChangeEventsOfUnknownKindOrWithoutTheirPullRequestArePoison) {
+  ChangeEvent e{"github:x", "merge_train", sample_repo(), "refs/heads/main", "main", "", std::string(40, 'a'), "", "", 0};
+  auto unknown = decode_change_event(encode(e));
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kPoison);
+  EXPECT_NE(unknown.error().message.find("merge_train"), std::string::npos);
+  e.kind = "pull_request";  // number 0: encoded without a pull_request
+  auto bare = decode_change_event(encode(e));
+  ASSERT_FALSE(bare.has_value());
+  EXPECT_NE(bare.error().message.find("pull_request"), std::string::npos);
+  auto j = nlohmann::json::parse(encode(e));
+  j["pull_request"] = {{"number", 3}, {"base_branch", "main"}, {"base_rev", "short"}};
+  auto bad_base = decode_change_event(j.dump());
+  ASSERT_FALSE(bad_base.has_value());
+  EXPECT_NE(bad_base.error().message.find("base_rev"), std::string::npos);
+  j["pull_request"] = {{"number", 3}, {"base_branch", "main"}, {"labels", {1, 2}}};
+  EXPECT_FALSE(decode_change_event(j.dump()).has_value());
+}
+
 TEST(Codec, EveryMessageRoundTrips) {
   BuildRequest b{"e1", "j1", "checks.x86_64-linux.ok", "/nix/store/x.drv", "x86_64-linux", ""};
   EXPECT_EQ(*decode_build_request(encode(b)), b);

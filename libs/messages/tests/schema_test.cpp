@@ -43,6 +43,18 @@ TEST(Schemas, EveryEncodedMessageIsValid) {
   EXPECT_EQ(validate("dead_letter", encode(DeadLetter{"builder", "flurry.build.x", "bad", 5, "{"}), err), 0) << err;
 }
 
+TEST(Schemas, APullRequestChangeIsValidAndOneWithoutItsPullRequestIsNot) {
+  std::string err;
+  ChangeEvent pr{"gitlab:1", "pull_request", repo(), "refs/merge-requests/7/head", "", "", kRev, "", "me", 1};
+  pr.pull_request = {7, "main", std::string(40, 'b'), "feature", "https://example.org/fork.git", true, "me", "", "T", {"x"}};
+  EXPECT_EQ(validate("change_event", encode(pr), err), 0) << err;
+  EXPECT_EQ(validate("change_event",
+                     R"({"version":1,"id":"x","kind":"pull_request_closed","repo":{"forge":"github","owner":"o","name":"n","clone_url":"u"},"ref":"refs/pull/1/head","rev":")" +
+                         kRev + R"("})",
+                     err),
+            1);
+}
+
 TEST(Schemas, ValidatorRejectsAWrongDocument) {
   std::string err;
   EXPECT_EQ(validate("status_event", R"({"version":1,"repo":{"forge":"github","owner":"o","name":"n","clone_url":"u"},"rev":"short","context":"c","state":"exploded"})", err), 1);

@@ -78,7 +78,8 @@ class Handler {
   // The store or the bus failed: nothing can be recorded, try again later.
   EvalOutcome retry(const Error& e) const;
   // Fetching or nix failed for reasons outside the repository: try again,
-  // unless this was the last delivery, then the eval fails with `e`.
+  // unless this was the last delivery, then the eval fails with `e`
+  // (its message after `what`, when given).
   EvalOutcome infrastructure(const std::string& what, const Error& e);
   // The eval cannot be evaluated: failed in the store, failure status,
   // eval.finished. Replays identically.
@@ -89,6 +90,18 @@ class Handler {
   Result<void> publish_jobs(const state::Transition& t, EvalOutcome& o);
   EvalOutcome replay(const state::EvalRecord& eval);
   EvalOutcome evaluate(const state::EvalRecord& eval);
+  // The pull request was closed: its live eval is cancelled.
+  EvalOutcome close_pull_request();
+  // One branch, tag or pull request of one project.
+  std::string ref_key() const;
+  std::int64_t received_ms(std::int64_t fallback) const;
+  // What is evaluated: the pushed commit, or a pull request's head merged
+  // onto its base.
+  struct Checkout {
+    std::string flake_ref;
+    std::string rev;
+  };
+  Result<Checkout> checkout();
   // Cancels `victim` (queued jobs end cancelled) and publishes what that
   // ended: job results, statuses, its flurry/eval status, eval.finished.
   Result<void> cancel(const std::string& victim, const std::string& reason, const CancelStatus& shown = {});
@@ -111,12 +124,13 @@ EvalOutcome Handler::retry(const Error& e) const {
 }
 
 EvalOutcome Handler::infrastructure(const std::string& what, const Error& e) {
+  const std::string text = what.empty() ? e.message : what + ": " + e.message;
   if (e.code == ErrorCode::kTransient && !last_delivery()) {
     auto o = retry(e);
-    o.error = what + ": " + e.message;
+    o.error = text;
     return o;
   }
-  return fail_eval(what + ": " + e.message);
+  return fail_eval(text);
 }
 
 EvalOutcome Handler::fail_eval(const std::string& error, const std::string& result) {
@@ -224,8 +238,70 @@ bool missing_attribute_set(const std::string& error) { return error.find("does n
 
 Result<void> Handler::cancel(const std::string& victim, const std::string& reason, const CancelStatus& shown) {
   auto t = pipeline::cancel_and_publish({ports_.bus, ports_.state}, victim, reason, ports_.clock.now_ms(), shown, links_);
+  // A closed pull request holds its ref with an id that is no eval: there
+  // is nothing to cancel.
+  if (!t && t.error().code == ErrorCode::kNotFound) return {};
   if (!t) return fail(t.error());
   return {};
+}
+
+std::string Handler::ref_key() const {
+  return change_.repo.forge + "/" + change_.repo.owner + "/" + change_.repo.name + "/" + change_.ref;
+}
+
+std::int64_t Handler::received_ms(std::int64_t fallback) const {
+  return change_.received_at_ms > 0 ? change_.received_at_ms : fallback;
+}
+
+EvalOutcome Handler::close_pull_request() {
+  // The close takes the pull request's ref like a push would, so the eval
+  // it replaces is cancelled and a push of it that arrives late cancels
+  // itself; a reopened pull request replaces it in turn.
+  auto victim = ports_.state.supersede(ref_key(), eval_id_, received_ms(ports_.clock.now_ms()));
+  if (!victim) return retry(victim.error());
+  auto o = outcome("closed");
+  if (!victim->empty() && *victim != eval_id_) {
+    const auto& pr = change_.pull_request;
+    if (auto r = cancel(*victim, "pull request #" + std::to_string(pr.number) + " was closed"); !r) return retry(r.error());
+    o.eval_id = *victim;
+  }
+  o.disposition = bus::Disposition::ack();
+  return o;
+}
+
+Result<Handler::Checkout> Handler::checkout() {
+  const auto mirror = mirror_dir(cfg_.work_dir, change_.repo);
+  // The head: from the repository the change is about; a pull request's
+  // head is there under the forge's ref even when it comes from a fork,
+  // else it is fetched from the fork.
+  auto head = ports_.git.fetch({change_.repo.clone_url, change_.ref, change_.rev, mirror});
+  const auto& pr = change_.pull_request;
+  if (!head && change_.is_pull_request() && !pr.head_clone_url.empty() && pr.head_clone_url != change_.repo.clone_url) {
+    head = ports_.git.fetch({pr.head_clone_url, "refs/heads/" + pr.head_branch, change_.rev, mirror});
+  }
+  if (!head) return fail(Error{head.error().code, "cannot fetch " + change_.rev + ": " + head.error().message});
+  if (!change_.is_pull_request()) return Checkout{*head, change_.rev};
+
+  // A pull request is evaluated merged onto its base, as the forge's merge
+  // ref would be: the base as the event saw it, or the branch's head now
+  // when the event did not say (or that commit is gone).
+  std::string base_rev = pr.base_rev;
+  if (!base_rev.empty() && !ports_.git.fetch({change_.repo.clone_url, "refs/heads/" + pr.base_branch, base_rev, mirror})) {
+    base_rev.clear();
+  }
+  if (base_rev.empty()) {
+    auto now = ports_.git.fetch_branch_head(change_.repo.clone_url, pr.base_branch, mirror);
+    if (!now) return fail(Error{now.error().code, "cannot fetch the base branch " + pr.base_branch + ": " + now.error().message});
+    base_rev = *now;
+  }
+  auto merged = ports_.git.merge(mirror, base_rev, change_.rev);
+  if (!merged) {
+    if (merged.error().code == ErrorCode::kRejected) {
+      return fail(Error::rejected("this pull request cannot be merged into " + pr.base_branch + ": " + merged.error().message));
+    }
+    return fail(Error{merged.error().code, "cannot merge onto " + pr.base_branch + ": " + merged.error().message});
+  }
+  return Checkout{merged->flake_ref, merged->rev};
 }
 
 EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
@@ -235,8 +311,7 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
   // One live eval per branch, tag or pull request: a newer push cancels
   // the older eval's queued builds; an older push arriving late cancels
   // itself.
-  const auto ref_key = change_.repo.forge + "/" + change_.repo.owner + "/" + change_.repo.name + "/" + change_.ref;
-  auto victim = ports_.state.supersede(ref_key, eval_id_, change_.received_at_ms > 0 ? change_.received_at_ms : eval.created_ms);
+  auto victim = ports_.state.supersede(ref_key(), eval_id_, received_ms(eval.created_ms));
   if (!victim) return retry(victim.error());
   if (*victim == eval_id_) {
     if (auto r = cancel(eval_id_, "superseded by a newer push to " + change_.ref); !r) return retry(r.error());
@@ -248,18 +323,21 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
     if (auto r = cancel(*victim, "superseded by " + change_.rev.substr(0, 12)); !r) return retry(r.error());
   }
 
-  auto flake = ports_.git.fetch({change_.repo.clone_url, change_.ref, change_.rev, mirror_dir(cfg_.work_dir, change_.repo)});
-  if (!flake) return infrastructure("cannot fetch " + change_.rev, flake.error());
+  auto checked_out = checkout();
+  if (!checked_out) {
+    if (checked_out.error().code == ErrorCode::kRejected && change_.is_pull_request()) return fail_eval(checked_out.error().message);
+    return infrastructure("", checked_out.error());
+  }
 
-  // Per-repository configuration from the pushed commit.
-  auto loaded = repo::load_repo_config(ports_.git, mirror_dir(cfg_.work_dir, change_.repo), change_.rev,
+  // Per-repository configuration from the commit evaluated.
+  auto loaded = repo::load_repo_config(ports_.git, mirror_dir(cfg_.work_dir, change_.repo), checked_out->rev,
                                        text::split(cfg_.attribute, '.'));
   if (!loaded) {
     if (loaded.error().code == ErrorCode::kRejected) return fail_eval(loaded.error().message);
     return infrastructure("cannot read the repository's config", loaded.error());
   }
   const repo::RepoConfig& repo_cfg = *loaded;
-  std::string flake_ref = *flake;
+  std::string flake_ref = checked_out->flake_ref;
   if (repo_cfg.flake_dir != ".") flake_ref += "&dir=" + repo_cfg.flake_dir;
   // The flake's own lock file is all Nix 2.8 can use (it has no
   // --reference-lock-file).
@@ -433,6 +511,7 @@ Result<void> Handler::publish_batch(const state::EvalRecord& eval, const std::ve
 }
 
 EvalOutcome Handler::run() {
+  if (change_.kind == msg::kPullRequestClosed) return close_pull_request();
   state::EvalRecord rec;
   rec.id = eval_id_;
   rec.change_id = change_.id;

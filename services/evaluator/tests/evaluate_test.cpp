@@ -815,3 +815,100 @@ TEST(PlanJobs, JobsGoOnlyToBuildersOfferingTheirRequiredSystemFeatures) {
   // Nothing known about builders: nothing is refused.
   EXPECT_EQ(plan_jobs("e", attrs, graph, facts, Builders{})[0].state, JobState::kQueued);
 }
+
+namespace {
+// A pull request from a fork, as the ingest makes it.
+void make_pull_request(msg::ChangeEvent& c, const std::string& id, const std::string& head, std::int64_t received) {
+  c.id = id;
+  c.kind = "pull_request";
+  c.ref = "refs/pull/9/head";
+  c.branch = "";
+  c.rev = head;
+  c.received_at_ms = received;
+  c.pull_request = {9, "main", std::string(40, 'b'), "topic", "https://example.invalid/fork/hello.git", true, "visitor", "NONE", "T", {}};
+}
+}  // namespace
+
+TEST_F(Evaluate, APullRequestIsEvaluatedMergedOntoItsBaseAndReportedOnItsHead) {
+  make_pull_request(change, "github:pr1", std::string(40, 'c'), 1000);
+  auto o = run();
+  ASSERT_EQ(o.result, "evaluated") << o.error;
+  // The head from the forge's pull ref of the base repository, the base at
+  // the commit the event named, then the merge of the two.
+  ASSERT_EQ(git.requests.size(), 2u);
+  EXPECT_EQ(git.requests[0].url, "https://example.invalid/octo/hello.git");
+  EXPECT_EQ(git.requests[0].ref, "refs/pull/9/head");
+  EXPECT_EQ(git.requests[0].rev, std::string(40, 'c'));
+  EXPECT_EQ(git.requests[1].ref, "refs/heads/main");
+  EXPECT_EQ(git.requests[1].rev, std::string(40, 'b'));
+  ASSERT_EQ(git.merges.size(), 1u);
+  EXPECT_EQ(git.merges[0], std::make_pair(std::string(40, 'b'), std::string(40, 'c')));
+  const std::string merge_rev = std::string(20, 'b') + std::string(20, 'c');
+  ASSERT_EQ(nix.evals.size(), 1u);
+  EXPECT_THAT(nix.evals[0].flake_ref, HasSubstr("rev=" + merge_rev));
+  // Statuses go to the head commit, which is what the forge shows.
+  for (const auto& [context, list] : statuses()) {
+    for (const auto& s : list) EXPECT_EQ(s.rev, std::string(40, 'c')) << context;
+  }
+  EXPECT_EQ((**store.get_eval(eval_id())).rev, std::string(40, 'c'));
+}
+
+TEST_F(Evaluate, APullRequestWithoutABaseCommitIsMergedOntoTheBranchHeadNow) {
+  make_pull_request(change, "github:pr1", std::string(40, 'c'), 1000);
+  change.pull_request.base_rev = "";
+  git.heads["main"] = std::string(40, 'd');
+  ASSERT_EQ(run().result, "evaluated");
+  ASSERT_EQ(git.merges.size(), 1u);
+  EXPECT_EQ(git.merges[0].first, std::string(40, 'd'));
+}
+
+TEST_F(Evaluate, APullRequestThatConflictsWithItsBaseFailsTheEvalSayingSo) {
+  make_pull_request(change, "github:pr1", std::string(40, 'c'), 1000);
+  git.merge_error = Error::rejected("merging cccccccccccc into bbbbbbbbbbbb conflicts in flake.nix");
+  auto o = run();
+  EXPECT_EQ(o.result, "eval_failed");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_TRUE(nix.evals.empty());
+  auto eval_statuses = statuses()["flurry/eval"];
+  ASSERT_FALSE(eval_statuses.empty());
+  EXPECT_EQ(eval_statuses.back().state, msg::StatusState::kFailure);
+  EXPECT_THAT(eval_statuses.back().description, HasSubstr("cannot be merged into main"));
+  EXPECT_THAT(eval_statuses.back().description, HasSubstr("conflicts in flake.nix"));
+}
+
+TEST_F(Evaluate, NewCommitsOnAPullRequestCancelTheOlderEvalOfIt) {
+  make_pull_request(change, "github:pr1", std::string(40, 'c'), 1000);
+  ASSERT_EQ(run().result, "evaluated");
+  const auto first = eval_id();
+  make_pull_request(change, "github:pr2", std::string(40, 'e'), 2000);
+  ASSERT_EQ(run().result, "evaluated");
+  EXPECT_EQ((**store.get_eval(first)).state, state::EvalState::kCancelled);
+}
+
+TEST_F(Evaluate, ClosingAPullRequestCancelsItsEvalAndALatePushOfItCancelsItself) {
+  make_pull_request(change, "github:pr1", std::string(40, 'c'), 1000);
+  ASSERT_EQ(run().result, "evaluated");
+  const auto first = eval_id();
+  const auto ok_job = id("ok");
+  auto closed = change;
+  closed.id = "github:close";
+  closed.kind = "pull_request_closed";
+  closed.received_at_ms = 3000;
+  auto o = handle_change(closed, 1, {bus, store, nix, git, clock}, cfg);
+  EXPECT_EQ(o.result, "closed");
+  EXPECT_EQ(o.eval_id, first);
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ((**store.get_eval(first)).state, state::EvalState::kCancelled);
+  EXPECT_EQ((**store.get_job(ok_job)).error, "pull request #9 was closed");
+  // No eval is made for the close itself.
+  EXPECT_FALSE(store.get_eval(state::eval_id_for_change("github:close"))->has_value());
+  // A redelivery of the close changes nothing.
+  EXPECT_EQ(handle_change(closed, 2, {bus, store, nix, git, clock}, cfg).result, "closed");
+  // A synchronize sent before the close but arriving after it cancels itself.
+  make_pull_request(change, "github:late", std::string(40, 'f'), 2000);
+  EXPECT_EQ(run().result, "superseded");
+  EXPECT_EQ(nix.evals.size(), 1u);
+  // Reopened later: evaluated again.
+  make_pull_request(change, "github:reopen", std::string(40, 'f'), 4000);
+  EXPECT_EQ(run().result, "evaluated");
+}

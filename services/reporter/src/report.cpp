@@ -11,7 +11,8 @@ std::string context_key(const msg::StatusEvent& s) {
 
 ReportOutcome handle_status(const msg::StatusEvent& status, std::uint64_t num_delivered, ReportPorts ports) {
   ReportOutcome o;
-  if (status.repo.forge != "github" || !ports.github) {
+  forge::StatusPoster* poster = ports.posters ? ports.posters(status.repo.forge) : nullptr;
+  if (!poster) {
     o.result = "skipped";
     o.detail = "no forge client for " + status.repo.forge;
     o.disposition = bus::Disposition::ack();
@@ -29,7 +30,7 @@ ReportOutcome handle_status(const msg::StatusEvent& status, std::uint64_t num_de
     o.disposition = bus::Disposition::ack();
     return o;
   }
-  auto r = ports.github->post(status);
+  auto r = poster->post(status);
   if (r.ok) {
     o.result = "posted";
     o.disposition = bus::Disposition::ack();

@@ -1,18 +1,23 @@
 #pragma once
 // The reporter's handler: a status event becomes a forge API call, in order
 // per context (an older status never overwrites a newer one).
+#include <functional>
 #include <string>
 
 #include "flurry/bus/bus.hpp"
-#include "flurry/forge/github_status.hpp"
+#include "flurry/forge/status_poster.hpp"
 #include "flurry/messages/messages.hpp"
 #include "flurry/state/store.hpp"
 
 namespace flurry::reporter {
 
+// The poster of a forge ("github", "gitea", "gitlab"); null when that forge
+// is not configured.
+using PosterFor = std::function<forge::StatusPoster*(const std::string& forge)>;
+
 struct ReportPorts {
   state::StateStore& state;
-  forge::GitHubStatusClient* github;  // null when no GitHub client is configured
+  PosterFor posters;
 };
 
 struct ReportOutcome {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "flurry/forge/github_status.hpp"
 #include "flurry/http/testing/fake_client.hpp"
 #include "flurry/state/testing/memory_store.hpp"
 
@@ -22,11 +23,14 @@ msg::StatusEvent status(msg::StatusState st, std::int64_t at) {
 
 class Report : public ::testing::Test {
  protected:
-  ReportOutcome handle(const msg::StatusEvent& s, std::uint64_t n = 1) { return handle_status(s, n, {store, &github}); }
+  ReportOutcome handle(const msg::StatusEvent& s, std::uint64_t n = 1) {
+    return handle_status(s, n, {store, [this](const std::string& f) -> forge::StatusPoster* { return f == "github" ? &github : nullptr; }});
+  }
   state::testing::MemoryStore store;
   http::testing::FakeHttpClient http;
   forge::FixedToken token{"tok"};
-  forge::GitHubStatusClient github{http, "https://api.example", token};
+  ManualClock clock;
+  forge::GitHubStatusClient github{http, "https://api.example", token, clock};
 };
 }  // namespace
 

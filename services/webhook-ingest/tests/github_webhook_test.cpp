@@ -1,11 +1,11 @@
-#include "github_webhook.hpp"
-
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "flurry/bus/testing/memory_bus.hpp"
 #include "flurry/core/crypto.hpp"
+#include "fixtures.hpp"
+#include "webhook.hpp"
 
 using namespace flurry;
 using namespace flurry::ingest;
@@ -45,7 +45,7 @@ http::Request request(const std::string& body, const std::string& event = "push"
 
 class Ingest : public ::testing::Test {
  protected:
-  WebhookOutcome handle(const http::Request& r) { return handle_github_webhook(r, kSecret, {bus, clock}); }
+  WebhookOutcome handle(const http::Request& r) { return handle_webhook(github_dialect(), r, kSecret, {bus, clock}); }
   bus::testing::MemoryBus bus;
   ManualClock clock{1000};
 };
@@ -160,4 +160,108 @@ TEST_F(Ingest, HostileBranchNamesAreKeptExactly) {
   ASSERT_EQ(o.response.status, 202);
   auto c = msg::decode_change_event(bus.published().at(0).data);
   EXPECT_EQ(c->branch, branch);
+}
+
+// Fixtures shaped like GitHub's documented payloads.
+class GitHubEvents : public ::testing::Test, protected fixtures::IngestFixture {
+ protected:
+  WebhookOutcome send(const std::string& event, const std::string& name, const std::string& delivery = "gh-1") {
+    return handle_webhook(github_dialect(), request(fixtures::fixture("github", name), event, delivery), kSecret, ports());
+  }
+};
+
+TEST_F(GitHubEvents, APushFromTheDocumentedPayload) {
+  EXPECT_EQ(send("push", "push").response.status, 202);
+  auto c = changes("github").at(0);
+  EXPECT_EQ(c.kind, "push");
+  EXPECT_EQ(c.repo.owner, "octo-org");
+  EXPECT_EQ(c.repo.name, "hello-world");
+  EXPECT_EQ(c.repo.clone_url, "https://github.com/octo-org/hello-world.git");
+  EXPECT_EQ(c.branch, "main");
+  EXPECT_EQ(c.rev, "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c");
+  EXPECT_EQ(c.before, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
+  EXPECT_EQ(c.sender, "mona");
+  EXPECT_FALSE(c.is_pull_request());
+}
+
+TEST_F(GitHubEvents, ATagPushAndADeletedBranch) {
+  EXPECT_EQ(send("push", "push_tag", "t").response.status, 202);
+  EXPECT_EQ(changes("github").at(0).tag, "v1.2.0");
+  EXPECT_EQ(changes("github").at(0).before, "");  // a new tag has no previous commit
+  auto deleted = send("push", "push_deleted", "d");
+  EXPECT_EQ(deleted.result, "ignored");
+  EXPECT_EQ(changes("github").size(), 1u);
+}
+
+TEST_F(GitHubEvents, AnOpenedPullRequestFromAForkIsEvaluatedAtItsHead) {
+  auto o = send("pull_request", "pull_request_opened");
+  EXPECT_EQ(o.response.status, 202) << o.response.body;
+  auto c = changes("github").at(0);
+  EXPECT_EQ(c.kind, "pull_request");
+  EXPECT_EQ(c.id, "github:gh-1");
+  EXPECT_EQ(c.ref, "refs/pull/42/head");
+  EXPECT_EQ(c.rev, "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
+  EXPECT_EQ(c.branch, "");
+  EXPECT_EQ(c.repo.owner, "octo-org");  // the base repository
+  EXPECT_EQ(c.repo.clone_url, "https://github.com/octo-org/hello-world.git");
+  const auto& p = c.pull_request;
+  EXPECT_EQ(p.number, 42);
+  EXPECT_EQ(p.base_branch, "main");
+  EXPECT_EQ(p.base_rev, "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c");
+  EXPECT_EQ(p.head_branch, "fix-greeting");
+  EXPECT_EQ(p.head_clone_url, "https://github.com/outsider/hello-world.git");
+  EXPECT_TRUE(p.from_fork);
+  EXPECT_EQ(p.author, "outsider");
+  EXPECT_EQ(p.author_association, "FIRST_TIME_CONTRIBUTOR");
+  EXPECT_EQ(p.title, "Fix the greeting");
+  EXPECT_EQ(p.labels, std::vector<std::string>{"bug"});
+}
+
+TEST_F(GitHubEvents, NewCommitsOnAPullRequestAreANewChangeOfTheSameRef) {
+  send("pull_request", "pull_request_opened", "a");
+  send("pull_request", "pull_request_synchronize", "b");
+  auto c = changes("github");
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[1].kind, "pull_request");
+  EXPECT_EQ(c[1].ref, c[0].ref);
+  EXPECT_EQ(c[1].rev, "9f2c1c2b2a0d3e4f5a6b7c8d9e0f1a2b3c4d5e6f");
+}
+
+TEST_F(GitHubEvents, AClosedPullRequestCancelsAndOtherActionsAreIgnored) {
+  EXPECT_EQ(send("pull_request", "pull_request_closed", "c").response.status, 202);
+  EXPECT_EQ(changes("github").at(0).kind, "pull_request_closed");
+  auto labeled = send("pull_request", "pull_request_labeled", "l");
+  EXPECT_EQ(labeled.response.status, 202);
+  EXPECT_EQ(labeled.result, "ignored");
+  EXPECT_NE(labeled.detail.find("labeled"), std::string::npos);
+  EXPECT_EQ(changes("github").size(), 1u);
+}
+
+TEST_F(GitHubEvents, APullRequestWithoutItsHeadShaIs400NamingTheField) {
+  auto j = nlohmann::json::parse(fixtures::fixture("github", "pull_request_opened"));
+  j["pull_request"]["head"].erase("sha");
+  auto o = handle_webhook(github_dialect(), request(j.dump(), "pull_request"), kSecret, ports());
+  EXPECT_EQ(o.response.status, 400);
+  EXPECT_NE(o.response.body.find("pull_request.head.sha"), std::string::npos) << o.response.body;
+  j = nlohmann::json::parse(fixtures::fixture("github", "pull_request_opened"));
+  j["number"] = -3;
+  EXPECT_EQ(handle_webhook(github_dialect(), request(j.dump(), "pull_request"), kSecret, ports()).response.status, 400);
+  EXPECT_TRUE(bus.published().empty());
+}
+
+TEST_F(GitHubEvents, APullRequestFromADeletedForkIsStillEvaluatedFromTheBaseRepository) {
+  auto j = nlohmann::json::parse(fixtures::fixture("github", "pull_request_synchronize"));
+  j["pull_request"]["head"]["repo"] = nullptr;
+  EXPECT_EQ(handle_webhook(github_dialect(), request(j.dump(), "pull_request"), kSecret, ports()).response.status, 202);
+  auto c = changes("github").at(0);
+  EXPECT_TRUE(c.pull_request.from_fork);
+  EXPECT_EQ(c.pull_request.head_clone_url, "");
+  EXPECT_EQ(c.ref, "refs/pull/42/head");
+}
+
+TEST_F(GitHubEvents, PingFromTheDocumentedPayload) {
+  auto o = send("ping", "ping");
+  EXPECT_EQ(o.response.status, 200);
+  EXPECT_EQ(o.result, "ping");
+  EXPECT_TRUE(bus.published().empty());
 }

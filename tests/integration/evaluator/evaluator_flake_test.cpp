@@ -396,3 +396,55 @@ TEST_F(EvaluatorFlake, BuildsAreRequestedWhileNixIsStillEvaluating) {
   EXPECT_FALSE(*slow_job_existed);  // a's build was requested before zslow was evaluated
   EXPECT_EQ(build_requests(), (std::set<std::string>{job_id(change, "checks.x86_64-linux.a"), job_id(change, "checks.x86_64-linux.zslow")}));
 }
+
+TEST_F(EvaluatorFlake, APullRequestIsEvaluatedAsItsHeadMergedOntoTheBaseBranch) {
+  const auto n = nonce();
+  auto write = [&](const std::string& file, const std::string& text) {
+    test::write_file(src + "/" + file, text);
+    run_ok({"git", "-C", src, "add", file});
+    run_ok({"git", "-C", src, "commit", "-q", "-m", file});
+    return run_ok({"git", "-C", src, "rev-parse", "HEAD"});
+  };
+  // Checks come from one file per side, so the two sides merge cleanly.
+  write("flake.nix", R"({
+  outputs = { self }: let
+    mk = name: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo )" + n + R"( > $out" ]; };
+    from = f: if builtins.pathExists f then import f mk else {};
+  in { checks.x86_64-linux = { always = mk "always"; } // from ./base.nix // from ./pr.nix; };
+}
+)");
+  run_ok({"git", "-C", src, "checkout", "-q", "-b", "topic"});
+  const auto head = write("pr.nix", "mk: { fromPr = mk \"from-pr\"; }\n");
+  run_ok({"git", "-C", src, "checkout", "-q", "main"});
+  const auto base = write("base.nix", "mk: { fromBase = mk \"from-base\"; }\n");
+  run_ok({"git", "-C", src, "update-ref", "refs/pull/9/head", head});  // as the forge keeps it
+
+  msg::ChangeEvent c = change_for(head, "main", "pr-9");
+  c.kind = "pull_request";
+  c.ref = "refs/pull/9/head";
+  c.branch = "";
+  c.pull_request.number = 9;
+  c.pull_request.base_branch = "main";
+  c.pull_request.base_rev = base;
+  auto o = handle(c, git);
+  ASSERT_EQ(o.result, "evaluated") << o.error;
+  std::set<std::string> attrs;
+  auto jobs = store.list_jobs(state::eval_id_for_change(c.id));
+  ASSERT_TRUE(jobs.has_value());
+  for (const auto& j : *jobs) attrs.insert(j.attr);
+  EXPECT_EQ(attrs, (std::set<std::string>{"checks.x86_64-linux.always", "checks.x86_64-linux.fromBase", "checks.x86_64-linux.fromPr"}));
+  for (const auto& m : bus.published("flurry.status.")) EXPECT_EQ(msg::decode_status_event(m.data)->rev, head);
+
+  // The same pull request conflicting with its base fails its eval with the reason.
+  run_ok({"git", "-C", src, "checkout", "-q", "topic"});
+  const auto clash = write("base.nix", "mk: { other = mk \"other\"; }\n");
+  run_ok({"git", "-C", src, "checkout", "-q", "main"});
+  run_ok({"git", "-C", src, "update-ref", "refs/pull/9/head", clash});
+  auto conflicting = c;
+  conflicting.id = "github:pr-9-again";
+  conflicting.rev = clash;
+  auto f = handle(conflicting, git);
+  EXPECT_EQ(f.result, "eval_failed");
+  EXPECT_THAT(f.error, HasSubstr("cannot be merged into main"));
+  EXPECT_THAT(f.error, HasSubstr("base.nix"));
+}

@@ -62,12 +62,13 @@ const std::vector<std::string>& service_names() {
 }
 
 Stack::Stack(StackOptions options) : options_(std::move(options)) {
+  if (!options_.github_api_url.empty()) options_.forges["github"] = {options_.github_api_url, options_.github_token};
   options_.state_dir = fs::absolute(options_.state_dir).lexically_normal().string();
 }
 
 Stack::~Stack() { stop(); }
 
-std::string Stack::webhook_url() const { return service_url("webhook-ingest") + "/webhooks/github"; }
+std::string Stack::webhook_url(const std::string& forge) const { return service_url("webhook-ingest") + "/webhooks/" + forge; }
 std::string Stack::webhook_secret() const {
   // As the services read it: trailing newlines are not part of the secret.
   auto s = read_file(options_.state_dir + "/secrets/webhook-secret").value_or("");
@@ -112,8 +113,9 @@ Result<void> Stack::write_config() {
     if (!r) return fail(r.error());
     ::chmod((d + "/secrets/cache.key").c_str(), 0600);
   }
-  if (!options_.github_token.empty()) {
-    if (auto r = write_private_file(d + "/secrets/github-token", options_.github_token + "\n"); !r) return r;
+  for (const auto& [forge, account] : options_.forges) {
+    if (forge != "github" && forge != "gitea" && forge != "gitlab") return fail(Error::rejected("unknown forge " + forge));
+    if (auto r = write_private_file(d + "/secrets/" + forge + "-token", account.token + "\n"); !r) return r;
   }
   std::map<std::string, std::string> secret_files;
   for (const auto& [key, json] : options_.effect_secrets) {
@@ -140,7 +142,10 @@ Result<void> Stack::write_config() {
   put("redis", "host", toml_string("127.0.0.1"));
   put("redis", "port", std::to_string(redis_port_));
   put("webhook-ingest", "listen", listen("webhook-ingest"));
-  put("webhook-ingest.github", "secret_file", toml_string(d + "/secrets/webhook-secret"));
+  // One secret for every forge's webhooks (GitLab's token is the secret itself).
+  for (const char* forge : {"github", "gitea", "gitlab"}) {
+    put(std::string("webhook-ingest.") + forge, "secret_file", toml_string(d + "/secrets/webhook-secret"));
+  }
   put("evaluator", "listen", listen("evaluator"));
   put("evaluator", "work_dir", toml_string(d + "/evaluator"));
   put("evaluator", "allowed_url_schemes", toml_list(options_.allowed_url_schemes));
@@ -161,9 +166,9 @@ Result<void> Stack::write_config() {
   put("web", "api_token_file", toml_string(d + "/secrets/api-token"));
   put("web", "public_url", toml_string(options_.public_url));
   put("reporter", "listen", listen("reporter"));
-  if (!options_.github_api_url.empty()) {
-    put("reporter.github", "api_url", toml_string(options_.github_api_url));
-    put("reporter.github", "token_file", toml_string(d + "/secrets/github-token"));
+  for (const auto& [forge, account] : options_.forges) {
+    put(forge, "api_url", toml_string(account.api_url));
+    put(forge, "token_file", toml_string(d + "/secrets/" + forge + "-token"));
   }
   for (const auto& kv : options_.extra_config) {
     auto eq = kv.find('=');

@@ -1,38 +1,29 @@
 #pragma once
 // GitHub commit statuses over the HTTP client port.
-#include <chrono>
-#include <optional>
 #include <string>
 
+#include "flurry/core/clock.hpp"
 #include "flurry/forge/github_app.hpp"
-#include "flurry/http/http.hpp"
-#include "flurry/messages/messages.hpp"
+#include "flurry/forge/status_poster.hpp"
 
 namespace flurry::forge {
 
-struct PostResult {
-  bool ok = false;
-  bool retry = false;                             // transient: 5xx, 429, rate limit, no answer
-  std::optional<std::chrono::seconds> retry_after;  // when the forge said how long to wait
-  int http_status = 0;
-  std::string message;  // for logs; never contains the token
-};
-
-class GitHubStatusClient {
+class GitHubStatusClient final : public StatusPoster {
  public:
   // `tokens` gives the token per repository (FixedToken, GitHubAppTokens).
-  GitHubStatusClient(http::Client& client, std::string api_url, GitHubTokens& tokens)
-      : client_(client), api_url_(std::move(api_url)), tokens_(tokens) {}
+  GitHubStatusClient(http::Client& client, std::string api_url, GitHubTokens& tokens, Clock& clock)
+      : client_(client), api_url_(std::move(api_url)), tokens_(tokens), clock_(clock) {}
   // POST {api}/repos/{owner}/{repo}/statuses/{sha}
-  PostResult post(const msg::StatusEvent& status);
+  PostResult post(const msg::StatusEvent& status) override;
 
  private:
   http::Client& client_;
   std::string api_url_;
   GitHubTokens& tokens_;
+  Clock& clock_;
 };
 
-// Percent-encodes one URL path segment.
-std::string path_segment(const std::string& s);
+// The headers of every GitHub REST call with `token`.
+std::map<std::string, std::string> github_headers(const std::string& token);
 
 }  // namespace flurry::forge

@@ -29,12 +29,13 @@ class CliGit final : public Git {
   // refs/flurry/<rev>. Commits already in the mirror need no network.
   Result<std::string> fetch(const FetchRequest& req) override;
   Result<std::string> fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir) override;
+  Result<Merge> merge(const std::string& mirror_dir, const std::string& base_rev, const std::string& head_rev) override;
   Result<std::optional<std::string>> read_file(const std::string& mirror_dir, const std::string& rev, const std::string& path,
                                                std::size_t max_bytes = 1024 * 1024) override;
 
  private:
   Result<void> check_url(const std::string& url) const;
-  Result<ProcessResult> git(const std::vector<std::string>& args);
+  Result<ProcessResult> git(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
   std::mutex& mirror_lock(const std::string& mirror);
   ProcessRunner& runner_;
   CliGitOptions options_;

@@ -16,6 +16,12 @@ struct FetchRequest {
   std::string mirror_dir;  // bare repository, created if missing
 };
 
+// A merge commit made in a mirror.
+struct Merge {
+  std::string rev;        // the merge commit, 40 hex
+  std::string flake_ref;  // as fetch() returns it, for the merge commit
+};
+
 class Git {
  public:
   virtual ~Git() = default;
@@ -26,6 +32,13 @@ class Git {
   // Fetches the current head of `branch` from `url` into the mirror and
   // returns its commit id (e.g. to read the default branch's config).
   virtual Result<std::string> fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir) = 0;
+  // Merges `head_rev` into `base_rev`, both already in the mirror, as a
+  // forge's merge ref would (first parent base, second head), without a
+  // work tree. The commit's author, committer and dates are fixed, so the
+  // same two commits always make the same merge (a redelivered change
+  // evaluates the same thing). Pinned like fetch(). A conflict is a
+  // rejected error naming the conflicting files.
+  virtual Result<Merge> merge(const std::string& mirror_dir, const std::string& base_rev, const std::string& head_rev) = 0;
   // The contents of `path` at commit `rev` in a mirror fetch() filled;
   // nullopt when the commit has no such file. At most `max_bytes` are read
   // (a larger file is an error).

@@ -26,20 +26,53 @@ struct Repo {
   std::string full_name() const { return owner + "/" + name; }
 };
 
+// A pull request (GitHub, Gitea/Forgejo) or merge request (GitLab), as
+// its event described it.
+struct PullRequest {
+  int number = 0;            // 0: the change is no pull request
+  std::string base_branch;   // the branch it wants to merge into
+  std::string base_rev;      // that branch's head when the event was sent (may be empty)
+  std::string head_branch;   // the branch it comes from (in head_clone_url)
+  std::string head_clone_url;  // the repository holding the head (a fork's)
+  bool from_fork = false;      // head and base repositories differ
+  std::string author;
+  // What the forge says of the author's standing in the base repository
+  // (GitHub author_association: OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR,
+  // FIRST_TIME_CONTRIBUTOR, NONE...); empty when the forge does not say.
+  std::string author_association;
+  std::string title;
+  std::vector<std::string> labels;
+  bool operator==(const PullRequest&) const = default;
+};
+
 // schemas/change_event.schema.json; subject flurry.change.<forge>
 struct ChangeEvent {
   std::string id;    // globally unique: "<forge>:<delivery id>"
-  std::string kind;  // "push"
+  // "push": a branch or tag moved to `rev`.
+  // "pull_request": a pull request's head is `rev`; it is evaluated merged
+  //   onto its base branch, statuses go to `rev`.
+  // "pull_request_closed": the pull request was closed or merged: its work
+  //   is cancelled.
+  std::string kind;
   Repo repo;
-  std::string ref;     // "refs/heads/main", "refs/tags/v1"
+  // Branches and tags: "refs/heads/main", "refs/tags/v1". Pull requests:
+  // the forge's ref of the head, "refs/pull/<n>/head" (GitHub, Gitea) or
+  // "refs/merge-requests/<n>/head" (GitLab).
+  std::string ref;
   std::string branch;  // set for branch pushes
   std::string tag;     // set for tag pushes
   std::string rev;     // 40 hex
   std::string before;  // previous rev, may be empty
   std::string sender;
   std::int64_t received_at_ms = 0;
+  PullRequest pull_request;  // set for the pull_request kinds
   bool operator==(const ChangeEvent&) const = default;
+  bool is_pull_request() const { return pull_request.number > 0; }
 };
+
+inline constexpr std::string_view kPush = "push";
+inline constexpr std::string_view kPullRequest = "pull_request";
+inline constexpr std::string_view kPullRequestClosed = "pull_request_closed";
 
 // schemas/build_request.schema.json; subject flurry.build.<system>
 struct BuildRequest {

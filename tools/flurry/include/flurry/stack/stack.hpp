@@ -21,8 +21,15 @@ struct StackOptions {
   std::string state_dir;          // created if missing; everything lives here
   std::string bin_dir;            // build tree (services/<name>/flurry-<name>) or a flat bin dir
   int ingest_port = 0;            // 0 = any free port
-  std::string github_api_url;     // reporter posts statuses here; empty = reporter only logs
-  std::string github_token;       // written to a secret file when api url is set
+  // Forges the reporter posts statuses to: "github", "gitea", "gitlab" ->
+  // API base URL and token (written to a secret file). None: it only logs.
+  struct ForgeAccount {
+    std::string api_url;
+    std::string token;
+  };
+  std::map<std::string, ForgeAccount> forges;
+  std::string github_api_url;  // TEMPORARY alias of forges["github"]
+  std::string github_token;
   std::string public_url;         // target_url base; empty = none
   std::string log_level = "info";
   std::vector<std::string> allowed_url_schemes = {"https", "ssh", "git", "file"};
@@ -47,7 +54,9 @@ class Stack {
   std::vector<std::string> stop();
 
   const StackOptions& options() const { return options_; }
-  std::string webhook_url() const;   // http://127.0.0.1:<ingest>/webhooks/github
+  // http://127.0.0.1:<ingest>/webhooks/<forge>; every forge's webhooks are
+  // signed with webhook_secret().
+  std::string webhook_url(const std::string& forge = "github") const;
   std::string webhook_secret() const;
   std::string service_url(const std::string& name) const;  // http://127.0.0.1:<port>
   std::string nats_url() const;

@@ -23,6 +23,13 @@ class FakeGit final : public Git {
     if (it == heads.end()) return fail(Error::transient("no branch " + branch));
     return it->second;
   }
+  Result<Merge> merge(const std::string&, const std::string& base_rev, const std::string& head_rev) override {
+    merges.emplace_back(base_rev, head_rev);
+    if (merge_error) return fail(*merge_error);
+    // A made-up but stable id for the pair.
+    std::string rev = (base_rev.substr(0, 20) + head_rev.substr(0, 20));
+    return Merge{rev, "git+file:///mirror?ref=refs/flurry/" + rev + "&rev=" + rev};
+  }
   Result<std::optional<std::string>> read_file(const std::string&, const std::string&, const std::string& path,
                                                std::size_t) override {
     auto it = files.find(path);
@@ -32,6 +39,8 @@ class FakeGit final : public Git {
 
   std::vector<FetchRequest> requests;        // what fetch was asked
   std::optional<Error> error;                 // fetch fails with this when set
+  std::vector<std::pair<std::string, std::string>> merges;  // (base, head) merge was asked for
+  std::optional<Error> merge_error;                          // merge fails with this when set
   std::map<std::string, std::string> heads;  // branch -> rev
   std::map<std::string, std::string> files;  // path -> contents at every commit
 };

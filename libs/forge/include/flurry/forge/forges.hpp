@@ -1,0 +1,42 @@
+#pragma once
+// The forges one installation talks to, configured once and shared by the
+// services that call them (the reporter today):
+//
+//   [github]  api_url = "https://api.github.com"   (the default)
+//             token_file = "..."                   a personal or fixed token, or
+//             app_id = 123, private_key_file = "..."  as a GitHub App
+//   [gitea]   api_url = "https://gitea.example.org" (required), token_file
+//   [gitlab]  api_url = "https://gitlab.com"        (the default), token_file
+//
+// [reporter.github] is read as [github] when [github] is absent (the
+// spelling of earlier versions). Secrets are read with read_secret_file, so
+// they are redacted from every log line.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flurry/core/clock.hpp"
+#include "flurry/core/config.hpp"
+#include "flurry/forge/github_app.hpp"
+#include "flurry/forge/status_poster.hpp"
+
+namespace flurry::forge {
+
+class Forges {
+ public:
+  // Throws ConfigError for a section that is present but incomplete.
+  Forges(const Config& config, http::Client& client, Clock& clock);
+  ~Forges();
+  // The status poster of `forge` ("github", "gitea", "gitlab"); null when
+  // that forge is not configured.
+  StatusPoster* poster(const std::string& forge) const;
+  // Names of the configured forges, sorted.
+  std::vector<std::string> configured() const;
+
+ private:
+  std::unique_ptr<GitHubTokens> github_tokens_;
+  std::map<std::string, std::unique_ptr<StatusPoster>> posters_;
+};
+
+}  // namespace flurry::forge

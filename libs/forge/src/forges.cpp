@@ -1,0 +1,66 @@
+#include "flurry/forge/forges.hpp"
+
+#include "flurry/forge/gitea_status.hpp"
+#include "flurry/forge/github_status.hpp"
+#include "flurry/forge/gitlab_status.hpp"
+
+namespace flurry::forge {
+namespace {
+
+// GitHub shows the App ID as a number; TOML may hold it as one or as a string.
+std::string app_id(const Config& c, const std::string& key) {
+  try {
+    return c.require_string(key);
+  } catch (const ConfigError&) {
+    auto id = c.get_int(key, 0);
+    if (id <= 0) throw ConfigError(key + " must be the app's numeric id");
+    return std::to_string(id);
+  }
+}
+
+bool present(const Config& c, const std::string& section) { return !c.keys(section).empty(); }
+
+std::string token_from(const Config& c, const std::string& section) {
+  return read_secret_file(c.require_string(section + ".token_file"));
+}
+
+}  // namespace
+
+Forges::Forges(const Config& c, http::Client& client, Clock& clock) {
+  const std::string gh = present(c, "github") ? "github" : present(c, "reporter.github") ? "reporter.github" : "";
+  if (!gh.empty()) {
+    const auto url = c.get_string(gh + ".api_url", "https://api.github.com");
+    if (c.has(gh + ".app_id")) {
+      github_tokens_ = std::make_unique<GitHubAppTokens>(
+          client, clock,
+          GitHubAppOptions{.api_url = url,
+                           .app_id = app_id(c, gh + ".app_id"),
+                           .private_key_pem = read_secret_file(c.require_string(gh + ".private_key_file"))});
+    } else {
+      github_tokens_ = std::make_unique<FixedToken>(token_from(c, gh));
+    }
+    posters_["github"] = std::make_unique<GitHubStatusClient>(client, url, *github_tokens_, clock);
+  }
+  if (present(c, "gitea")) {
+    posters_["gitea"] = std::make_unique<GiteaStatusClient>(client, c.require_string("gitea.api_url"), token_from(c, "gitea"), clock);
+  }
+  if (present(c, "gitlab")) {
+    posters_["gitlab"] = std::make_unique<GitLabStatusClient>(client, c.get_string("gitlab.api_url", "https://gitlab.com"),
+                                                              token_from(c, "gitlab"), clock);
+  }
+}
+
+Forges::~Forges() = default;
+
+StatusPoster* Forges::poster(const std::string& forge) const {
+  auto it = posters_.find(forge);
+  return it == posters_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> Forges::configured() const {
+  std::vector<std::string> out;
+  for (const auto& [name, _] : posters_) out.push_back(name);
+  return out;
+}
+
+}  // namespace flurry::forge
