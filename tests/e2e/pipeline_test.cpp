@@ -13,7 +13,7 @@
 #include "flurry/core/crypto.hpp"
 #include "flurry/core/process.hpp"
 #include "flurry/core/log.hpp"
-#include "flurry/fakes/fake_github.hpp"
+#include "flurry/fakes/fake_forge.hpp"
 #include "flurry/core/text.hpp"
 #include "flurry/http/http.hpp"
 #include "flurry/stack/stack.hpp"
@@ -80,8 +80,7 @@ class Pipeline : public ::testing::Test {
     stack::StackOptions o;
     o.state_dir = tmp.file("state");
     o.bin_dir = FLURRY_BINARY_DIR;
-    o.github_api_url = github.url();
-    o.github_token = kToken;
+    o.forges["github"] = {github.url(), kToken};
     o.log_level = "debug";
     o.env["NIX_CONFIG"] = test::test_nix_config();
     o.effect_secrets["github:octo/*"] = R"({"deploy-key": {"data": {"key": ")" + kEffectSecret + R"("}}})";
@@ -170,7 +169,7 @@ class Pipeline : public ::testing::Test {
   }
 
   test::TempDir tmp{"flurry-e2e"};
-  fakes::FakeGitHub github;
+  fakes::FakeForge github;
   std::unique_ptr<stack::Stack> stack_;
   std::unique_ptr<state::StateStore> store;
   std::string repo;

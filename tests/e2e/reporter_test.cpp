@@ -10,7 +10,7 @@
 
 #include "flurry/bus/nats_bus.hpp"
 #include "flurry/core/child.hpp"
-#include "flurry/fakes/fake_github.hpp"
+#include "flurry/fakes/fake_forge.hpp"
 #include "flurry/pipeline/publish.hpp"
 #include "flurry/test/jwt.hpp"
 #include "flurry/test/servers.hpp"
@@ -23,7 +23,7 @@ TEST(Reporter, AsAGitHubAppItPostsStatusesWithInstallationTokensItNeverLogs) {
   test::TempDir tmp("flurry-reporter-app");
   test::NatsServer nats(tmp.file("nats"));
   test::RedisServer redis(tmp.file("redis"));
-  fakes::FakeGitHub github;
+  fakes::FakeForge github;
   auto key = test::new_rsa_key_pair();
   github.act_as_app("4242", key.public_pem, 99);
   test::write_file(tmp.file("app.pem"), key.private_pem);

@@ -62,7 +62,6 @@ const std::vector<std::string>& service_names() {
 }
 
 Stack::Stack(StackOptions options) : options_(std::move(options)) {
-  if (!options_.github_api_url.empty()) options_.forges["github"] = {options_.github_api_url, options_.github_token};
   options_.state_dir = fs::absolute(options_.state_dir).lexically_normal().string();
 }
 

@@ -28,8 +28,6 @@ struct StackOptions {
     std::string token;
   };
   std::map<std::string, ForgeAccount> forges;
-  std::string github_api_url;  // TEMPORARY alias of forges["github"]
-  std::string github_token;
   std::string public_url;         // target_url base; empty = none
   std::string log_level = "info";
   std::vector<std::string> allowed_url_schemes = {"https", "ssh", "git", "file"};
