@@ -1,5 +1,7 @@
 // flurry-webhook-ingest: POST /webhooks/{github,gitea,gitlab} -> flurry.change.<forge>.
 #include <chrono>
+#include <utility>
+#include <vector>
 
 #include "flurry/core/log.hpp"
 #include "flurry/service/runtime.hpp"
@@ -10,14 +12,18 @@ using namespace flurry;
 int main(int argc, char** argv) {
   return service::run("webhook-ingest", argc, argv, [](service::Runtime& rt) {
     static SystemClock clock;
-    auto& bus = rt.bus();
-    int forges = 0;
+    // Configuration first: a bad one is refused before anything connects.
+    std::vector<std::pair<const ingest::Dialect*, std::string>> forges;
     for (const ingest::Dialect* dialect : {&ingest::github_dialect(), &ingest::gitea_dialect(), &ingest::gitlab_dialect()}) {
       const auto key = "webhook-ingest." + dialect->forge + ".secret_file";
-      if (!rt.config().has(key)) continue;
-      const std::string secret = read_secret_file(rt.config().require_string(key));
-      if (secret.empty()) throw ConfigError(key + " names an empty file");
-      ++forges;
+      if (rt.config().has(key)) forges.emplace_back(dialect, read_secret_file(rt.config().require_string(key)));
+    }
+    if (forges.empty()) {
+      throw ConfigError("no forge is configured: set webhook-ingest.github.secret_file, webhook-ingest.gitea.secret_file "
+                        "or webhook-ingest.gitlab.secret_file");
+    }
+    auto& bus = rt.bus();
+    for (const auto& [dialect, secret] : forges) {
       const auto path = "/webhooks/" + dialect->forge;
       auto handler = [&rt, &bus, secret, dialect](const http::Request& req) {
         auto start = std::chrono::steady_clock::now();
@@ -36,10 +42,6 @@ int main(int argc, char** argv) {
       rt.http().route("POST", path, handler);
       // Forgejo is Gitea's fork and speaks its dialect.
       if (dialect->forge == "gitea") rt.http().route("POST", "/webhooks/forgejo", handler);
-    }
-    if (forges == 0) {
-      throw ConfigError("no forge is configured: set webhook-ingest.github.secret_file, webhook-ingest.gitea.secret_file "
-                        "or webhook-ingest.gitlab.secret_file");
     }
   });
 }

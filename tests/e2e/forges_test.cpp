@@ -1,0 +1,266 @@
+// End to end, per forge: a webhook shaped like the forge's own (fixtures in
+// tests/fixtures/webhooks), signed the forge's way, through the whole
+// stack (real NATS, Redis, nix, git), to the final statuses the fake forge
+// received through that forge's status API.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "flurry/core/crypto.hpp"
+#include "flurry/core/process.hpp"
+#include "flurry/fakes/fake_forge.hpp"
+#include "flurry/http/http.hpp"
+#include "flurry/stack/stack.hpp"
+#include "flurry/state/ids.hpp"
+#include "flurry/state/redis_store.hpp"
+#include "flurry/test/servers.hpp"
+
+namespace fs = std::filesystem;
+using namespace flurry;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string kSystem = "x86_64-linux";
+std::string ctx(const std::string& attr) { return "flurry/checks." + kSystem + "." + attr; }
+
+json fixture(const std::string& forge, const std::string& name) {
+  auto text = read_file(std::string(FLURRY_SOURCE_DIR) + "/tests/fixtures/webhooks/" + forge + "/" + name + ".json");
+  EXPECT_TRUE(text.has_value()) << forge << "/" << name;
+  return json::parse(text.value_or("{}"));
+}
+
+class ForgeFlows : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    forge.set_token("gitea", "gitea-token-e2e");
+    forge.set_token("gitlab", "gitlab-token-e2e");
+    stack::StackOptions o;
+    o.state_dir = tmp.file("state");
+    o.bin_dir = FLURRY_BINARY_DIR;
+    o.forges["github"] = {forge.url(), "github-token-e2e"};
+    o.forges["gitea"] = {forge.url(), "gitea-token-e2e"};
+    o.forges["gitlab"] = {forge.url(), "gitlab-token-e2e"};
+    o.env["NIX_CONFIG"] = test::test_nix_config();
+    setenv("NIX_CONFIG", o.env["NIX_CONFIG"].c_str(), 1);
+    stack_ = std::make_unique<stack::Stack>(o);
+    auto r = stack_->start();
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    auto s = state::connect_redis({.host = "127.0.0.1", .port = stack_->redis_port()});
+    ASSERT_TRUE(s.has_value()) << s.error().message;
+    store = std::move(*s);
+    repo = tmp.file("repo");
+    nonce = std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    git({"init", "-q", "-b", "main", repo});
+  }
+  void TearDown() override {
+    if (stack_) {
+      EXPECT_TRUE(stack_->stop().empty());
+    }
+  }
+
+  void git(std::vector<std::string> args) {
+    args.insert(args.begin(), "git");
+    auto r = default_process_runner().run({.argv = args,
+                                           .env = {{"GIT_AUTHOR_NAME", "t"}, {"GIT_AUTHOR_EMAIL", "t@t"},
+                                                   {"GIT_COMMITTER_NAME", "t"}, {"GIT_COMMITTER_EMAIL", "t@t"}}});
+    ASSERT_TRUE(r && r->ok()) << (r ? r->err : r.error().message);
+  }
+  // Commits `files` on `branch` (created from the current one if new).
+  std::string commit(const std::string& branch, const std::map<std::string, std::string>& files) {
+    git({"-C", repo, "checkout", "-q", "-B", branch});
+    for (const auto& [name, text] : files) test::write_file(repo + "/" + name, text);
+    git({"-C", repo, "add", "-A"});
+    git({"-C", repo, "commit", "-q", "-m", branch});
+    auto rev = stack::commit_all(repo, branch);
+    return rev.value_or("");
+  }
+  // A flake with checks `ok`, and `fail` when asked; extra checks come from
+  // extra.nix when it exists (so two branches can add checks and merge).
+  std::string flake(bool failing) {
+    return R"({
+  outputs = { self }: let
+    mk = name: script: derivation { inherit name; system = ")" + kSystem + R"("; builder = "/bin/sh"; args = [ "-c" ("# )" + nonce + R"(
+" + script) ]; };
+    extra = if builtins.pathExists ./extra.nix then import ./extra.nix mk else {};
+  in { checks.)" + kSystem + R"( = { ok = mk "ok" "echo ok > $out"; } // extra)" + (failing ? R"( // { fail = mk "fail" "exit 3"; })" : "") +
+           R"(; };
+}
+)";
+  }
+
+  int post(const std::string& forge_name, std::map<std::string, std::string> headers, const std::string& body) {
+    headers["Content-Type"] = "application/json";
+    auto r = http::make_client()->send({.method = "POST", .url = stack_->webhook_url(forge_name), .headers = headers, .body = body});
+    EXPECT_TRUE(r.has_value());
+    if (r) {
+      EXPECT_EQ(r->status / 100, 2) << r->body;
+    }
+    return r ? r->status : 0;
+  }
+  int github_event(const std::string& event, const std::string& delivery, const json& body) {
+    auto text = body.dump();
+    return post("github", {{"X-GitHub-Event", event}, {"X-GitHub-Delivery", delivery},
+                           {"X-Hub-Signature-256", "sha256=" + crypto::hmac_sha256_hex(stack_->webhook_secret(), text)}},
+                text);
+  }
+  int gitea_event(const std::string& event, const std::string& delivery, const json& body) {
+    auto text = body.dump();
+    return post("gitea", {{"X-Gitea-Event", event}, {"X-Gitea-Delivery", delivery},
+                          {"X-Gitea-Signature", crypto::hmac_sha256_hex(stack_->webhook_secret(), text)}},
+                text);
+  }
+  int gitlab_event(const std::string& event, const std::string& uuid, const json& body) {
+    return post("gitlab", {{"X-Gitlab-Event", event}, {"X-Gitlab-Event-UUID", uuid}, {"X-Gitlab-Token", stack_->webhook_secret()}},
+                body.dump());
+  }
+
+  // Waits until the eval of `change_id` ended and each of `contexts` holds a
+  // final (not pending) status for `sha` on `forge_name`.
+  std::map<std::string, fakes::PostedStatus> wait_for(const std::string& forge_name, const std::string& sha,
+                                                      const std::vector<std::string>& contexts, const std::string& change_id) {
+    const auto eval_id = state::eval_id_for_change(change_id);
+    const auto deadline = std::chrono::steady_clock::now() + 180s;
+    std::optional<std::chrono::steady_clock::time_point> ended_at;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto finals = forge.final_statuses(sha, forge_name);
+      bool done = true;
+      for (const auto& c : contexts) done = done && finals.count(c) && finals[c].state != "pending";
+      auto e = store->get_eval(eval_id);
+      const bool ended = e && e->has_value() && (*e)->state != state::EvalState::kEvaluating && (*e)->state != state::EvalState::kBuilding;
+      if (ended && !ended_at) ended_at = std::chrono::steady_clock::now();
+      // Once ended, statuses still on their way get a few seconds (and late,
+      // wrong ones a chance to show up).
+      if (ended_at && std::chrono::steady_clock::now() - *ended_at > (done ? 1500ms : 10s)) {
+        if (!done) ADD_FAILURE() << "the eval ended without final " << forge_name << " statuses for every context";
+        return forge.final_statuses(sha, forge_name);
+      }
+      auto dead = stack_->dead_children();
+      if (!dead.empty()) {
+        ADD_FAILURE() << dead[0] << " died; see " << stack_->log_path(dead[0]);
+        break;
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+    ADD_FAILURE() << "timed out waiting for " << forge_name << " statuses of " << sha;
+    return forge.final_statuses(sha, forge_name);
+  }
+
+  test::TempDir tmp{"flurry-e2e-forges"};
+  fakes::FakeForge forge;
+  std::unique_ptr<stack::Stack> stack_;
+  std::unique_ptr<state::StateStore> store;
+  std::string repo, nonce;
+};
+
+}  // namespace
+
+TEST_F(ForgeFlows, GitHubPullRequestFromAForkIsBuiltMergedOntoItsBaseAndClosingItCancels) {
+  commit("main", {{"flake.nix", flake(false)}});
+  const auto head = commit("topic", {{"extra.nix", "mk: { fromPr = mk \"from-pr\" \"echo pr > $out\"; }\n"}});
+  const auto base = commit("main", {{"README", "base moved on\n"}});
+  git({"-C", repo, "update-ref", "refs/pull/42/head", head});
+  auto body = fixture("github", "pull_request_opened");
+  body["repository"]["clone_url"] = "file://" + repo;
+  body["pull_request"]["base"]["repo"]["clone_url"] = "file://" + repo;
+  body["pull_request"]["head"]["sha"] = head;
+  body["pull_request"]["base"]["sha"] = base;
+  github_event("pull_request", "pr-open", body);
+  auto s = wait_for("github", head, {"flurry/eval", ctx("ok"), ctx("fromPr")}, "github:pr-open");
+  EXPECT_EQ(s["flurry/eval"].state, "success") << s["flurry/eval"].description;
+  EXPECT_EQ(s[ctx("ok")].state, "success");
+  EXPECT_EQ(s[ctx("fromPr")].state, "success");
+  EXPECT_EQ(s[ctx("ok")].owner, "octo-org");
+  EXPECT_EQ(s[ctx("ok")].repo, "hello-world");
+  // Nothing was posted for the merge commit or the base.
+  EXPECT_TRUE(forge.final_statuses(base).empty());
+
+  // New commits that fail, then the pull request is closed while they build.
+  const auto head2 = commit("topic", {{"flake.nix", flake(true)}, {"extra.nix", "mk: { slow = mk \"slow\" \"/bin/sleep 60; echo > $out\"; }\n"}});
+  git({"-C", repo, "update-ref", "refs/pull/42/head", head2});
+  auto sync = fixture("github", "pull_request_synchronize");
+  sync["repository"]["clone_url"] = "file://" + repo;
+  sync["pull_request"]["head"]["sha"] = head2;
+  sync["pull_request"]["base"]["sha"] = base;
+  github_event("pull_request", "pr-sync", sync);
+  const auto eval2 = state::eval_id_for_change("github:pr-sync");
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto e = store->get_eval(eval2);
+    if (e && e->has_value() && (*e)->state == state::EvalState::kBuilding) break;
+    std::this_thread::sleep_for(100ms);
+  }
+
+  auto closed = fixture("github", "pull_request_closed");
+  closed["repository"]["clone_url"] = "file://" + repo;
+  closed["pull_request"]["head"]["sha"] = head2;
+  github_event("pull_request", "pr-close", closed);
+  auto s2 = wait_for("github", head2, {"flurry/eval", ctx("slow")}, "github:pr-sync");
+  EXPECT_EQ((*store->get_eval(eval2))->state, state::EvalState::kCancelled);
+  EXPECT_EQ(s2[ctx("slow")].state, "error");
+  EXPECT_NE(s2[ctx("slow")].description.find("pull request #42 was closed"), std::string::npos) << s2[ctx("slow")].description;
+}
+
+TEST_F(ForgeFlows, GiteaPushAndPullRequestEndAsGiteaCommitStatuses) {
+  const auto rev = commit("main", {{"flake.nix", flake(true)}});
+  auto push = fixture("gitea", "push");
+  push["after"] = rev;
+  push["repository"]["clone_url"] = "file://" + repo;
+  gitea_event("push", "gitea-push-1", push);
+  auto s = wait_for("gitea", rev, {"flurry/eval", ctx("ok"), ctx("fail")}, "gitea:gitea-push-1");
+  EXPECT_EQ(s["flurry/eval"].state, "success");
+  EXPECT_EQ(s[ctx("ok")].state, "success");
+  EXPECT_EQ(s[ctx("fail")].state, "failure");
+  EXPECT_EQ(s[ctx("ok")].owner, "flurry-org");
+  EXPECT_EQ(s[ctx("ok")].repo, "hello");
+  // Every call carried Gitea's token header.
+  for (const auto& call : forge.calls()) {
+    if (call.forge == "gitea") {
+      EXPECT_EQ(call.headers.at("authorization"), "token gitea-token-e2e") << call.path;
+    }
+  }
+
+  const auto head = commit("add-check", {{"extra.nix", "mk: { added = mk \"added\" \"echo > $out\"; }\n"}});
+  git({"-C", repo, "update-ref", "refs/pull/5/head", head});
+  auto pr = fixture("gitea", "pull_request_opened");
+  pr["repository"]["clone_url"] = "file://" + repo;
+  pr["pull_request"]["head"]["sha"] = head;
+  pr["pull_request"]["base"]["sha"] = rev;
+  gitea_event("pull_request", "gitea-pr-1", pr);
+  auto p = wait_for("gitea", head, {"flurry/eval", ctx("added")}, "gitea:gitea-pr-1");
+  EXPECT_EQ(p["flurry/eval"].state, "success");
+  EXPECT_EQ(p[ctx("added")].state, "success");
+}
+
+TEST_F(ForgeFlows, GitLabPushAndMergeRequestEndAsGitLabCommitStatuses) {
+  const auto rev = commit("main", {{"flake.nix", flake(true)}});
+  auto push = fixture("gitlab", "push");
+  push["after"] = rev;
+  push["checkout_sha"] = rev;
+  push["project"]["git_http_url"] = "file://" + repo;
+  gitlab_event("Push Hook", "gl-push-1", push);
+  auto s = wait_for("gitlab", rev, {"flurry/eval", ctx("ok"), ctx("fail")}, "gitlab:gl-push-1");
+  EXPECT_EQ(s["flurry/eval"].state, "success");
+  EXPECT_EQ(s[ctx("ok")].state, "success");
+  EXPECT_EQ(s[ctx("fail")].state, "failed");  // GitLab's word
+  EXPECT_EQ(s[ctx("ok")].owner, "infra/nix");
+  EXPECT_EQ(s[ctx("ok")].repo, "hello");
+  // Each context was pending (queued) before it ended.
+  bool pending_seen = false;
+  for (const auto& st : forge.statuses()) pending_seen = pending_seen || (st.forge == "gitlab" && st.state == "pending");
+  EXPECT_TRUE(pending_seen);
+
+  const auto head = commit("ms-viewport", {{"extra.nix", "mk: { fromMr = mk \"from-mr\" \"echo > $out\"; }\n"}});
+  git({"-C", repo, "update-ref", "refs/merge-requests/7/head", head});
+  auto mr = fixture("gitlab", "merge_request_open");
+  mr["project"]["git_http_url"] = "file://" + repo;
+  mr["object_attributes"]["last_commit"]["id"] = head;
+  gitlab_event("Merge Request Hook", "gl-mr-1", mr);
+  auto m = wait_for("gitlab", head, {"flurry/eval", ctx("fromMr")}, "gitlab:gl-mr-1");
+  EXPECT_EQ(m["flurry/eval"].state, "success") << m["flurry/eval"].description;
+  EXPECT_EQ(m[ctx("fromMr")].state, "success");
+}
