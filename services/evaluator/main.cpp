@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     cfg.attr_timeout = c.get_duration_ms("evaluator.attr_timeout", cfg.attr_timeout);
     cfg.force_recurse = c.get_bool("evaluator.force_recurse", cfg.force_recurse);
     cfg.max_deliver = static_cast<int>(c.get_int("evaluator.max_deliver", cfg.max_deliver));
+    cfg.branch_rules = repo::read_branch_rules(c);
     if (cfg.systems.empty()) throw ConfigError("evaluator.systems must name at least one system");
     if (cfg.attribute.empty()) throw ConfigError("evaluator.attribute must not be empty");
     if (cfg.max_deliver < 1) throw ConfigError("evaluator.max_deliver must be at least 1");

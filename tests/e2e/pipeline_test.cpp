@@ -81,6 +81,7 @@ class Pipeline : public ::testing::Test {
     o.state_dir = tmp.file("state");
     o.bin_dir = FLURRY_BINARY_DIR;
     o.forges["github"] = {github.url(), kToken};
+    o.extra_config.push_back("branches.features.match_glob=\"feature*\"");
     o.log_level = "debug";
     o.env["NIX_CONFIG"] = test::test_nix_config();
     o.effect_secrets["github:octo/*"] = R"({"deploy-key": {"data": {"key": ")" + kEffectSecret + R"("}}})";

@@ -512,6 +512,16 @@ Result<void> Handler::publish_batch(const state::EvalRecord& eval, const std::ve
 
 EvalOutcome Handler::run() {
   if (change_.kind == msg::kPullRequestClosed) return close_pull_request();
+  if (!change_.branch.empty()) {
+    // Only the default branch and the branches the rules select build.
+    auto policy = repo::branch_policy(cfg_.branch_rules, change_.branch, change_.repo.default_branch);
+    if (!policy.build) {
+      auto o = outcome("ignored");
+      o.error = "branch " + change_.branch + " is not built: " + policy.why;
+      o.disposition = bus::Disposition::ack();
+      return o;
+    }
+  }
   state::EvalRecord rec;
   rec.id = eval_id_;
   rec.change_id = change_.id;

@@ -13,6 +13,7 @@
 #include "flurry/git/git.hpp"
 #include "flurry/messages/messages.hpp"
 #include "flurry/nix/nix_runner.hpp"
+#include "flurry/repo/branch_rules.hpp"
 #include "flurry/state/store.hpp"
 
 namespace flurry::evaluator {
@@ -43,6 +44,8 @@ struct EvaluatorConfig {
   // Walk every nested attribute set (checks-style trees); false: only sets
   // with recurseForDerivations = true.
   bool force_recurse = true;
+  // Which branch pushes build besides the default branch's ([branches.*]).
+  std::vector<repo::BranchRule> branch_rules;
   // The consumer's max_deliver: on that delivery, infrastructure failures
   // fail the eval instead of asking for another try.
   int max_deliver = 5;
@@ -60,7 +63,10 @@ struct EvalPorts {
 struct EvalOutcome {
   bus::Disposition disposition;
   std::string eval_id;
-  std::string result;  // "evaluated", "eval_failed", "replayed", "superseded", "cancelled" or "retry"
+  // "evaluated", "eval_failed", "replayed", "superseded", "cancelled",
+  // "retry", "ignored" (a branch no rule selects) or "closed" (a pull
+  // request's close cancelled its eval)
+  std::string result;
   std::string error;   // why the eval failed, or why it will be retried
   int jobs = 0;
   int eval_errors = 0;  // jobs that failed to evaluate

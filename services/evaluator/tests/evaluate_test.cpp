@@ -754,6 +754,7 @@ TEST_F(Evaluate, AnOlderPushArrivingLateCancelsItselfWithoutEvaluating) {
 }
 
 TEST_F(Evaluate, PushesToDifferentBranchesDoNotCancelEachOther) {
+  cfg.branch_rules = {{"features", "feature*", false, false}};
   change.received_at_ms = 1000;
   run();
   const auto first = eval_id();
@@ -910,5 +911,28 @@ TEST_F(Evaluate, ClosingAPullRequestCancelsItsEvalAndALatePushOfItCancelsItself)
   EXPECT_EQ(nix.evals.size(), 1u);
   // Reopened later: evaluated again.
   make_pull_request(change, "github:reopen", std::string(40, 'f'), 4000);
+  EXPECT_EQ(run().result, "evaluated");
+}
+
+TEST_F(Evaluate, OnlyTheDefaultBranchAndBranchesARuleSelectsAreBuilt) {
+  change.id = "github:feature-push";
+  change.ref = "refs/heads/feature/x";
+  change.branch = "feature/x";
+  auto o = run();
+  EXPECT_EQ(o.result, "ignored");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_THAT(o.error, HasSubstr("no branch rule matches"));
+  EXPECT_TRUE(nix.evals.empty());
+  EXPECT_TRUE(bus.published().empty());
+  EXPECT_FALSE(store.get_eval(eval_id())->has_value());
+
+  cfg.branch_rules = {{"features", "feature/*", true, false}};
+  EXPECT_EQ(run(2).result, "evaluated");
+  // Tags are no branches: they build.
+  change.id = "github:tag";
+  change.ref = "refs/tags/v1";
+  change.branch = "";
+  change.tag = "v1";
+  cfg.branch_rules.clear();
   EXPECT_EQ(run().result, "evaluated");
 }

@@ -74,6 +74,7 @@ class EvaluatorFlake : public ::testing::Test {
     cfg.work_dir = tmp.file("work");
     cfg.eval_timeout = std::chrono::minutes(2);
     cfg.max_deliver = 3;
+    cfg.branch_rules = {{"every", "*", false, false}};  // tests push many branches
   }
   // Commits flake.nix on `branch`; returns the rev.
   std::string commit(const std::string& flake, const std::string& branch = "main") {
