@@ -10,12 +10,37 @@
 
 using namespace flurry;
 
+namespace {
+
+// Check runs keep their ids and read job logs in the state store (reached
+// when first needed, so that configuration is checked before connecting).
+class StoredCheckRuns final : public forge::CheckRunIds, public forge::JobLogs {
+ public:
+  explicit StoredCheckRuns(service::Runtime& rt) : rt_(rt) {}
+  Result<std::optional<std::string>> find(const std::string& key) override { return rt_.state().get_forge_ref(key); }
+  Result<void> remember(const std::string& key, const std::string& id) override {
+    return rt_.state().put_forge_ref(key, id, 30 * 24 * 3600);  // a month covers re-runs
+  }
+  Result<std::string> log(const std::string& job_id) override { return rt_.state().get_log(job_id); }
+
+ private:
+  service::Runtime& rt_;
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   return service::run("reporter", argc, argv, [](service::Runtime& rt) {
     static std::unique_ptr<http::Client> client = http::make_client();
     static SystemClock clock;
     const auto& c = rt.config();
-    static forge::Forges forges(c, *client, clock);
+    static reporter::ReportConfig cfg;
+    cfg.max_job_statuses = static_cast<int>(c.get_int("reporter.max_job_statuses", cfg.max_job_statuses));
+    cfg.max_failure_statuses = static_cast<int>(c.get_int("reporter.max_failure_statuses", cfg.max_failure_statuses));
+    cfg.combined_interval = c.get_duration_ms("reporter.combined_interval", cfg.combined_interval);
+    if (cfg.max_job_statuses < 0 || cfg.max_failure_statuses < 0) throw ConfigError("reporter.max_*_statuses must not be negative");
+    static StoredCheckRuns stored(rt);
+    static forge::Forges forges(c, *client, clock, {&stored, &stored});
     if (forges.configured().empty()) {
       log::warn("report.no_forge", "no forge is configured ([github], [gitea], [gitlab]): statuses are only logged");
     }
@@ -32,7 +57,7 @@ int main(int argc, char** argv) {
       auto status = msg::decode_status_event(d.data);
       if (!status) return bus::disposition_for(status.error(), d.num_delivered);
       auto start = std::chrono::steady_clock::now();
-      auto o = reporter::handle_status(*status, d.num_delivered, {state, [](const std::string& f) { return forges.poster(f); }});
+      auto o = reporter::handle_status(*status, d.num_delivered, {state, [](const std::string& f) { return forges.poster(f); }, clock}, cfg);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       rt.metrics().counter("statuses_total", "Statuses handled, by forge and result.", {{"forge", status->repo.forge}, {"result", o.result}}).Increment();
       if (o.result == "posted" || o.result == "retry" || o.result == "rejected") {

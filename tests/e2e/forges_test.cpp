@@ -16,6 +16,7 @@
 #include "flurry/stack/stack.hpp"
 #include "flurry/state/ids.hpp"
 #include "flurry/state/redis_store.hpp"
+#include "flurry/test/jwt.hpp"
 #include "flurry/test/servers.hpp"
 
 namespace fs = std::filesystem;
@@ -47,6 +48,7 @@ class ForgeFlows : public ::testing::Test {
     o.forges["gitlab"] = {forge.url(), "gitlab-token-e2e"};
     o.env["NIX_CONFIG"] = test::test_nix_config();
     setenv("NIX_CONFIG", o.env["NIX_CONFIG"].c_str(), 1);
+    adjust(o);
     stack_ = std::make_unique<stack::Stack>(o);
     auto r = stack_->start();
     ASSERT_TRUE(r.has_value()) << r.error().message;
@@ -57,6 +59,9 @@ class ForgeFlows : public ::testing::Test {
     nonce = std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
     git({"init", "-q", "-b", "main", repo});
   }
+  // For fixtures that run the stack otherwise.
+  virtual void adjust(stack::StackOptions&) {}
+
   void TearDown() override {
     if (stack_) {
       EXPECT_TRUE(stack_->stop().empty());
@@ -263,4 +268,89 @@ TEST_F(ForgeFlows, GitLabPushAndMergeRequestEndAsGitLabCommitStatuses) {
   auto m = wait_for("gitlab", head, {"flurry/eval", ctx("fromMr")}, "gitlab:gl-mr-1");
   EXPECT_EQ(m["flurry/eval"].state, "success") << m["flurry/eval"].description;
   EXPECT_EQ(m[ctx("fromMr")].state, "success");
+}
+
+namespace {
+// As a GitHub App posting check runs, with the failed-build cache on.
+class ChecksFlow : public ForgeFlows {
+ protected:
+  void adjust(stack::StackOptions& o) override {
+    auto key = test::new_rsa_key_pair();
+    forge.act_as_app("4242", key.public_pem, 99);
+    o.forges["github"] = {forge.url(), "", "4242", key.private_pem, true};
+    o.extra_config.push_back("evaluator.cache_failed_builds=true");
+  }
+  std::map<std::string, fakes::CheckRun> runs_of(const std::string& sha) {
+    std::map<std::string, fakes::CheckRun> out;
+    for (const auto& r : forge.check_runs()) {
+      if (r.head_sha == sha) out[r.name] = r;
+    }
+    return out;
+  }
+  // Waits until every run in `names` of `sha` is completed after `updates`
+  // updates of the runs were seen.
+  std::map<std::string, fakes::CheckRun> wait_completed(const std::string& sha, const std::vector<std::string>& names,
+                                                        std::size_t after_history = 0) {
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto runs = runs_of(sha);
+      bool done = forge.check_run_history().size() > after_history;
+      for (const auto& n : names) done = done && runs.count(n) && runs[n].status == "completed";
+      if (done) {
+        std::this_thread::sleep_for(1500ms);
+        return runs_of(sha);
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+    ADD_FAILURE() << "check runs of " << sha << " did not complete";
+    return runs_of(sha);
+  }
+};
+}  // namespace
+
+TEST_F(ChecksFlow, EachAttributeIsACheckRunWithItsLogAndTheReRunButtonBuildsAFailureAgain) {
+  // `flaky` fails the first time it is built and succeeds the second.
+  // Builds run as nix's build users: the marker's directory is theirs too.
+  const auto marker_dir = tmp.file("markers");
+  fs::create_directories(marker_dir);
+  fs::permissions(tmp.path(), fs::perms::owner_all | fs::perms::others_exec | fs::perms::group_exec);
+  fs::permissions(marker_dir, fs::perms::all);
+  const auto marker = marker_dir + "/flaky-ran";
+  auto flaky_flake = flake(false);
+  const auto rev = commit("main", {{"flake.nix", flaky_flake}, {"extra.nix", "mk: { flaky = mk \"flaky\" ''\n"
+      "  if [ -e " + marker + " ]; then echo second > $out; else echo first-attempt-fails; : > " + marker + "; exit 7; fi\n''; }\n"}});
+  auto push = fixture("github", "push");
+  push["after"] = rev;
+  push["repository"]["clone_url"] = "file://" + repo;
+  github_event("push", "checks-push", push);
+  auto runs = wait_completed(rev, {"flurry/eval", ctx("ok"), ctx("flaky")});
+  EXPECT_EQ(runs["flurry/eval"].conclusion, "success");
+  EXPECT_EQ(runs[ctx("ok")].conclusion, "success");
+  EXPECT_EQ(runs[ctx("flaky")].conclusion, "failure");
+  EXPECT_NE(runs[ctx("flaky")].text.find("first-attempt-fails"), std::string::npos) << runs[ctx("flaky")].text;
+  EXPECT_EQ(runs[ctx("flaky")].external_id.rfind("job:", 0), 0u);
+  // Check runs only: no commit statuses.
+  EXPECT_TRUE(forge.statuses().empty());
+
+  // The Re-run button of the failed run.
+  auto rerun = fixture("github", "check_run_rerequested");
+  rerun["repository"]["clone_url"] = "file://" + repo;
+  rerun["check_run"]["head_sha"] = rev;
+  rerun["check_run"]["name"] = ctx("flaky");
+  rerun["check_run"]["external_id"] = runs[ctx("flaky")].external_id;
+  rerun["check_run"]["check_suite"]["head_sha"] = rev;
+  const auto seen = forge.check_run_history().size();
+  github_event("check_run", "checks-rerun", rerun);
+  auto again = wait_completed(rev, {ctx("flaky")}, seen);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (again[ctx("flaky")].conclusion != "success" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);
+    again = runs_of(rev);
+  }
+  // Built again (not a cached failure), in the same check run.
+  EXPECT_EQ(again[ctx("flaky")].conclusion, "success");
+  EXPECT_EQ(again[ctx("flaky")].id, runs[ctx("flaky")].id);
+  auto e = store->get_eval(state::eval_id_for_change("github:checks-rerun"));
+  ASSERT_TRUE(e && e->has_value());
+  EXPECT_EQ((*e)->rev, rev);
 }

@@ -1,6 +1,7 @@
 #include "flurry/forge/forges.hpp"
 
 #include "flurry/forge/gitea_status.hpp"
+#include "flurry/forge/github_checks.hpp"
 #include "flurry/forge/github_status.hpp"
 #include "flurry/forge/gitlab_status.hpp"
 
@@ -26,7 +27,7 @@ std::string token_from(const Config& c, const std::string& section) {
 
 }  // namespace
 
-Forges::Forges(const Config& c, http::Client& client, Clock& clock) {
+Forges::Forges(const Config& c, http::Client& client, Clock& clock, CheckStores checks) {
   const std::string gh = present(c, "github") ? "github" : present(c, "reporter.github") ? "reporter.github" : "";
   if (!gh.empty()) {
     const auto url = c.get_string(gh + ".api_url", "https://api.github.com");
@@ -39,7 +40,13 @@ Forges::Forges(const Config& c, http::Client& client, Clock& clock) {
     } else {
       github_tokens_ = std::make_unique<FixedToken>(token_from(c, gh));
     }
-    posters_["github"] = std::make_unique<GitHubStatusClient>(client, url, *github_tokens_, clock);
+    if (c.get_bool(gh + ".checks", false)) {
+      if (!c.has(gh + ".app_id")) throw ConfigError(gh + ".checks needs a GitHub App (app_id and private_key_file): check runs are for apps only");
+      if (!checks.ids || !checks.logs) throw ConfigError(gh + ".checks is not supported by this service");
+      posters_["github"] = std::make_unique<GitHubChecksClient>(client, url, *github_tokens_, clock, *checks.ids, *checks.logs);
+    } else {
+      posters_["github"] = std::make_unique<GitHubStatusClient>(client, url, *github_tokens_, clock);
+    }
   }
   if (present(c, "gitea")) {
     posters_["gitea"] = std::make_unique<GiteaStatusClient>(client, c.require_string("gitea.api_url"), token_from(c, "gitea"), clock);

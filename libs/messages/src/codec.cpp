@@ -173,6 +173,7 @@ std::string encode(const ChangeEvent& e) {
                          {"title", p.title},
                          {"labels", p.labels}};
   }
+  if (e.kind == kRerun) j["rerun"] = {{"job_id", e.rerun.job_id}, {"eval_id", e.rerun.eval_id}};
   // Names and titles come from forges and need not be valid UTF-8.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -201,7 +202,9 @@ std::string encode(const StatusEvent& s) {
   json j = {{"version", kVersion}, {"eval_id", s.eval_id}, {"repo", repo_json(s.repo)}, {"rev", s.rev},
             {"context", s.context}, {"state", to_string(s.state)}, {"description", s.description},
             {"target_url", s.target_url}, {"at_us", s.at_us}};
-  return j.dump();
+  if (!s.job_id.empty()) j["job_id"] = s.job_id;
+  if (!s.job_state.empty()) j["job_state"] = s.job_state;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string encode(const DeadLetter& d) {
@@ -227,8 +230,18 @@ Result<ChangeEvent> decode_change_event(std::string_view text) {
   e.received_at_ms = r.i64("received_at_ms", false);
   if (!r.error().empty()) return finish(r, std::move(e));
   if (!text::is_sha1_hex(e.rev)) return fail(Error::poison("change_event: rev is not a 40-hex sha"));
-  if (e.kind != kPush && e.kind != kPullRequest && e.kind != kPullRequestClosed) {
+  if (e.kind != kPush && e.kind != kPullRequest && e.kind != kPullRequestClosed && e.kind != kRerun) {
     return fail(Error::poison("change_event: unknown kind '" + text::truncate_utf8(e.kind, 40) + "'"));
+  }
+  if (e.kind == kRerun) {
+    if (j->contains("rerun")) {
+      const json& rj = r.obj("rerun");
+      Reader rr(rj, "rerun");
+      e.rerun.job_id = rr.str("job_id", false);
+      e.rerun.eval_id = rr.str("eval_id", false);
+      if (!rr.error().empty()) return fail(Error::poison("change_event: " + rr.error()));
+    }
+    return finish(r, std::move(e));
   }
   if (e.kind != kPush) {
     if (!j->contains("pull_request")) return fail(Error::poison("change_event: " + e.kind + " without pull_request"));
@@ -319,6 +332,11 @@ Result<StatusEvent> decode_status_event(std::string_view text) {
   s.description = r.str("description", false);
   s.target_url = r.str("target_url", false);
   s.at_us = r.i64("at_us", false);
+  s.job_id = r.str("job_id", false);
+  s.job_state = r.str("job_state", false);
+  if (r.error().empty() && !s.job_state.empty() && !parse_job_state(s.job_state)) {
+    return fail(Error::poison("status_event: unknown job_state '" + text::truncate_utf8(s.job_state, 40) + "'"));
+  }
   if (r.error().empty()) {
     auto st = parse_status_state(state);
     if (!st) return fail(Error::poison("status_event: unknown state '" + state + "'"));

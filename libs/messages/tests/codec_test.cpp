@@ -34,6 +34,14 @@ TEST(Codec, PullRequestChangesRoundTrip) {
   }
 }
 
+TEST(Codec, RerunsRoundTrip) {
+  ChangeEvent e{"github:rr", "rerun", sample_repo(), "refs/heads/main", "main", "", std::string(40, 'a'), "", "octocat", 5};
+  e.rerun.job_id = "e1-j1";
+  auto d = decode_change_event(encode(e));
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  EXPECT_EQ(*d, e);
+}
+
 TEST(Codec, ChangeEventsOfUnknownKindOrWithoutTheirPullRequestArePoison) {
   ChangeEvent e{"github:x", "merge_train", sample_repo(), "refs/heads/main", "main", "", std::string(40, 'a'), "", "", 0};
   auto unknown = decode_change_event(encode(e));
@@ -62,6 +70,11 @@ TEST(Codec, EveryMessageRoundTrips) {
   EXPECT_EQ(*decode_eval_finished(encode(ef)), ef);
   StatusEvent s{"e1", sample_repo(), std::string(40, 'c'), "flurry/eval", StatusState::kFailure, "d", "http://x", 42};
   EXPECT_EQ(*decode_status_event(encode(s)), s);
+  StatusEvent job{"e1", sample_repo(), std::string(40, 'c'), "flurry/checks.x.a", StatusState::kFailure, "d", "", 43, "j1", "timed_out"};
+  EXPECT_EQ(*decode_status_event(encode(job)), job);
+  auto bad = nlohmann::json::parse(encode(job));
+  bad["job_state"] = "exploded";
+  EXPECT_FALSE(decode_status_event(bad.dump()).has_value());
   DeadLetter dl{"builder", "flurry.build.x", "bad json", 3, "{not json"};
   EXPECT_EQ(*decode_dead_letter(encode(dl)), dl);
 }

@@ -40,6 +40,7 @@ TEST(Schemas, EveryEncodedMessageIsValid) {
   EXPECT_EQ(validate("job_finished", encode(JobFinished{"e", "j", "a", "/nix/store/a.drv", "x86_64-linux", JobState::kUnsupportedSystem, {{"out", "/nix/store/o"}}, ""}), err), 0) << err;
   EXPECT_EQ(validate("eval_finished", encode(EvalFinished{"e", "failed", repo(), "refs/heads/main", "main", "", kRev, 3, 1}), err), 0) << err;
   EXPECT_EQ(validate("status_event", encode(StatusEvent{"e", repo(), kRev, "flurry/eval", StatusState::kError, "d", "", 5}), err), 0) << err;
+  EXPECT_EQ(validate("status_event", encode(StatusEvent{"e", repo(), kRev, "flurry/checks.x.a", StatusState::kFailure, "d", "", 5, "j", "timed_out"}), err), 0) << err;
   EXPECT_EQ(validate("dead_letter", encode(DeadLetter{"builder", "flurry.build.x", "bad", 5, "{"}), err), 0) << err;
 }
 

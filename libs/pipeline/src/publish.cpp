@@ -47,8 +47,11 @@ std::string job_context(const std::string& attr) { return "flurry/" + attr; }
 msg::StatusEvent job_status(const state::EvalRecord& eval, const state::JobRecord& job, const Links& links) {
   // Terminal after pending: finished_ms is never before the eval's creation.
   auto at_us = msg::is_terminal(job.state) ? job.finished_ms * 1000 + 1 : eval.created_ms * 1000;
-  return make_status(eval.id, eval.repo, eval.rev, job_context(job.attr), msg::status_for(job.state), describe(job), at_us,
-                     target_url(links, eval.id, job.id));
+  auto s = make_status(eval.id, eval.repo, eval.rev, job_context(job.attr), msg::status_for(job.state), describe(job), at_us,
+                       target_url(links, eval.id, job.id));
+  s.job_id = job.id;
+  s.job_state = std::string(msg::to_string(job.state));
+  return s;
 }
 
 msg::StatusEvent make_status(const std::string& eval_id, const msg::Repo& repo, const std::string& rev, std::string context,

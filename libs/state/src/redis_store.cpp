@@ -155,6 +155,7 @@ EvalRecord to_eval(const Reply& hash) {
     else if (f == "cancelled") e.cancelled = v == "1";
     else if (f == "cancel_reason") e.cancel_reason = v;
     else if (f == "cancel_ends_as") e.cancel_ends_as = v == "failed" ? EvalState::kFailed : EvalState::kCancelled;
+    else if (f == "change") e.change = v;
   }
   return e;
 }
@@ -176,7 +177,7 @@ class RedisStore final : public StateStore {
                            e.repo.html_url, "repo_default_branch", e.repo.default_branch, "ref", e.ref, "branch",
                            e.branch, "tag", e.tag, "rev", e.rev, "state", std::string(to_string(EvalState::kEvaluating)),
                            "error", "", "created_ms", std::to_string(e.created_ms), "finished_ms", "0", "jobs_total",
-                           "0", "jobs_pending", "0", "jobs_failed", "0"});
+                           "0", "jobs_pending", "0", "jobs_failed", "0", "change", e.change});
     if (!r) return fail(r.error());
     return r->integer == 1;
   }
@@ -249,6 +250,25 @@ class RedisStore final : public StateStore {
     if (!r) return fail(r.error());
     if (!r->is_string()) return fail(bad_reply("supersede"));
     return r->str;
+  }
+
+  Result<std::string> ref_head(const std::string& ref_key) override {
+    auto r = client_.command({"HGET", key("ref-head:", crypto::sha256_hex(ref_key)), "eval"});
+    if (!r) return fail(r.error());
+    return r->is_nil() ? std::string() : r->str;
+  }
+
+  Result<void> put_forge_ref(const std::string& k, const std::string& value, int ttl_seconds) override {
+    auto r = client_.command({"SET", key("forge-ref:", crypto::sha256_hex(k)), value, "EX", std::to_string(std::max(1, ttl_seconds))});
+    if (!r) return fail(r.error());
+    return {};
+  }
+
+  Result<std::optional<std::string>> get_forge_ref(const std::string& k) override {
+    auto r = client_.command({"GET", key("forge-ref:", crypto::sha256_hex(k))});
+    if (!r) return fail(r.error());
+    if (r->is_nil()) return std::optional<std::string>();
+    return std::optional<std::string>(r->str);
   }
 
   Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms,

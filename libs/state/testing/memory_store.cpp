@@ -322,6 +322,28 @@ Result<std::string> MemoryStore::get_log(const std::string& job_id) {
   return it == logs_.end() ? std::string() : it->second;
 }
 
+Result<std::string> MemoryStore::ref_head(const std::string& ref_key) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  auto it = ref_heads_.find(ref_key);
+  return it == ref_heads_.end() ? std::string() : it->second.eval;
+}
+
+Result<void> MemoryStore::put_forge_ref(const std::string& key, const std::string& value, int) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  forge_refs_[key] = value;
+  return {};
+}
+
+Result<std::optional<std::string>> MemoryStore::get_forge_ref(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  auto it = forge_refs_.find(key);
+  if (it == forge_refs_.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
 Result<bool> MemoryStore::claim_once(const std::string& key, int) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());

@@ -233,6 +233,29 @@ TYPED_TEST_P(StateContract, ClaimOnceAndStatusOrdering) {
   EXPECT_TRUE(*s.advance_status("ctx", 150));
 }
 
+TYPED_TEST_P(StateContract, RefHeadIsTheEvalTheLastWinningSupersedeLeft) {
+  auto& s = *this->store;
+  EXPECT_EQ(*s.ref_head("github/o/r/refs/heads/main"), "");
+  ASSERT_TRUE(s.supersede("github/o/r/refs/heads/main", "e1", 10).has_value());
+  EXPECT_EQ(*s.ref_head("github/o/r/refs/heads/main"), "e1");
+  ASSERT_TRUE(s.supersede("github/o/r/refs/heads/main", "e2", 20).has_value());
+  ASSERT_TRUE(s.supersede("github/o/r/refs/heads/main", "e0", 5).has_value());  // older: loses
+  EXPECT_EQ(*s.ref_head("github/o/r/refs/heads/main"), "e2");
+  EXPECT_EQ(*s.ref_head("github/o/r/refs/heads/other"), "");
+}
+
+TYPED_TEST_P(StateContract, ForgeRefsAreKeptAndReplaced) {
+  auto& s = *this->store;
+  EXPECT_FALSE(s.get_forge_ref("check:x")->has_value());
+  ASSERT_TRUE(s.put_forge_ref("check:x", "123", 60).has_value());
+  EXPECT_EQ(**s.get_forge_ref("check:x"), "123");
+  ASSERT_TRUE(s.put_forge_ref("check:x", "456", 60).has_value());
+  EXPECT_EQ(**s.get_forge_ref("check:x"), "456");
+  const std::string hostile = "check:\n\xff*?[]{}";
+  ASSERT_TRUE(s.put_forge_ref(hostile, "7", 60).has_value());
+  EXPECT_EQ(**s.get_forge_ref(hostile), "7");
+}
+
 TYPED_TEST_P(StateContract, EffectsAreListedPerEval) {
   auto& s = *this->store;
   ASSERT_TRUE(s.put_effect({"e1", "default.deploy", "running", "", 0}).has_value());
@@ -259,8 +282,10 @@ TYPED_TEST_P(StateContract, EvalRecordRoundTrips) {
   e.repo.html_url = "https://example.invalid/octo/hello";
   e.tag = "v1.0";
   e.created_ms = 1732400000123;
+  e.change = R"({"version":1,"id":"github:x","kind":"push"})";
   ASSERT_TRUE(*s.create_eval(e));
   auto got = **s.get_eval("full");
+  EXPECT_EQ(got.change, e.change);
   EXPECT_EQ(got.id, "full");
   EXPECT_EQ(got.change_id, e.change_id);
   EXPECT_EQ(got.repo, e.repo);
@@ -968,7 +993,8 @@ REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBui
                             FailureFailsEveryTransitiveDependent, FinishingTwiceReturnsTheStoredTransition,
                             JobsBornTerminalSettleAtOnce, EvalWithOnlyTerminalJobsFinishesInAddJobs,
                             StartJobCountsAttemptsAndReportsTerminalState, FailEvalEndsItOnce, LogsAreCappedToTheTail,
-                            ClaimOnceAndStatusOrdering, EffectsAreListedPerEval, HostileNamesAreStoredExactly,
+                            ClaimOnceAndStatusOrdering, RefHeadIsTheEvalTheLastWinningSupersedeLeft, ForgeRefsAreKeptAndReplaced,
+                            EffectsAreListedPerEval, HostileNamesAreStoredExactly,
                             EvalRecordRoundTrips, ListJobsKeepsEvaluationOrderAndEveryField, CancellingAsFailedEndsTheEvalFailedWithTheReason, ErrorsSayHowToReact,
                             DiamondFailureFailsEachDependentOnce, DuplicateDependencyEdgesReleaseOnce,
                             DependenciesOutsideTheEvalAreIgnored, JobEndedByItsDependencyReplaysAnEmptyTransition,

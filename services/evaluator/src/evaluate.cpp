@@ -530,6 +530,7 @@ EvalOutcome Handler::run() {
   rec.branch = change_.branch;
   rec.tag = change_.tag;
   rec.rev = change_.rev;
+  rec.change = msg::encode(change_);
   rec.created_ms = ports_.clock.now_ms();
   if (auto created = ports_.state.create_eval(rec); !created) return retry(created.error());
   // The stored record, not ours: a redelivery keeps the first creation time.
@@ -631,8 +632,91 @@ std::vector<state::JobSpec> plan_jobs(const std::string& eval_id, const std::vec
   return jobs;
 }
 
+namespace {
+
+bool failed_build(JobState s) { return s == JobState::kFailed || s == JobState::kCachedFailure; }
+
+// The eval a re-run means: the job's, the named one, or the one its ref
+// holds when that is of the re-run commit. nullopt: nothing to re-run.
+Result<std::optional<state::EvalRecord>> rerun_target(const msg::ChangeEvent& c, state::StateStore& store) {
+  std::string eval_id = c.rerun.eval_id;
+  if (!c.rerun.job_id.empty()) {
+    auto job = store.get_job(c.rerun.job_id);
+    if (!job) return fail(job.error());
+    if (!job->has_value()) return std::optional<state::EvalRecord>();
+    eval_id = (**job).eval_id;
+  }
+  if (eval_id.empty() && !c.ref.empty()) {
+    auto head = store.ref_head(c.repo.forge + "/" + c.repo.owner + "/" + c.repo.name + "/" + c.ref);
+    if (!head) return fail(head.error());
+    eval_id = *head;
+  }
+  if (eval_id.empty()) return std::optional<state::EvalRecord>();
+  auto eval = store.get_eval(eval_id);
+  if (!eval) return fail(eval.error());
+  // Only an eval of this repository and commit: the forge says what it
+  // re-runs, the stored change says how it was evaluated.
+  if (!eval->has_value() || (**eval).rev != c.rev || !((**eval).repo.forge == c.repo.forge && (**eval).repo.owner == c.repo.owner &&
+                                                       (**eval).repo.name == c.repo.name)) {
+    return std::optional<state::EvalRecord>();
+  }
+  return eval;
+}
+
+// A re-run: the failures it names leave the failed-build cache, and the
+// change that made the eval is evaluated again as a new change (so a
+// redelivery of the re-run replays, and the new eval supersedes the old).
+EvalOutcome rerun(const msg::ChangeEvent& change, std::uint64_t num_delivered, EvalPorts ports, const EvaluatorConfig& config) {
+  auto nothing = [&](const std::string& why) {
+    EvalOutcome o;
+    o.eval_id = state::eval_id_for_change(change.id);
+    o.result = "ignored";
+    o.error = why;
+    o.disposition = bus::Disposition::ack();
+    return o;
+  };
+  auto retry = [&](const Error& e) {
+    EvalOutcome o;
+    o.eval_id = state::eval_id_for_change(change.id);
+    o.result = "retry";
+    o.error = e.message;
+    o.disposition = bus::retry_later(e, num_delivered);
+    return o;
+  };
+  auto target = rerun_target(change, ports.state);
+  if (!target) return retry(target.error());
+  if (!target->has_value()) return nothing("nothing of " + change.rev.substr(0, 12) + " to re-run");
+  const auto& old = **target;
+  auto original = msg::decode_change_event(old.change);
+  if (!original) return nothing("eval " + old.id + " does not keep the change that made it");
+
+  auto jobs = ports.state.list_jobs(old.id);
+  if (!jobs) return retry(jobs.error());
+  std::vector<std::string> drvs;
+  for (const auto& j : *jobs) {
+    const bool named = change.rerun.job_id.empty() || j.id == change.rerun.job_id;
+    // A job that ended dependency_failed is re-run by re-running what it
+    // waited for: every failure of its eval.
+    const bool named_waits = !change.rerun.job_id.empty() && std::any_of(jobs->begin(), jobs->end(), [&](const state::JobRecord& x) {
+      return x.id == change.rerun.job_id && x.state == JobState::kDependencyFailed;
+    });
+    if ((named || named_waits) && failed_build(j.state) && !j.drv_path.empty()) drvs.push_back(j.drv_path);
+  }
+  for (const auto& d : drvs) {
+    if (auto r = ports.state.clear_failed_build(d); !r) return retry(r.error());
+  }
+  msg::ChangeEvent again = *original;
+  again.id = change.id;
+  again.received_at_ms = change.received_at_ms;
+  again.sender = change.sender.empty() ? original->sender : change.sender;
+  return Handler(again, num_delivered, ports, config).run();
+}
+
+}  // namespace
+
 EvalOutcome handle_change(const msg::ChangeEvent& change, std::uint64_t num_delivered, EvalPorts ports,
                           const EvaluatorConfig& config) {
+  if (change.kind == msg::kRerun) return rerun(change, num_delivered, ports, config);
   return Handler(change, num_delivered, ports, config).run();
 }
 

@@ -936,3 +936,75 @@ TEST_F(Evaluate, OnlyTheDefaultBranchAndBranchesARuleSelectsAreBuilt) {
   cfg.branch_rules.clear();
   EXPECT_EQ(run().result, "evaluated");
 }
+
+namespace {
+msg::ChangeEvent rerun_of(const msg::ChangeEvent& original, const std::string& id) {
+  msg::ChangeEvent r;
+  r.id = id;
+  r.kind = "rerun";
+  r.repo = original.repo;
+  r.ref = original.ref;
+  r.rev = original.rev;
+  r.sender = "maintainer";
+  r.received_at_ms = original.received_at_ms + 1000;
+  return r;
+}
+}  // namespace
+
+TEST_F(Evaluate, ReRunningAFailedJobClearsItsCachedFailureAndEvaluatesTheSameChangeAgain) {
+  cfg.cache_failed_builds = true;
+  change.received_at_ms = 1000;
+  ASSERT_EQ(run().result, "evaluated");
+  const auto first = eval_id();
+  const auto fail_job = id("fail");
+  ASSERT_TRUE(store.finish_job(fail_job, JobState::kFailed, "exit 3", 5).has_value());
+  ASSERT_TRUE(store.record_failed_build("/nix/store/fail.drv", {fail_job, first, "checks.x86_64-linux.fail", "exit 3", 5}).has_value());
+  // The other failure stays cached.
+  ASSERT_TRUE(store.record_failed_build("/nix/store/depOnFail.drv", {"x", first, "y", "e", 5}).has_value());
+
+  auto r = rerun_of(change, "github:rerun-1");
+  r.rerun.job_id = fail_job;
+  auto o = handle_change(r, 1, {bus, store, nix, git, clock}, cfg);
+  ASSERT_EQ(o.result, "evaluated") << o.error;
+  EXPECT_NE(o.eval_id, first);
+  EXPECT_TRUE(store.failed_builds({"/nix/store/fail.drv"})->empty());
+  EXPECT_FALSE(store.failed_builds({"/nix/store/depOnFail.drv"})->empty());
+  // The new eval is of the same commit and ref, made from the stored change.
+  auto again = **store.get_eval(state::eval_id_for_change("github:rerun-1"));
+  EXPECT_EQ(again.rev, change.rev);
+  EXPECT_EQ(again.ref, change.ref);
+  EXPECT_EQ((**store.get_job(state::job_id_for(again.id, "checks.x86_64-linux.fail"))).state, JobState::kQueued);
+  // It superseded the first.
+  EXPECT_EQ((**store.get_eval(first)).state, state::EvalState::kCancelled);
+  // A redelivery of the re-run replays rather than evaluating a third time.
+  EXPECT_EQ(handle_change(r, 2, {bus, store, nix, git, clock}, cfg).result, "replayed");
+  EXPECT_EQ(nix.evals.size(), 2u);
+}
+
+TEST_F(Evaluate, ReRunningASuiteFindsTheEvalOfItsRefAtThatCommit) {
+  change.received_at_ms = 1000;
+  ASSERT_EQ(run().result, "evaluated");
+  auto r = rerun_of(change, "github:suite");
+  EXPECT_EQ(handle_change(r, 1, {bus, store, nix, git, clock}, cfg).result, "evaluated");
+  // A suite of another commit, or of a ref never evaluated: nothing to do.
+  auto other = rerun_of(change, "github:suite-2");
+  other.rev = std::string(40, 'f');
+  EXPECT_EQ(handle_change(other, 1, {bus, store, nix, git, clock}, cfg).result, "ignored");
+  auto unknown = rerun_of(change, "github:suite-3");
+  unknown.ref = "refs/heads/never";
+  EXPECT_EQ(handle_change(unknown, 1, {bus, store, nix, git, clock}, cfg).result, "ignored");
+  auto foreign_job = rerun_of(change, "github:suite-4");
+  foreign_job.rerun.job_id = "no-such-job";
+  EXPECT_EQ(handle_change(foreign_job, 1, {bus, store, nix, git, clock}, cfg).result, "ignored");
+  EXPECT_EQ(nix.evals.size(), 2u);
+}
+
+TEST_F(Evaluate, AReRunOfAPullRequestMergesItAgain) {
+  make_pull_request(change, "github:pr1", std::string(40, 'c'), 1000);
+  ASSERT_EQ(run().result, "evaluated");
+  auto r = rerun_of(change, "github:pr-rerun");
+  r.rerun.eval_id = eval_id();
+  ASSERT_EQ(handle_change(r, 1, {bus, store, nix, git, clock}, cfg).result, "evaluated");
+  ASSERT_EQ(git.merges.size(), 2u);
+  EXPECT_EQ(git.merges[1], git.merges[0]);
+}

@@ -1,10 +1,14 @@
 #pragma once
 // The reporter's handler: a status event becomes a forge API call, in order
-// per context (an older status never overwrites a newer one).
+// per context (an older status never overwrites a newer one). Big evals
+// are reported in one combined context plus their failures, so that a
+// 10,000-job eval never floods a forge's API.
+#include <chrono>
 #include <functional>
 #include <string>
 
 #include "flurry/bus/bus.hpp"
+#include "flurry/core/clock.hpp"
 #include "flurry/forge/status_poster.hpp"
 #include "flurry/messages/messages.hpp"
 #include "flurry/state/store.hpp"
@@ -15,20 +19,35 @@ namespace flurry::reporter {
 // is not configured.
 using PosterFor = std::function<forge::StatusPoster*(const std::string& forge)>;
 
+struct ReportConfig {
+  // Up to this many jobs an eval gets one status per job. Past it, a job's
+  // status is posted only when it failed (at most max_failure_statuses of
+  // them) or its context was posted before (so nothing stays pending), and
+  // "flurry/builds" says how many of how many are done and failed.
+  int max_job_statuses = 50;
+  int max_failure_statuses = 50;
+  // How often the combined context shows progress (its end always shows).
+  std::chrono::milliseconds combined_interval{std::chrono::seconds(30)};
+};
+
+inline constexpr std::string_view kCombinedContext = "flurry/builds";
+
 struct ReportPorts {
   state::StateStore& state;
   PosterFor posters;
+  Clock& clock;
 };
 
 struct ReportOutcome {
   bus::Disposition disposition;
-  std::string result;  // posted, stale, skipped, rejected, retry
+  std::string result;  // posted, stale, skipped, combined, rejected, retry
   std::string detail;
 };
 
 // The per-context ordering key: forge/owner/repo/sha/context.
 std::string context_key(const msg::StatusEvent& s);
 
-ReportOutcome handle_status(const msg::StatusEvent& status, std::uint64_t num_delivered, ReportPorts ports);
+ReportOutcome handle_status(const msg::StatusEvent& status, std::uint64_t num_delivered, ReportPorts ports,
+                            const ReportConfig& cfg = {});
 
 }  // namespace flurry::reporter

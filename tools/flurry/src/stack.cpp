@@ -114,7 +114,11 @@ Result<void> Stack::write_config() {
   }
   for (const auto& [forge, account] : options_.forges) {
     if (forge != "github" && forge != "gitea" && forge != "gitlab") return fail(Error::rejected("unknown forge " + forge));
-    if (auto r = write_private_file(d + "/secrets/" + forge + "-token", account.token + "\n"); !r) return r;
+    if (!account.app_id.empty()) {
+      if (auto r = write_private_file(d + "/secrets/" + forge + "-app.pem", account.private_key_pem); !r) return r;
+    } else if (auto r = write_private_file(d + "/secrets/" + forge + "-token", account.token + "\n"); !r) {
+      return r;
+    }
   }
   std::map<std::string, std::string> secret_files;
   for (const auto& [key, json] : options_.effect_secrets) {
@@ -167,7 +171,13 @@ Result<void> Stack::write_config() {
   put("reporter", "listen", listen("reporter"));
   for (const auto& [forge, account] : options_.forges) {
     put(forge, "api_url", toml_string(account.api_url));
-    put(forge, "token_file", toml_string(d + "/secrets/" + forge + "-token"));
+    if (account.app_id.empty()) {
+      put(forge, "token_file", toml_string(d + "/secrets/" + forge + "-token"));
+    } else {
+      put(forge, "app_id", toml_string(account.app_id));
+      put(forge, "private_key_file", toml_string(d + "/secrets/" + forge + "-app.pem"));
+    }
+    if (account.checks) put(forge, "checks", "true");
   }
   for (const auto& kv : options_.extra_config) {
     auto eq = kv.find('=');

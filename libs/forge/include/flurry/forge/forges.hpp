@@ -5,6 +5,8 @@
 //   [github]  api_url = "https://api.github.com"   (the default)
 //             token_file = "..."                   a personal or fixed token, or
 //             app_id = 123, private_key_file = "..."  as a GitHub App
+//             checks = false                       true: check runs (an app
+//                                                  only) instead of statuses
 //   [gitea]   api_url = "https://gitea.example.org" (required), token_file
 //   [gitlab]  api_url = "https://gitlab.com"        (the default), token_file
 //
@@ -19,14 +21,22 @@
 #include "flurry/core/clock.hpp"
 #include "flurry/core/config.hpp"
 #include "flurry/forge/github_app.hpp"
+#include "flurry/forge/github_checks.hpp"
 #include "flurry/forge/status_poster.hpp"
 
 namespace flurry::forge {
 
+// What check runs need besides the API: where their ids are kept and
+// where job logs are read.
+struct CheckStores {
+  CheckRunIds* ids = nullptr;
+  JobLogs* logs = nullptr;
+};
+
 class Forges {
  public:
   // Throws ConfigError for a section that is present but incomplete.
-  Forges(const Config& config, http::Client& client, Clock& clock);
+  Forges(const Config& config, http::Client& client, Clock& clock, CheckStores checks = {});
   ~Forges();
   // The status poster of `forge` ("github", "gitea", "gitlab"); null when
   // that forge is not configured.

@@ -45,6 +45,14 @@ struct PullRequest {
   bool operator==(const PullRequest&) const = default;
 };
 
+// A forge's "re-run" of earlier work (GitHub's Re-run buttons).
+struct Rerun {
+  std::string job_id;   // one job's check run: that job (and what it waited for)
+  std::string eval_id;  // the eval's check run: every failure of that eval
+  // Neither: the eval of `ref` at `rev` (a whole check suite).
+  bool operator==(const Rerun&) const = default;
+};
+
 // schemas/change_event.schema.json; subject flurry.change.<forge>
 struct ChangeEvent {
   std::string id;    // globally unique: "<forge>:<delivery id>"
@@ -53,6 +61,9 @@ struct ChangeEvent {
   //   onto its base branch, statuses go to `rev`.
   // "pull_request_closed": the pull request was closed or merged: its work
   //   is cancelled.
+  // "rerun": build again what an earlier eval of `rev` failed (`rerun`
+  //   says which): its failed-build cache entries are cleared and the
+  //   change that made it is evaluated anew.
   std::string kind;
   Repo repo;
   // Branches and tags: "refs/heads/main", "refs/tags/v1". Pull requests:
@@ -66,6 +77,7 @@ struct ChangeEvent {
   std::string sender;
   std::int64_t received_at_ms = 0;
   PullRequest pull_request;  // set for the pull_request kinds
+  Rerun rerun;               // for kind rerun
   bool operator==(const ChangeEvent&) const = default;
   bool is_pull_request() const { return pull_request.number > 0; }
 };
@@ -73,6 +85,7 @@ struct ChangeEvent {
 inline constexpr std::string_view kPush = "push";
 inline constexpr std::string_view kPullRequest = "pull_request";
 inline constexpr std::string_view kPullRequestClosed = "pull_request_closed";
+inline constexpr std::string_view kRerun = "rerun";
 
 // schemas/build_request.schema.json; subject flurry.build.<system>
 struct BuildRequest {
@@ -122,6 +135,11 @@ struct StatusEvent {
   std::string description;
   std::string target_url;
   std::int64_t at_us = 0;  // when the state was decided; later wins per context
+  // For a job's context: the job and its state (a check run shows more than
+  // the four status states: timed out, cancelled, skipped). Empty for the
+  // eval's and effects' contexts.
+  std::string job_id;
+  std::string job_state;
   bool operator==(const StatusEvent&) const = default;
 };
 

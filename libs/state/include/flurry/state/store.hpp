@@ -47,6 +47,9 @@ struct EvalRecord {
   // What nix warned about while evaluating, in the order first reported,
   // without repeats (add_eval_warnings).
   std::vector<std::string> warnings;
+  // The change event that made it, encoded (msg::encode): what a re-run
+  // evaluates again. Empty for evals made before it was kept.
+  std::string change;
 };
 
 // A job as the evaluator hands it over.
@@ -194,6 +197,9 @@ class StateStore {
   // nothing is superseded. A repeat by the eval holding the key answers the
   // same as its first call did (so a crashed caller can finish the cancel).
   virtual Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) = 0;
+  // The eval holding `ref_key` now (the last supersede that won); "" when
+  // none did.
+  virtual Result<std::string> ref_head(const std::string& ref_key) = 0;
   // Cancels an eval: every queued job ends cancelled with `reason`; the
   // eval record shows `cancelled` and `cancel_reason` so that builders stop
   // the jobs still building, and when the last one ends the eval ends
@@ -263,6 +269,11 @@ class StateStore {
 
   virtual Result<void> put_effect(const EffectRecord& effect) = 0;
   virtual Result<std::vector<EffectRecord>> list_effects(const std::string& eval_id) = 0;
+
+  // Small facts about forge objects (a check run's id per commit and
+  // context), kept for `ttl_seconds`; put replaces.
+  virtual Result<void> put_forge_ref(const std::string& key, const std::string& value, int ttl_seconds) = 0;
+  virtual Result<std::optional<std::string>> get_forge_ref(const std::string& key) = 0;
 
   // True if the store answers.
   virtual bool healthy() = 0;

@@ -25,7 +25,10 @@ struct StackOptions {
   // API base URL and token (written to a secret file). None: it only logs.
   struct ForgeAccount {
     std::string api_url;
-    std::string token;
+    std::string token;            // a fixed token, or:
+    std::string app_id;           // GitHub: as this GitHub App,
+    std::string private_key_pem;  // with this key,
+    bool checks = false;          // posting check runs instead of statuses
   };
   std::map<std::string, ForgeAccount> forges;
   std::string public_url;         // target_url base; empty = none

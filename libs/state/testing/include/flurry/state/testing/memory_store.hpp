@@ -18,6 +18,9 @@ class MemoryStore final : public StateStore {
   Result<void> add_eval_warnings(const std::string& eval_id, const std::vector<std::string>& warnings) override;
   Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) override;
   Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) override;
+  Result<std::string> ref_head(const std::string& ref_key) override;
+  Result<void> put_forge_ref(const std::string& key, const std::string& value, int ttl_seconds) override;
+  Result<std::optional<std::string>> get_forge_ref(const std::string& key) override;
   Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms,
                                  EvalState ends_as = EvalState::kCancelled) override;
   Result<std::optional<JobRecord>> get_job(const std::string& job_id) override;
@@ -88,6 +91,7 @@ class MemoryStore final : public StateStore {
   std::map<std::string, Job> jobs_;
   std::map<std::string, std::string> logs_;
   std::set<std::string> claims_;
+  std::map<std::string, std::string> forge_refs_;
   std::map<std::string, std::int64_t> statuses_;
   struct RefHead {
     std::string eval;
