@@ -3,6 +3,7 @@
 
 #include "evaluate.hpp"
 #include "flurry/core/log.hpp"
+#include "flurry/forge/forges.hpp"
 #include "flurry/git/cli_git.hpp"
 #include "flurry/messages/subjects.hpp"
 #include "flurry/nix/cli_nix_runner.hpp"
@@ -30,6 +31,13 @@ int main(int argc, char** argv) {
     cfg.force_recurse = c.get_bool("evaluator.force_recurse", cfg.force_recurse);
     cfg.max_deliver = static_cast<int>(c.get_int("evaluator.max_deliver", cfg.max_deliver));
     cfg.branch_rules = repo::read_branch_rules(c);
+    const auto forks = c.get_string("trust.fork_pull_requests", "approve");
+    if (forks != "approve" && forks != "build") throw ConfigError("trust.fork_pull_requests must be \"approve\" or \"build\"");
+    cfg.trust.forks_need_approval = forks == "approve";
+    cfg.trust.label = c.get_string("trust.label", cfg.trust.label);
+    // The forges' APIs tell who may write (pull request trust).
+    static std::unique_ptr<http::Client> forge_client = http::make_client();
+    static forge::Forges forges(c, *forge_client, clock);
     if (cfg.systems.empty()) throw ConfigError("evaluator.systems must name at least one system");
     if (cfg.attribute.empty()) throw ConfigError("evaluator.attribute must not be empty");
     if (cfg.max_deliver < 1) throw ConfigError("evaluator.max_deliver must be at least 1");
@@ -76,7 +84,8 @@ int main(int argc, char** argv) {
       const auto repo = change->repo.forge + ":" + change->repo.full_name();
       log::info("eval.started", "evaluating",
                 {{"change_id", change->id}, {"repo", repo}, {"ref", change->ref}, {"rev", change->rev}, {"delivery", d.num_delivered}});
-      auto o = evaluator::handle_change(*change, d.num_delivered, {bus, state, nix, git, clock}, cfg);
+      auto o = evaluator::handle_change(*change, d.num_delivered,
+                                        {bus, state, nix, git, clock, [](const std::string& f) { return forges.permissions(f); }}, cfg);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       rt.metrics().counter("evals_total", "Change events handled, by result.", {{"result", o.result}}).Increment();
       rt.metrics().histogram("eval_duration_seconds", "Time to handle a change event.", {{"result", o.result}}).Observe(secs);

@@ -1,13 +1,84 @@
-// flurry-webhook-ingest: POST /webhooks/{github,gitea,gitlab} -> flurry.change.<forge>.
+// flurry-webhook-ingest: POST /webhooks/{github,gitea,gitlab} -> flurry.change.<forge>;
+// polled repositories ([poll.<name>]) -> flurry.change.git.
 #include <chrono>
+#include <memory>
+#include <random>
 #include <utility>
 #include <vector>
 
 #include "flurry/core/log.hpp"
+#include "flurry/core/process.hpp"
+#include "flurry/core/text.hpp"
+#include "flurry/git/cli_git.hpp"
+#include "flurry/repo/branch_rules.hpp"
 #include "flurry/service/runtime.hpp"
+#include "poller.hpp"
 #include "webhook.hpp"
 
 using namespace flurry;
+
+namespace {
+
+// How often each repository's thread looks whether its poll is due.
+constexpr std::chrono::milliseconds kPollTick{200};
+// A poll (one git ls-remote) that hangs is cut off after this; SIGTERM
+// cuts it off at once.
+constexpr std::chrono::seconds kPollTimeout{60};
+
+std::string joined(const std::vector<std::string>& v, const std::string& sep, std::size_t max_bytes) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return text::truncate_utf8(out, max_bytes);
+}
+
+// One thread per polled repository (a hung remote delays only itself),
+// each polling when due and scheduling its next poll with jitter.
+void start_polling(service::Runtime& rt, bus::Bus& bus, Clock& clock, const ingest::PollConfig& polling,
+                   const std::vector<repo::BranchRule>& rules) {
+  if (polling.repos.empty()) return;
+  auto git = std::make_shared<git::CliGit>(
+      default_process_runner(),
+      git::CliGitOptions{.allowed_schemes = polling.allowed_url_schemes, .timeout = kPollTimeout, .cancel = &rt.stopping()});
+  struct Task {
+    ingest::Poller poller;
+    std::mt19937_64 rng;
+    std::chrono::steady_clock::time_point due;
+    double random() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+  };
+  for (const auto& repo : polling.repos) {
+    auto task = std::make_shared<Task>(Task{ingest::Poller(repo, rules, {*git, bus, clock}), std::mt19937_64(std::random_device{}()), {}});
+    task->due = std::chrono::steady_clock::now() +
+                ingest::next_poll_delay(repo.interval, polling.jitter, true, [&task] { return task->random(); });
+    const auto jitter = polling.jitter;
+    rt.every(kPollTick, [&rt, git, task, jitter] {
+      if (rt.stopping().load() || std::chrono::steady_clock::now() < task->due) return;
+      const auto& r = task->poller.repo();
+      const auto start = std::chrono::steady_clock::now();
+      auto o = task->poller.poll();
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      task->due = std::chrono::steady_clock::now() + ingest::next_poll_delay(r.interval, jitter, false, [&task] { return task->random(); });
+      rt.metrics().counter("polls_total", "Polls of pull-based repositories, by repository and result.", {{"repo", r.name}, {"result", o.result}})
+          .Increment();
+      rt.metrics().histogram("poll_duration_seconds", "Time to poll one repository.", {{"repo", r.name}}).Observe(secs);
+      const auto url = text::display_url(r.url);
+      for (const auto& s : o.skipped) log::warn("poll.skipped", s, {{"repo", r.name}, {"url", url}});
+      if (o.result == "unchanged") {
+        log::debug("poll.unchanged", "no selected branch moved", {{"repo", r.name}, {"url", url}});
+        return;
+      }
+      const auto level = o.result == "failed" ? log::Level::kWarn : log::Level::kInfo;
+      log::write(level, "poll." + o.result, o.errors.empty() ? "published new branch heads" : joined(o.errors, "; ", 2000),
+                 {{"repo", r.name},
+                  {"url", url},
+                  {"published", static_cast<int>(o.published.size())},
+                  {"change_ids", joined(o.published, ",", 2000)},
+                  {"seconds", secs}});
+    });
+  }
+  log::info("poll.started", "polling repositories", {{"repos", static_cast<int>(polling.repos.size())}});
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   return service::run("webhook-ingest", argc, argv, [](service::Runtime& rt) {
@@ -18,11 +89,14 @@ int main(int argc, char** argv) {
       const auto key = "webhook-ingest." + dialect->forge + ".secret_file";
       if (rt.config().has(key)) forges.emplace_back(dialect, read_secret_file(rt.config().require_string(key)));
     }
-    if (forges.empty()) {
-      throw ConfigError("no forge is configured: set webhook-ingest.github.secret_file, webhook-ingest.gitea.secret_file "
-                        "or webhook-ingest.gitlab.secret_file");
+    const auto polling = ingest::read_poll_config(rt.config());
+    const auto branch_rules = repo::read_branch_rules(rt.config());
+    if (forges.empty() && polling.repos.empty()) {
+      throw ConfigError("no forge and no polled repository is configured: set webhook-ingest.github.secret_file, "
+                        "webhook-ingest.gitea.secret_file or webhook-ingest.gitlab.secret_file, or add a [poll.<name>] table");
     }
     auto& bus = rt.bus();
+    start_polling(rt, bus, clock, polling, branch_rules);
     for (const auto& [dialect, secret] : forges) {
       const auto path = "/webhooks/" + dialect->forge;
       auto handler = [&rt, &bus, secret, dialect](const http::Request& req) {

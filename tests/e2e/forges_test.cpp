@@ -165,6 +165,7 @@ class ForgeFlows : public ::testing::Test {
 }  // namespace
 
 TEST_F(ForgeFlows, GitHubPullRequestFromAForkIsBuiltMergedOntoItsBaseAndClosingItCancels) {
+  forge.set_permission("github", "octo-org", "hello-world", "outsider", "write");  // trusted: see PullRequestTrust
   commit("main", {{"flake.nix", flake(false)}});
   const auto head = commit("topic", {{"extra.nix", "mk: { fromPr = mk \"from-pr\" \"echo pr > $out\"; }\n"}});
   const auto base = commit("main", {{"README", "base moved on\n"}});
@@ -229,6 +230,7 @@ TEST_F(ForgeFlows, GiteaPushAndPullRequestEndAsGiteaCommitStatuses) {
     }
   }
 
+  forge.set_permission("gitea", "flurry-org", "hello", "visitor", "write");
   const auto head = commit("add-check", {{"extra.nix", "mk: { added = mk \"added\" \"echo > $out\"; }\n"}});
   git({"-C", repo, "update-ref", "refs/pull/5/head", head});
   auto pr = fixture("gitea", "pull_request_opened");
@@ -259,6 +261,8 @@ TEST_F(ForgeFlows, GitLabPushAndMergeRequestEndAsGitLabCommitStatuses) {
   for (const auto& st : forge.statuses()) pending_seen = pending_seen || (st.forge == "gitlab" && st.state == "pending");
   EXPECT_TRUE(pending_seen);
 
+  forge.add_repository("gitlab", "infra/nix", "hello");
+  forge.set_permission("gitlab", "infra/nix", "hello", "contributor", "30");
   const auto head = commit("ms-viewport", {{"extra.nix", "mk: { fromMr = mk \"from-mr\" \"echo > $out\"; }\n"}});
   git({"-C", repo, "update-ref", "refs/merge-requests/7/head", head});
   auto mr = fixture("gitlab", "merge_request_open");
@@ -268,6 +272,45 @@ TEST_F(ForgeFlows, GitLabPushAndMergeRequestEndAsGitLabCommitStatuses) {
   auto m = wait_for("gitlab", head, {"flurry/eval", ctx("fromMr")}, "gitlab:gl-mr-1");
   EXPECT_EQ(m["flurry/eval"].state, "success") << m["flurry/eval"].description;
   EXPECT_EQ(m[ctx("fromMr")].state, "success");
+}
+
+TEST_F(ForgeFlows, PullRequestTrustAForksPullRequestWaitsUntilAMaintainerApprovesIt) {
+  forge.set_permission("github", "octo-org", "hello-world", "mona", "write");
+  commit("main", {{"flake.nix", flake(false)}});
+  const auto head = commit("topic", {{"extra.nix", "mk: { fromPr = mk \"from-pr\" \"echo pr > $out\"; }\n"}});
+  const auto base = commit("main", {{"README", "base\n"}});
+  git({"-C", repo, "update-ref", "refs/pull/42/head", head});
+  auto body = fixture("github", "pull_request_opened");  // by "outsider", from a fork
+  body["repository"]["clone_url"] = "file://" + repo;
+  body["pull_request"]["head"]["sha"] = head;
+  body["pull_request"]["base"]["sha"] = base;
+  github_event("pull_request", "untrusted-open", body);
+  // Only a pending flurry/eval saying why; nothing evaluated.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (forge.final_statuses(head).empty() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100ms);
+  std::this_thread::sleep_for(2s);
+  auto waiting = forge.final_statuses(head);
+  ASSERT_EQ(waiting.size(), 1u);
+  EXPECT_EQ(waiting["flurry/eval"].state, "pending");
+  EXPECT_NE(waiting["flurry/eval"].description.find("Waiting for approval"), std::string::npos) << waiting["flurry/eval"].description;
+  EXPECT_FALSE(store->get_eval(state::eval_id_for_change("github:untrusted-open"))->has_value());
+
+  // The author approving their own pull request does nothing.
+  auto own = fixture("github", "issue_comment_approve");
+  own["repository"]["clone_url"] = "file://" + repo;
+  own["comment"]["user"]["login"] = "outsider";
+  own["comment"]["author_association"] = "CONTRIBUTOR";
+  github_event("issue_comment", "self-approval", own);
+  std::this_thread::sleep_for(2s);
+  EXPECT_FALSE(store->get_eval(state::eval_id_for_change("github:self-approval"))->has_value());
+
+  // A maintainer's "/flurry approve" runs it.
+  auto approve = fixture("github", "issue_comment_approve");  // by "mona"
+  approve["repository"]["clone_url"] = "file://" + repo;
+  github_event("issue_comment", "approval", approve);
+  auto s = wait_for("github", head, {"flurry/eval", ctx("ok"), ctx("fromPr")}, "github:approval");
+  EXPECT_EQ(s["flurry/eval"].state, "success") << s["flurry/eval"].description;
+  EXPECT_EQ(s[ctx("fromPr")].state, "success");
 }
 
 namespace {

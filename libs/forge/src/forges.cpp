@@ -42,18 +42,26 @@ Forges::Forges(const Config& c, http::Client& client, Clock& clock, CheckStores 
     }
     if (c.get_bool(gh + ".checks", false)) {
       if (!c.has(gh + ".app_id")) throw ConfigError(gh + ".checks needs a GitHub App (app_id and private_key_file): check runs are for apps only");
-      if (!checks.ids || !checks.logs) throw ConfigError(gh + ".checks is not supported by this service");
-      posters_["github"] = std::make_unique<GitHubChecksClient>(client, url, *github_tokens_, clock, *checks.ids, *checks.logs);
+      // A service that posts nothing passes no stores and gets no poster.
+      if (checks.ids && checks.logs) {
+        posters_["github"] = std::make_unique<GitHubChecksClient>(client, url, *github_tokens_, clock, *checks.ids, *checks.logs);
+      }
     } else {
       posters_["github"] = std::make_unique<GitHubStatusClient>(client, url, *github_tokens_, clock);
     }
+    permissions_["github"] = std::make_unique<GitHubPermissions>(client, url, *github_tokens_);
   }
   if (present(c, "gitea")) {
-    posters_["gitea"] = std::make_unique<GiteaStatusClient>(client, c.require_string("gitea.api_url"), token_from(c, "gitea"), clock);
+    const auto url = c.require_string("gitea.api_url");
+    const auto token = token_from(c, "gitea");
+    posters_["gitea"] = std::make_unique<GiteaStatusClient>(client, url, token, clock);
+    permissions_["gitea"] = std::make_unique<GiteaPermissions>(client, url, token);
   }
   if (present(c, "gitlab")) {
-    posters_["gitlab"] = std::make_unique<GitLabStatusClient>(client, c.get_string("gitlab.api_url", "https://gitlab.com"),
-                                                              token_from(c, "gitlab"), clock);
+    const auto url = c.get_string("gitlab.api_url", "https://gitlab.com");
+    const auto token = token_from(c, "gitlab");
+    posters_["gitlab"] = std::make_unique<GitLabStatusClient>(client, url, token, clock);
+    permissions_["gitlab"] = std::make_unique<GitLabPermissions>(client, url, token);
   }
 }
 
@@ -62,6 +70,11 @@ Forges::~Forges() = default;
 StatusPoster* Forges::poster(const std::string& forge) const {
   auto it = posters_.find(forge);
   return it == posters_.end() ? nullptr : it->second.get();
+}
+
+Permissions* Forges::permissions(const std::string& forge) const {
+  auto it = permissions_.find(forge);
+  return it == permissions_.end() ? nullptr : it->second.get();
 }
 
 std::vector<std::string> Forges::configured() const {

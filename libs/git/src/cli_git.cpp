@@ -51,15 +51,17 @@ std::string url_scheme(const std::string& url) {
 
 std::string display_url(const std::string& url) { return text::display_url(url); }
 
-Result<void> CliGit::check_url(const std::string& url) const {
+Result<void> CliGit::check_url(const std::string& url) const { return check_clone_url(url, options_.allowed_schemes); }
+
+Result<void> check_clone_url(const std::string& url, const std::vector<std::string>& allowed_schemes) {
   if (url.empty() || url[0] == '-') return fail(Error::rejected("clone URL '" + text::truncate_utf8(display_url(url), 200) + "' is not allowed"));
   if (std::any_of(url.begin(), url.end(), [](char c) { return std::iscntrl(static_cast<unsigned char>(c)) || c == ' '; })) {
     return fail(Error::rejected("clone URL contains whitespace or control characters"));
   }
   auto scheme = url_scheme(url);
-  if (scheme.empty() || !contains(options_.allowed_schemes, scheme)) {
+  if (scheme.empty() || !contains(allowed_schemes, scheme)) {
     return fail(Error::rejected("clone URL scheme '" + (scheme.empty() ? std::string("(none)") : scheme) +
-                                "' is not allowed (allowed: " + join(options_.allowed_schemes, ", ") + ")"));
+                                "' is not allowed (allowed: " + join(allowed_schemes, ", ") + ")"));
   }
   return {};
 }
@@ -80,7 +82,7 @@ Result<ProcessResult> CliGit::git(const std::vector<std::string>& args, const st
                                              {"GIT_SSH_COMMAND", "ssh -o BatchMode=yes"},
                                              {"LC_ALL", "C"}};
   env.insert(extra_env.begin(), extra_env.end());
-  auto r = runner_.run({.argv = argv, .env = env, .timeout = options_.timeout});
+  auto r = runner_.run({.argv = argv, .env = env, .timeout = options_.timeout, .cancel = options_.cancel});
   if (!r) return fail(Error::transient("cannot run git: " + r.error().message));
   return r;
 }
@@ -235,6 +237,28 @@ Result<std::optional<std::string>> CliGit::read_file(const std::string& mirror_d
   if (!blob) return fail(blob.error());
   if (!blob->ok()) return fail(Error::rejected(path + " is not a file"));
   return std::optional<std::string>(blob->out);
+}
+
+Result<std::map<std::string, std::string>> CliGit::remote_heads(const std::string& url) {
+  if (auto ok = check_url(url); !ok) return fail(ok.error());
+  auto listed = git({"ls-remote", "--heads", "--end-of-options", url});
+  if (!listed) return fail(listed.error());
+  if (!listed->ok()) {
+    auto why = git_text(listed->err, url);
+    if (why.empty() || listed->timed_out || listed->cancelled) why = listed->describe();
+    return fail(Error::transient("cannot list the branches of " + display_url(url) + ": " + text::truncate_utf8(why, 2000)));
+  }
+  // "<commit id>\trefs/heads/<branch>" per line; ref names cannot hold tabs
+  // or newlines, so anything else is not a branch line.
+  std::map<std::string, std::string> heads;
+  for (const auto& line : text::split(listed->out, '\n')) {
+    auto tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    const std::string ref = line.substr(tab + 1);
+    if (!text::starts_with(ref, "refs/heads/") || ref.size() == 11) continue;
+    heads[ref.substr(11)] = line.substr(0, tab);
+  }
+  return heads;
 }
 
 }  // namespace flurry::git

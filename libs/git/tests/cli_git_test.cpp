@@ -4,8 +4,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include "flurry/core/text.hpp"
 #include "flurry/test/servers.hpp"
@@ -257,4 +264,112 @@ TEST_F(CliGitTest, AMergeConflictIsRejectedNamingTheFile) {
   EXPECT_EQ(m.error().code, ErrorCode::kRejected);
   EXPECT_THAT(m.error().message, HasSubstr("conflicts in flake.nix"));
   EXPECT_FALSE(g.merge(mirror, "not-a-sha", head).has_value());
+}
+
+TEST_F(CliGitTest, ListsTheRemotesBranchesAndTheirHeads) {
+  sh({"git", "-C", src, "checkout", "-q", "-b", "topic"});
+  auto topic = commit("topic.txt", "t\n");
+  // Valid ref names can carry shell syntax; it comes back as plain text.
+  const std::string hostile = "feat/$(touch${IFS}pwned);`touch${IFS}pwned2`|x";
+  sh({"git", "-C", src, "checkout", "-q", "-b", hostile});
+  auto hostile_rev = commit("h.txt", "h\n");
+  sh({"git", "-C", src, "tag", "v1"});  // tags are not branches
+  sh({"git", "-C", src, "checkout", "-q", "main"});
+  CliGit g(runner, {.allowed_schemes = {"file"}});
+  auto heads = g.remote_heads("file://" + src);
+  ASSERT_TRUE(heads.has_value()) << heads.error().message;
+  EXPECT_EQ(*heads, (std::map<std::string, std::string>{{"main", rev}, {"topic", topic}, {hostile, hostile_rev}}));
+  for (const auto& dir : {std::filesystem::current_path().string(), tmp.path(), src}) {
+    EXPECT_FALSE(std::filesystem::exists(dir + "/pwned")) << dir;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/pwned2")) << dir;
+  }
+  // Options end before the URL; no prompt, no ext.
+  ASSERT_EQ(runner.calls.size(), 1u);
+  const auto& argv = runner.calls[0].argv;
+  auto url = std::find(argv.begin(), argv.end(), "file://" + src);
+  ASSERT_NE(url, argv.end());
+  EXPECT_EQ(*(url - 1), "--end-of-options");
+  EXPECT_THAT(argv, ::testing::Contains("ls-remote"));
+  EXPECT_THAT(argv, ::testing::Contains("protocol.ext.allow=never"));
+  EXPECT_EQ(runner.calls[0].env.at("GIT_TERMINAL_PROMPT"), "0");
+
+  // A branch that went away is no longer listed.
+  sh({"git", "-C", src, "branch", "-q", "-D", "topic"});
+  auto after = g.remote_heads("file://" + src);
+  ASSERT_TRUE(after.has_value()) << after.error().message;
+  EXPECT_EQ(after->count("topic"), 0u);
+  EXPECT_EQ(after->size(), 2u);
+}
+
+TEST_F(CliGitTest, AnEmptyRemoteHasNoBranches) {
+  auto empty = tmp.file("empty.git");
+  sh({"git", "init", "-q", "--bare", empty});
+  CliGit g(runner, {.allowed_schemes = {"file"}});
+  auto heads = g.remote_heads("file://" + empty);
+  ASSERT_TRUE(heads.has_value()) << heads.error().message;
+  EXPECT_TRUE(heads->empty());
+}
+
+TEST_F(CliGitTest, ListingHeadsRefusesDisallowedUrlsWithoutRunningGit) {
+  CliGit g(runner, {.allowed_schemes = {"https"}});
+  auto r = g.remote_heads("file://" + src);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kRejected);
+  EXPECT_THAT(r.error().message, HasSubstr("scheme 'file' is not allowed"));
+  for (std::string bad : {"--upload-pack=touch /tmp/x", "ext::sh -c touch% /tmp/pwned", "/tmp/local", "", "https://h/x y"}) {
+    auto res = g.remote_heads(bad);
+    ASSERT_FALSE(res.has_value()) << bad;
+    EXPECT_EQ(res.error().code, ErrorCode::kRejected) << bad;
+  }
+  EXPECT_TRUE(runner.calls.empty());
+  EXPECT_TRUE(check_clone_url("https://h/x.git", {"https"}).has_value());
+  EXPECT_FALSE(check_clone_url("ssh://h/x.git", {"https"}).has_value());
+}
+
+TEST_F(CliGitTest, ListingHeadsOfAnUnreachableRemoteIsTransientAndHidesCredentials) {
+  CliGit g(runner, {.allowed_schemes = {"https", "file"}});
+  auto gone = g.remote_heads("file://" + tmp.file("nowhere"));
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().code, ErrorCode::kTransient);
+  auto creds = g.remote_heads("https://bot:s3cr3t-token@127.0.0.1:1/o/r.git");
+  ASSERT_FALSE(creds.has_value());
+  EXPECT_EQ(creds.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(creds.error().message, Not(HasSubstr("s3cr3t-token")));
+  EXPECT_THAT(creds.error().message, HasSubstr("https://***@127.0.0.1:1/o/r.git"));
+}
+
+TEST_F(CliGitTest, AHungRemoteIsCutShortByTheTimeoutOrTheCancelFlag) {
+  // A git daemon that takes the connection and never answers.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string url = "git://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/r.git";
+
+  CliGit timed(runner, {.allowed_schemes = {"git"}, .timeout = std::chrono::milliseconds(500)});
+  auto start = std::chrono::steady_clock::now();
+  auto r = timed.remote_heads(url);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(r.error().message, HasSubstr("timed out"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+
+  std::atomic<bool> cancel{false};
+  CliGit cancellable(runner, {.allowed_schemes = {"git"}, .timeout = std::chrono::seconds(60), .cancel = &cancel});
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel = true;
+  });
+  start = std::chrono::steady_clock::now();
+  auto c = cancellable.remote_heads(url);
+  stopper.join();
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, ErrorCode::kTransient);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ::close(fd);
 }

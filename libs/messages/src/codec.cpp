@@ -174,6 +174,7 @@ std::string encode(const ChangeEvent& e) {
                          {"labels", p.labels}};
   }
   if (e.kind == kRerun) j["rerun"] = {{"job_id", e.rerun.job_id}, {"eval_id", e.rerun.eval_id}};
+  if (e.kind == kApprove) j["approval"] = {{"by", e.approval.by}, {"association", e.approval.association}};
   // Names and titles come from forges and need not be valid UTF-8.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -229,8 +230,11 @@ Result<ChangeEvent> decode_change_event(std::string_view text) {
   e.sender = r.str("sender", false);
   e.received_at_ms = r.i64("received_at_ms", false);
   if (!r.error().empty()) return finish(r, std::move(e));
-  if (!text::is_sha1_hex(e.rev)) return fail(Error::poison("change_event: rev is not a 40-hex sha"));
-  if (e.kind != kPush && e.kind != kPullRequest && e.kind != kPullRequestClosed && e.kind != kRerun) {
+  // An approval need not name the head it approves.
+  if (!text::is_sha1_hex(e.rev) && !(e.kind == kApprove && e.rev.empty())) {
+    return fail(Error::poison("change_event: rev is not a 40-hex sha"));
+  }
+  if (e.kind != kPush && e.kind != kPullRequest && e.kind != kPullRequestClosed && e.kind != kRerun && e.kind != kApprove) {
     return fail(Error::poison("change_event: unknown kind '" + text::truncate_utf8(e.kind, 40) + "'"));
   }
   if (e.kind == kRerun) {
@@ -249,7 +253,7 @@ Result<ChangeEvent> decode_change_event(std::string_view text) {
     Reader p(pj, "pull_request");
     auto& pr = e.pull_request;
     pr.number = static_cast<int>(p.i64("number"));
-    pr.base_branch = p.str("base_branch");
+    pr.base_branch = p.str("base_branch", e.kind != kApprove);  // a comment does not say
     pr.base_rev = p.str("base_rev", false);
     pr.head_branch = p.str("head_branch", false);
     pr.head_clone_url = p.str("head_clone_url", false);
@@ -260,6 +264,13 @@ Result<ChangeEvent> decode_change_event(std::string_view text) {
     pr.labels = p.str_list("labels");
     if (!p.error().empty()) return fail(Error::poison("change_event: " + p.error()));
     if (pr.number <= 0) return fail(Error::poison("change_event: pull_request.number must be positive"));
+    if (e.kind == kApprove) {
+      const json& aj = r.obj("approval");
+      Reader a(aj, "approval");
+      e.approval.by = a.str("by");
+      e.approval.association = a.str("association", false);
+      if (!a.error().empty()) return fail(Error::poison("change_event: " + a.error()));
+    }
     if (!pr.base_rev.empty() && !text::is_sha1_hex(pr.base_rev)) {
       return fail(Error::poison("change_event: pull_request.base_rev is not a 40-hex sha"));
     }
@@ -356,6 +367,13 @@ Result<DeadLetter> decode_dead_letter(std::string_view text) {
   d.deliveries = static_cast<std::uint64_t>(r.i64("deliveries", false));
   d.data = r.str("data", false);
   return finish(r, std::move(d));
+}
+
+bool is_approve_command(std::string_view comment) {
+  for (const auto& line : text::split(comment, '\n')) {
+    if (text::to_lower(text::trim(line)) == kApproveCommand) return true;
+  }
+  return false;
 }
 
 }  // namespace flurry::msg

@@ -34,6 +34,17 @@ TEST(Codec, PullRequestChangesRoundTrip) {
   }
 }
 
+TEST(Codec, ApprovalsRoundTripWithoutAHead) {
+  ChangeEvent e{"github:ap", "approve", sample_repo(), "refs/pull/3/head", "", "", "", "", "maintainer", 5};
+  e.pull_request.number = 3;
+  e.approval = {"maintainer", "MEMBER"};
+  auto d = decode_change_event(encode(e));
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  EXPECT_EQ(*d, e);
+  e.kind = "push";  // only an approval may lack its commit
+  EXPECT_FALSE(decode_change_event(encode(e)).has_value());
+}
+
 TEST(Codec, RerunsRoundTrip) {
   ChangeEvent e{"github:rr", "rerun", sample_repo(), "refs/heads/main", "main", "", std::string(40, 'a'), "", "octocat", 5};
   e.rerun.job_id = "e1-j1";
@@ -146,4 +157,12 @@ TEST(JobStates, MapToForgeStates) {
   for (auto s : {JobState::kQueued, JobState::kEvalFailed, JobState::kUnsupportedSystem}) {
     EXPECT_EQ(parse_job_state(to_string(s)), s);
   }
+}
+
+TEST(ApproveCommand, IsALineOfItsOwn) {
+  EXPECT_TRUE(is_approve_command("/flurry approve"));
+  EXPECT_TRUE(is_approve_command("Looks fine.\r\n  /Flurry Approve  \r\nthanks"));
+  EXPECT_FALSE(is_approve_command("please /flurry approve this"));
+  EXPECT_FALSE(is_approve_command("/flurry approved"));
+  EXPECT_FALSE(is_approve_command(""));
 }

@@ -61,9 +61,11 @@ const CancelStatus kFailedAfterBatches{msg::StatusState::kFailure, "", true, sta
 
 class Handler {
  public:
-  Handler(const msg::ChangeEvent& change, std::uint64_t delivered, EvalPorts ports, const EvaluatorConfig& cfg)
+  // `repeat`: the change is evaluated again on purpose (a re-run, an
+  // approval), even if an eval of the same head lives.
+  Handler(const msg::ChangeEvent& change, std::uint64_t delivered, EvalPorts ports, const EvaluatorConfig& cfg, bool repeat = false)
       : change_(change), delivered_(delivered), ports_(ports), cfg_(cfg), links_{cfg.public_url},
-        eval_id_(state::eval_id_for_change(change.id)) {}
+        eval_id_(state::eval_id_for_change(change.id)), repeat_(repeat) {}
 
   EvalOutcome run();
 
@@ -92,6 +94,8 @@ class Handler {
   EvalOutcome evaluate(const state::EvalRecord& eval);
   // The pull request was closed: its live eval is cancelled.
   EvalOutcome close_pull_request();
+  // The pull request may not run yet: it waits, parked, for an approval.
+  EvalOutcome await_approval(const std::string& why);
   // One branch, tag or pull request of one project.
   std::string ref_key() const;
   std::int64_t received_ms(std::int64_t fallback) const;
@@ -114,6 +118,7 @@ class Handler {
   const EvaluatorConfig& cfg_;
   pipeline::Links links_;
   std::string eval_id_;
+  bool repeat_;
 };
 
 EvalOutcome Handler::retry(const Error& e) const {
@@ -510,8 +515,48 @@ Result<void> Handler::publish_batch(const state::EvalRecord& eval, const std::ve
   return pipeline::publish_transition({ports_.bus, ports_.state}, eval_id_, ended, without_end, links_);
 }
 
+EvalOutcome Handler::await_approval(const std::string& why) {
+  // Nothing runs; the forge shows why, and an approval evaluates this very
+  // change.
+  if (auto r = park_change(ports_.state, pull_request_key(change_), change_); !r) return retry(r.error());
+  state::EvalRecord shown;
+  shown.id = eval_id_;
+  shown.repo = change_.repo;
+  shown.rev = change_.rev;
+  const auto text = "Waiting for approval: " + why + ". A maintainer approves it with a \"" + std::string(msg::kApproveCommand) +
+                    "\" comment" + (cfg_.trust.label.empty() ? "" : " or the label " + cfg_.trust.label) + ".";
+  auto status = pipeline::eval_status(shown, msg::StatusState::kPending, text, received_ms(ports_.clock.now_ms()) * 1000, links_);
+  if (auto r = pipeline::publish_status(ports_.bus, status); !r) return retry(r.error());
+  auto o = outcome("awaiting_approval");
+  o.error = why;
+  o.disposition = bus::Disposition::ack();
+  return o;
+}
+
 EvalOutcome Handler::run() {
   if (change_.kind == msg::kPullRequestClosed) return close_pull_request();
+  if (change_.kind == msg::kPullRequest) {
+    // A label or an edit that changes neither head nor base needs no new
+    // eval when the pull request's live one is of this head and base.
+    auto head = repeat_ ? Result<std::string>(std::string()) : ports_.state.ref_head(ref_key());
+    if (!head) return retry(head.error());
+    if (!head->empty() && *head != eval_id_) {
+      auto live = ports_.state.get_eval(*head);
+      if (!live) return retry(live.error());
+      if (live->has_value() && (**live).rev == change_.rev && !(**live).cancelled && (**live).state != state::EvalState::kCancelled) {
+        auto before = msg::decode_change_event((**live).change);
+        if (before && before->pull_request.base_branch == change_.pull_request.base_branch) {
+          auto o = outcome("ignored");
+          o.error = "eval " + *head + " is of this head already";
+          o.disposition = bus::Disposition::ack();
+          return o;
+        }
+      }
+    }
+    auto trust = decide_trust(change_, cfg_.trust, ports_.permissions ? ports_.permissions(change_.repo.forge) : nullptr, ports_.state);
+    if (!trust) return retry(trust.error());
+    if (!trust->trusted) return await_approval(trust->why);
+  }
   if (!change_.branch.empty()) {
     // Only the default branch and the branches the rules select build.
     auto policy = repo::branch_policy(cfg_.branch_rules, change_.branch, change_.repo.default_branch);
@@ -709,14 +754,52 @@ EvalOutcome rerun(const msg::ChangeEvent& change, std::uint64_t num_delivered, E
   again.id = change.id;
   again.received_at_ms = change.received_at_ms;
   again.sender = change.sender.empty() ? original->sender : change.sender;
-  return Handler(again, num_delivered, ports, config).run();
+  return Handler(again, num_delivered, ports, config, /*repeat=*/true).run();
 }
 
 }  // namespace
 
+// An approval: recorded if it counts, and the change that waited for it
+// is evaluated as a new change of the approval's id (a redelivery replays).
+EvalOutcome approve(const msg::ChangeEvent& change, std::uint64_t num_delivered, EvalPorts ports, const EvaluatorConfig& config) {
+  EvalOutcome o;
+  o.eval_id = state::eval_id_for_change(change.id);
+  o.disposition = bus::Disposition::ack();
+  auto counts = approval_counts(change, ports.permissions ? ports.permissions(change.repo.forge) : nullptr);
+  if (!counts) {
+    o.result = "retry";
+    o.error = counts.error().message;
+    o.disposition = bus::retry_later(counts.error(), num_delivered);
+    return o;
+  }
+  if (!*counts) {
+    o.result = "ignored";
+    o.error = change.approval.by + " may not approve pull requests of " + change.repo.full_name();
+    return o;
+  }
+  const auto key = pull_request_key(change);
+  auto parked = parked_change(ports.state, key);
+  if (auto r = record_approval(ports.state, key, change.approval.by); !r || !parked) {
+    o.result = "retry";
+    o.error = !r ? r.error().message : parked.error().message;
+    o.disposition = bus::retry_later(!r ? r.error() : parked.error(), num_delivered);
+    return o;
+  }
+  if (!parked->has_value()) {
+    o.result = "approved";
+    o.error = "approved by " + change.approval.by + "; nothing was waiting";
+    return o;
+  }
+  msg::ChangeEvent again = **parked;
+  again.id = change.id;
+  again.received_at_ms = change.received_at_ms;
+  return Handler(again, num_delivered, ports, config, /*repeat=*/true).run();
+}
+
 EvalOutcome handle_change(const msg::ChangeEvent& change, std::uint64_t num_delivered, EvalPorts ports,
                           const EvaluatorConfig& config) {
   if (change.kind == msg::kRerun) return rerun(change, num_delivered, ports, config);
+  if (change.kind == msg::kApprove) return approve(change, num_delivered, ports, config);
   return Handler(change, num_delivered, ports, config).run();
 }
 

@@ -3,6 +3,7 @@
 // attribute, dependency edges between jobs, and the first build requests.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -14,6 +15,7 @@
 #include "flurry/messages/messages.hpp"
 #include "flurry/nix/nix_runner.hpp"
 #include "flurry/repo/branch_rules.hpp"
+#include "trust.hpp"
 #include "flurry/state/store.hpp"
 
 namespace flurry::evaluator {
@@ -44,6 +46,8 @@ struct EvaluatorConfig {
   // Walk every nested attribute set (checks-style trees); false: only sets
   // with recurseForDerivations = true.
   bool force_recurse = true;
+  // Which pull requests wait for a maintainer's approval ([trust]).
+  TrustConfig trust;
   // Which branch pushes build besides the default branch's ([branches.*]).
   std::vector<repo::BranchRule> branch_rules;
   // The consumer's max_deliver: on that delivery, infrastructure failures
@@ -51,12 +55,17 @@ struct EvaluatorConfig {
   int max_deliver = 5;
 };
 
+// Who may write to a repository of a forge; null (or no function): the
+// forge's API is not configured.
+using PermissionsFor = std::function<forge::Permissions*(const std::string& forge)>;
+
 struct EvalPorts {
   bus::Bus& bus;
   state::StateStore& state;
   nix::NixRunner& nix;
   git::Git& git;
   Clock& clock;
+  PermissionsFor permissions = {};
 };
 
 // What happened, for the shell's logs and metrics.
@@ -64,8 +73,11 @@ struct EvalOutcome {
   bus::Disposition disposition;
   std::string eval_id;
   // "evaluated", "eval_failed", "replayed", "superseded", "cancelled",
-  // "retry", "ignored" (a branch no rule selects) or "closed" (a pull
-  // request's close cancelled its eval)
+  // "retry", "ignored" (a branch no rule selects, a re-run of nothing, an
+  // approval that does not count), "closed" (a pull request's close
+  // cancelled its eval), "awaiting_approval" (a pull request from a fork
+  // waits for a maintainer) or "approved" (an approval with nothing
+  // waiting)
   std::string result;
   std::string error;   // why the eval failed, or why it will be retried
   int jobs = 0;

@@ -818,7 +818,7 @@ TEST(PlanJobs, JobsGoOnlyToBuildersOfferingTheirRequiredSystemFeatures) {
 }
 
 namespace {
-// A pull request from a fork, as the ingest makes it.
+// A pull request from a fork by a collaborator, as the ingest makes it.
 void make_pull_request(msg::ChangeEvent& c, const std::string& id, const std::string& head, std::int64_t received) {
   c.id = id;
   c.kind = "pull_request";
@@ -826,7 +826,7 @@ void make_pull_request(msg::ChangeEvent& c, const std::string& id, const std::st
   c.branch = "";
   c.rev = head;
   c.received_at_ms = received;
-  c.pull_request = {9, "main", std::string(40, 'b'), "topic", "https://example.invalid/fork/hello.git", true, "visitor", "NONE", "T", {}};
+  c.pull_request = {9, "main", std::string(40, 'b'), "topic", "https://example.invalid/fork/hello.git", true, "visitor", "COLLABORATOR", "T", {}};
 }
 }  // namespace
 
@@ -1007,4 +1007,137 @@ TEST_F(Evaluate, AReRunOfAPullRequestMergesItAgain) {
   ASSERT_EQ(handle_change(r, 1, {bus, store, nix, git, clock}, cfg).result, "evaluated");
   ASSERT_EQ(git.merges.size(), 2u);
   EXPECT_EQ(git.merges[1], git.merges[0]);
+}
+
+namespace {
+// A forge's permission API, scripted.
+struct ScriptedPermissions final : forge::Permissions {
+  Result<bool> can_write(const std::string&, const std::string&, const std::string& user) override {
+    asked.push_back(user);
+    if (down) return fail(Error::transient("forge down"));
+    return writers.count(user) > 0;
+  }
+  std::set<std::string> writers;
+  std::vector<std::string> asked;
+  bool down = false;
+};
+
+msg::ChangeEvent approval_of(const msg::ChangeEvent& pr, const std::string& id, const std::string& by, const std::string& association) {
+  msg::ChangeEvent a;
+  a.id = id;
+  a.kind = "approve";
+  a.repo = pr.repo;
+  a.ref = pr.ref;
+  a.pull_request.number = pr.pull_request.number;
+  a.approval = {by, association};
+  a.received_at_ms = pr.received_at_ms + 500;
+  return a;
+}
+}  // namespace
+
+class Trust : public Evaluate {
+ protected:
+  EvalOutcome handle(const msg::ChangeEvent& c, std::uint64_t delivered = 1) {
+    return handle_change(c, delivered, {bus, store, nix, git, clock, [this](const std::string&) -> forge::Permissions* { return &perms; }},
+                         cfg);
+  }
+  ScriptedPermissions perms;
+};
+
+TEST_F(Trust, APullRequestFromAForkByAStrangerWaitsAndShowsWhy) {
+  make_pull_request(change, "github:pr-stranger", std::string(40, 'c'), 1000);
+  change.pull_request.author = "stranger";
+  auto o = handle(change);
+  EXPECT_EQ(o.result, "awaiting_approval");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_TRUE(nix.evals.empty());
+  EXPECT_TRUE(git.requests.empty());  // not even fetched
+  EXPECT_FALSE(store.get_eval(eval_id())->has_value());
+  auto s = statuses()["flurry/eval"];
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].state, msg::StatusState::kPending);
+  EXPECT_EQ(s[0].rev, std::string(40, 'c'));
+  EXPECT_THAT(s[0].description, HasSubstr("Waiting for approval"));
+  EXPECT_EQ(perms.asked, std::vector<std::string>{"stranger"});
+}
+
+TEST_F(Trust, AMaintainersApprovalEvaluatesTheWaitingChangeOnce) {
+  make_pull_request(change, "github:pr-stranger", std::string(40, 'c'), 1000);
+  change.pull_request.author = "stranger";
+  ASSERT_EQ(handle(change).result, "awaiting_approval");
+  // Someone without write access cannot approve.
+  EXPECT_EQ(handle(approval_of(change, "github:comment-1", "stranger", "NONE")).result, "ignored");
+  EXPECT_TRUE(nix.evals.empty());
+  perms.writers = {"maintainer"};
+  auto approved = approval_of(change, "github:comment-2", "maintainer", "MEMBER");
+  auto o = handle(approved);
+  ASSERT_EQ(o.result, "evaluated") << o.error;
+  EXPECT_EQ(nix.evals.size(), 1u);
+  auto e = **store.get_eval(state::eval_id_for_change("github:comment-2"));
+  EXPECT_EQ(e.rev, std::string(40, 'c'));
+  EXPECT_EQ(e.ref, "refs/pull/9/head");
+  // Redelivered: replayed, not evaluated again.
+  EXPECT_EQ(handle(approved, 2).result, "replayed");
+  EXPECT_EQ(nix.evals.size(), 1u);
+  // Later commits of the approved pull request run without asking again.
+  make_pull_request(change, "github:pr-stranger-2", std::string(40, 'd'), 3000);
+  change.pull_request.author = "stranger";
+  EXPECT_EQ(handle(change).result, "evaluated");
+}
+
+TEST_F(Trust, AuthorsWhoMayWriteTheTrustLabelAndSameRepositoryBranchesRunAtOnce) {
+  perms.writers = {"maintainer"};
+  make_pull_request(change, "github:pr-a", std::string(40, 'c'), 1000);
+  change.pull_request.author = "maintainer";
+  EXPECT_EQ(handle(change).result, "evaluated");
+  make_pull_request(change, "github:pr-b", std::string(40, 'd'), 2000);
+  change.pull_request.number = 10;
+  change.ref = "refs/pull/10/head";
+  change.pull_request.author = "stranger";
+  change.pull_request.labels = {"ok-to-test"};
+  EXPECT_EQ(handle(change).result, "evaluated");
+  make_pull_request(change, "github:pr-c", std::string(40, 'e'), 3000);
+  change.pull_request.number = 11;
+  change.ref = "refs/pull/11/head";
+  change.pull_request.author = "stranger";
+  change.pull_request.from_fork = false;
+  EXPECT_EQ(handle(change).result, "evaluated");
+  // With fork_pull_requests = "build", every pull request runs.
+  cfg.trust.forks_need_approval = false;
+  make_pull_request(change, "github:pr-d", std::string(40, 'f'), 4000);
+  change.pull_request.number = 12;
+  change.ref = "refs/pull/12/head";
+  change.pull_request.author = "stranger";
+  EXPECT_EQ(handle(change).result, "evaluated");
+}
+
+TEST_F(Trust, AForgeThatCannotBeAskedIsRetriedNotTrusted) {
+  perms.down = true;
+  make_pull_request(change, "github:pr-down", std::string(40, 'c'), 1000);
+  change.pull_request.author = "someone";
+  auto o = handle(change);
+  EXPECT_EQ(o.result, "retry");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kNak);
+  EXPECT_TRUE(nix.evals.empty());
+}
+
+TEST_F(Trust, WithoutAPermissionApiGitHubsAssociationDecides) {
+  make_pull_request(change, "github:pr-assoc", std::string(40, 'c'), 1000);
+  change.pull_request.author_association = "FIRST_TIME_CONTRIBUTOR";
+  EXPECT_EQ(run().result, "awaiting_approval");
+  EXPECT_EQ(handle_change(approval_of(change, "github:c1", "x", "CONTRIBUTOR"), 1, {bus, store, nix, git, clock}, cfg).result, "ignored");
+  EXPECT_EQ(handle_change(approval_of(change, "github:c2", "owner", "OWNER"), 1, {bus, store, nix, git, clock}, cfg).result, "evaluated");
+}
+
+TEST_F(Evaluate, APullRequestEventOfTheSameHeadAndBaseMakesNoNewEval) {
+  make_pull_request(change, "github:pr1", std::string(40, 'c'), 1000);
+  ASSERT_EQ(run().result, "evaluated");
+  make_pull_request(change, "github:labeled", std::string(40, 'c'), 2000);  // e.g. a label added
+  auto o = run();
+  EXPECT_EQ(o.result, "ignored");
+  EXPECT_EQ(nix.evals.size(), 1u);
+  // Retargeted to another base: evaluated again.
+  make_pull_request(change, "github:retargeted", std::string(40, 'c'), 3000);
+  change.pull_request.base_branch = "release";
+  EXPECT_EQ(run().result, "evaluated");
 }

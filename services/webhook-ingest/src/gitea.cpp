@@ -58,7 +58,7 @@ Result<Parsed> parse_pull_request(const Payload& j, const std::string& delivery,
   if (number <= 0 || number > 1'000'000'000) return fail(Error::rejected("field number is not a pull request number"));
 
   std::string_view kind;
-  if (action == "opened" || action == "reopened" || action == "synchronized") {
+  if (action == "opened" || action == "reopened" || action == "synchronized" || action == "label_updated") {
     kind = msg::kPullRequest;
   } else if (action == "closed") {
     kind = msg::kPullRequestClosed;
@@ -67,6 +67,26 @@ Result<Parsed> parse_pull_request(const Payload& j, const std::string& delivery,
   }
   return pull_request_change("gitea", delivery, now_ms, std::move(repo), kind, "refs/pull/" + std::to_string(number) + "/head",
                              head_sha, std::move(p), login_of(j, "sender"));
+}
+
+// "/flurry approve" commented on a pull request.
+Result<Parsed> parse_comment(const Payload& j, const std::string& delivery, std::int64_t now_ms) {
+  const auto action = j.str("action");
+  const auto issue = j.obj("issue");
+  const auto comment = j.obj("comment");
+  const auto body = comment.opt_str("body");
+  const auto number = issue.integer("number");
+  auto repo = read_repo(j.obj("repository"));
+  if (!j.error().empty()) return fail(j.rejected());
+  if (action != "created") return Parsed::ignored("issue_comment action " + text::truncate_utf8(action, 40) + " needs nothing");
+  if (!j.opt_bool("is_pull") && !issue.has("pull_request")) return Parsed::ignored("a comment on an issue, not a pull request");
+  if (!msg::is_approve_command(body)) return Parsed::ignored("a comment without the approve command");
+  if (repo.owner.empty()) return fail(Error::rejected("missing or mistyped field repository.owner.login (a string)"));
+  if (number <= 0 || number > 1'000'000'000) return fail(Error::rejected("field issue.number is not a pull request number"));
+  const auto by = login_of(comment, "user");
+  if (by.empty()) return fail(Error::rejected("missing or mistyped field comment.user.login (a string)"));
+  return approval_change("gitea", delivery, now_ms, std::move(repo), "refs/pull/" + std::to_string(number) + "/head",
+                         static_cast<int>(number), by, "");
 }
 
 }  // namespace
@@ -78,9 +98,10 @@ bool gitea_signature_valid(const std::string& secret, const std::string& body, c
 
 Result<Parsed> parse_gitea_event(const std::string& event, const std::string& body, const std::string& delivery,
                                  std::int64_t now_ms) {
-  if (event != "push" && event != "pull_request") return Parsed::ignored("event " + event + " is not handled");
+  if (event != "push" && event != "pull_request" && event != "issue_comment") return Parsed::ignored("event " + event + " is not handled");
   auto j = Payload::parse(body);
   if (!j) return fail(j.error());
+  if (event == "issue_comment") return parse_comment(*j, delivery, now_ms);
   return event == "push" ? parse_push(*j, delivery, now_ms) : parse_pull_request(*j, delivery, now_ms);
 }
 

@@ -1,6 +1,7 @@
 // GitHub's webhooks: X-Hub-Signature-256, X-GitHub-Event, X-GitHub-Delivery.
 #include "flurry/core/crypto.hpp"
 #include "flurry/core/text.hpp"
+#include "flurry/forge/github_checks.hpp"
 #include "payload.hpp"
 #include "webhook.hpp"
 
@@ -62,7 +63,9 @@ Result<Parsed> parse_pull_request(const Payload& j, const std::string& delivery,
   if (number <= 0 || number > 1'000'000'000) return fail(Error::rejected("field number is not a pull request number"));
 
   std::string_view kind;
-  if (action == "opened" || action == "reopened" || action == "synchronize" || action == "ready_for_review") {
+  // A label may be the trust label: the evaluator decides (and makes no
+  // new eval of a head it evaluated).
+  if (action == "opened" || action == "reopened" || action == "synchronize" || action == "ready_for_review" || action == "labeled") {
     kind = msg::kPullRequest;
   } else if (action == "edited" && j.opt_obj("changes") && j.obj("changes").has("base")) {
     kind = msg::kPullRequest;  // retargeted: the merge result changed
@@ -73,6 +76,68 @@ Result<Parsed> parse_pull_request(const Payload& j, const std::string& delivery,
   }
   return pull_request_change("github", delivery, now_ms, std::move(repo), kind, "refs/pull/" + std::to_string(number) + "/head",
                              head_sha, std::move(p), login_of(j, "sender"));
+}
+
+// "/flurry approve" commented on a pull request.
+Result<Parsed> parse_comment(const Payload& j, const std::string& delivery, std::int64_t now_ms) {
+  const auto action = j.str("action");
+  const auto issue = j.obj("issue");
+  const auto comment = j.obj("comment");
+  const auto body = comment.opt_str("body");
+  const auto number = issue.integer("number");
+  auto repo = read_repo(j.obj("repository"));
+  if (!j.error().empty()) return fail(j.rejected());
+  if (action != "created") return Parsed::ignored("issue_comment action " + text::truncate_utf8(action, 40) + " needs nothing");
+  if (!issue.has("pull_request")) return Parsed::ignored("a comment on an issue, not a pull request");
+  if (!msg::is_approve_command(body)) return Parsed::ignored("a comment without the approve command");
+  if (repo.owner.empty()) return fail(Error::rejected("missing or mistyped field repository.owner.login (a string)"));
+  if (number <= 0 || number > 1'000'000'000) return fail(Error::rejected("field issue.number is not a pull request number"));
+  const auto by = login_of(comment, "user");
+  if (by.empty()) return fail(Error::rejected("missing or mistyped field comment.user.login (a string)"));
+  return approval_change("github", delivery, now_ms, std::move(repo), "refs/pull/" + std::to_string(number) + "/head",
+                         static_cast<int>(number), by, comment.opt_str("author_association"));
+}
+
+// The Re-run buttons: check_run rerequested names one run (its external_id
+// says which job or eval), check_suite rerequested the whole commit.
+Result<Parsed> parse_rerun(const std::string& event, const Payload& j, const std::string& delivery, std::int64_t now_ms) {
+  const auto action = j.str("action");
+  if (!j.error().empty()) return fail(j.rejected());
+  if (action != "rerequested") return Parsed::ignored(event + " action " + text::truncate_utf8(action, 40) + " needs nothing");
+  const auto run = event == "check_run" ? std::optional<Payload>(j.obj("check_run")) : std::nullopt;
+  const auto suite = run ? run->obj("check_suite") : j.obj("check_suite");
+  const auto head_sha = run ? run->str("head_sha") : suite.str("head_sha");
+  const auto external_id = run ? run->opt_str("external_id") : "";
+  const auto head_branch = suite.opt_str("head_branch");
+  auto repo = read_repo(j.obj("repository"));
+  if (!j.error().empty()) return fail(j.rejected());
+  if (repo.owner.empty()) return fail(Error::rejected("missing or mistyped field repository.owner.login (a string)"));
+  if (!text::is_sha1_hex(head_sha)) return fail(Error::rejected("the re-run commit is not a 40-hex commit id"));
+
+  msg::ChangeEvent c;
+  c.id = "github:" + delivery;
+  c.kind = msg::kRerun;
+  repo.forge = "github";
+  c.repo = std::move(repo);
+  c.rev = text::to_lower(head_sha);
+  c.sender = login_of(j, "sender");
+  c.received_at_ms = now_ms;
+  // A pull request's suite: its first pull request names the ref.
+  std::int64_t pr_number = 0;
+  if (auto first = suite.first_in("pull_requests")) pr_number = first->integer("number");
+  if (pr_number > 0) {
+    c.ref = "refs/pull/" + std::to_string(pr_number) + "/head";
+  } else if (!head_branch.empty()) {
+    c.ref = "refs/heads/" + head_branch;
+    c.branch = head_branch;
+  }
+  if (auto target = forge::parse_external_id(external_id)) {
+    (target->first == "job" ? c.rerun.job_id : c.rerun.eval_id) = target->second;
+  } else if (run) {
+    return Parsed::ignored("check run " + text::truncate_utf8(run->opt_str("name"), 80) + " is not one of Flurry's");
+  }
+  if (!j.error().empty()) return fail(j.rejected());
+  return Parsed::change_of(std::move(c));
 }
 
 }  // namespace
@@ -87,10 +152,15 @@ bool github_signature_valid(const std::string& secret, const std::string& body, 
 Result<Parsed> parse_github_event(const std::string& event, const std::string& body, const std::string& delivery,
                                   std::int64_t now_ms) {
   if (event == "ping") return Parsed::ping();
-  if (event != "push" && event != "pull_request") return Parsed::ignored("event " + event + " is not handled");
+  if (event != "push" && event != "pull_request" && event != "check_run" && event != "check_suite" && event != "issue_comment") {
+    return Parsed::ignored("event " + event + " is not handled");
+  }
   auto j = Payload::parse(body);
   if (!j) return fail(j.error());
-  return event == "push" ? parse_push(*j, delivery, now_ms) : parse_pull_request(*j, delivery, now_ms);
+  if (event == "push") return parse_push(*j, delivery, now_ms);
+  if (event == "pull_request") return parse_pull_request(*j, delivery, now_ms);
+  if (event == "issue_comment") return parse_comment(*j, delivery, now_ms);
+  return parse_rerun(event, *j, delivery, now_ms);
 }
 
 const Dialect& github_dialect() {

@@ -69,7 +69,9 @@ Result<Parsed> parse_merge_request(const Payload& j, const std::string& delivery
   std::string_view kind;
   const bool new_commits = mr.has("oldrev");
   const bool retargeted = j.opt_obj("changes") && j.obj("changes").has("target_branch");
-  if (action == "open" || action == "reopen" || (action == "update" && (new_commits || retargeted))) {
+  // A label may be the trust label: the evaluator decides.
+  const bool relabeled = j.opt_obj("changes") && j.obj("changes").has("labels");
+  if (action == "open" || action == "reopen" || (action == "update" && (new_commits || retargeted || relabeled))) {
     kind = msg::kPullRequest;
   } else if (action == "close" || action == "merge") {
     kind = msg::kPullRequestClosed;
@@ -79,6 +81,25 @@ Result<Parsed> parse_merge_request(const Payload& j, const std::string& delivery
   }
   return pull_request_change("gitlab", delivery, now_ms, std::move(*repo), kind,
                              "refs/merge-requests/" + std::to_string(iid) + "/head", head_sha, std::move(p), actor);
+}
+
+// "/flurry approve" commented on a merge request.
+Result<Parsed> parse_note(const Payload& j, const std::string& delivery, std::int64_t now_ms) {
+  const auto note = j.obj("object_attributes");
+  const auto text_of_note = note.opt_str("note");
+  const auto type = note.opt_str("noteable_type");
+  if (!j.error().empty()) return fail(j.rejected());
+  if (type != "MergeRequest") return Parsed::ignored("a note on a " + text::truncate_utf8(type.empty() ? "(nothing)" : type, 40));
+  if (!msg::is_approve_command(text_of_note)) return Parsed::ignored("a note without the approve command");
+  const auto iid = j.obj("merge_request").integer("iid");
+  const auto user = j.opt_obj("user");
+  const auto by = user ? user->opt_str("username") : "";
+  auto repo = checked_project(j);
+  if (!repo) return fail(repo.error());
+  if (iid <= 0 || iid > 1'000'000'000) return fail(Error::rejected("field merge_request.iid is not a merge request number"));
+  if (by.empty()) return fail(Error::rejected("missing or mistyped field user.username (a string)"));
+  return approval_change("gitlab", delivery, now_ms, std::move(*repo), "refs/merge-requests/" + std::to_string(iid) + "/head",
+                         static_cast<int>(iid), by, "");
 }
 
 }  // namespace
@@ -91,7 +112,8 @@ Result<Parsed> parse_gitlab_event(const std::string& event, const std::string& b
                                   std::int64_t now_ms) {
   // Project hooks name the event; system hooks say "System Hook" and the
   // body's object_kind tells.
-  if (event != "Push Hook" && event != "Tag Push Hook" && event != "Merge Request Hook" && event != "System Hook") {
+  if (event != "Push Hook" && event != "Tag Push Hook" && event != "Merge Request Hook" && event != "Note Hook" &&
+      event != "System Hook") {
     return Parsed::ignored("event " + event + " is not handled");
   }
   auto j = Payload::parse(body);
@@ -100,6 +122,7 @@ Result<Parsed> parse_gitlab_event(const std::string& event, const std::string& b
   if (!j->error().empty()) return fail(j->rejected());
   if (kind == "push" || kind == "tag_push") return parse_push(*j, delivery, now_ms);
   if (kind == "merge_request") return parse_merge_request(*j, delivery, now_ms);
+  if (kind == "note") return parse_note(*j, delivery, now_ms);
   return Parsed::ignored("object_kind " + text::truncate_utf8(kind.empty() ? "(none)" : kind, 40) + " is not handled");
 }
 

@@ -101,4 +101,15 @@ std::vector<std::string> Payload::names_in(const char* list, const char* key) co
   return out;
 }
 
+std::optional<Payload> Payload::first_in(const char* list) const {
+  const json* m = member(list);
+  if (!m) return std::nullopt;
+  if (!m->is_array()) {
+    wrong(list, "an array");
+    return std::nullopt;
+  }
+  if (m->empty() || !m->front().is_object()) return std::nullopt;
+  return Payload(&m->front(), path_ + list + "[0].", root_, error_);
+}
+
 }  // namespace flurry::ingest

@@ -33,6 +33,8 @@ class Payload {
   // The string members `key` of each object in the array `list` (e.g. the
   // names of labels); absent list: empty.
   std::vector<std::string> names_in(const char* list, const char* key) const;
+  // The first element of the array `list` when it is an object.
+  std::optional<Payload> first_in(const char* list) const;
 
   // The first missing or mistyped field, as a sentence; empty when none.
   const std::string& error() const { return *error_; }

@@ -74,6 +74,21 @@ Result<Parsed> pull_request_change(const std::string& forge, const std::string& 
   return Parsed::change_of(std::move(c));
 }
 
+Parsed approval_change(const std::string& forge, const std::string& delivery, std::int64_t now_ms, msg::Repo repo,
+                       const std::string& head_ref, int number, const std::string& by, const std::string& association) {
+  msg::ChangeEvent c;
+  c.id = forge + ":" + delivery;
+  c.kind = msg::kApprove;
+  repo.forge = forge;
+  c.repo = std::move(repo);
+  c.ref = head_ref;
+  c.sender = by;
+  c.received_at_ms = now_ms;
+  c.pull_request.number = number;
+  c.approval = {by, association};
+  return Parsed::change_of(std::move(c));
+}
+
 WebhookOutcome handle_webhook(const Dialect& dialect, const http::Request& req, const std::string& secret, IngestPorts ports) {
   WebhookOutcome o;
   o.event = first_header(req, dialect.event_headers);

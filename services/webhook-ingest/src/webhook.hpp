@@ -79,6 +79,10 @@ Result<Parsed> pull_request_change(const std::string& forge, const std::string& 
                                    std::string_view kind, const std::string& head_ref, const std::string& head_rev,
                                    msg::PullRequest pr, const std::string& sender);
 
+// An approval of pull request `number` by `by` (kind approve).
+Parsed approval_change(const std::string& forge, const std::string& delivery, std::int64_t now_ms, msg::Repo repo,
+                       const std::string& head_ref, int number, const std::string& by, const std::string& association);
+
 // Parsers, per forge (exposed for tests).
 Result<Parsed> parse_github_event(const std::string& event, const std::string& body, const std::string& delivery, std::int64_t now_ms);
 Result<Parsed> parse_gitea_event(const std::string& event, const std::string& body, const std::string& delivery, std::int64_t now_ms);

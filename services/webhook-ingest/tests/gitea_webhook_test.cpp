@@ -85,7 +85,7 @@ TEST_F(GiteaEvents, PullRequestsOpenSynchronizeAndClose) {
   EXPECT_EQ(send("pull_request", "pull_request_opened", "p1").response.status, 202);
   EXPECT_EQ(send("pull_request", "pull_request_synchronized", "p2").response.status, 202);
   EXPECT_EQ(send("pull_request", "pull_request_closed", "p3").response.status, 202);
-  auto ignored = send("pull_request", "pull_request_label_updated", "p4");
+  auto ignored = send("pull_request", "pull_request_assigned", "p4");
   EXPECT_EQ(ignored.result, "ignored");
   auto c = changes("gitea");
   ASSERT_EQ(c.size(), 3u);
@@ -120,4 +120,16 @@ TEST_F(GiteaEvents, MalformedPayloadsAre400) {
   EXPECT_NE(o.response.body.find("repository.clone_url"), std::string::npos);
   EXPECT_EQ(handle_webhook(gitea_dialect(), gitea_request("{\"ref\":", "push"), kSecret, ports()).response.status, 400);
   EXPECT_TRUE(bus.published().empty());
+}
+
+TEST_F(GiteaEvents, AnApproveCommentApprovesAndALabelAsksAgain) {
+  EXPECT_EQ(send("issue_comment", "issue_comment_approve", "c1").response.status, 202);
+  EXPECT_EQ(send("pull_request", "pull_request_label_updated", "l1").response.status, 202);
+  auto c = changes("gitea");
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].kind, "approve");
+  EXPECT_EQ(c[0].pull_request.number, 5);
+  EXPECT_EQ(c[0].approval.by, "lead");
+  EXPECT_EQ(c[0].ref, "refs/pull/5/head");
+  EXPECT_EQ(c[1].kind, "pull_request");
 }

@@ -230,11 +230,17 @@ TEST_F(GitHubEvents, NewCommitsOnAPullRequestAreANewChangeOfTheSameRef) {
 TEST_F(GitHubEvents, AClosedPullRequestCancelsAndOtherActionsAreIgnored) {
   EXPECT_EQ(send("pull_request", "pull_request_closed", "c").response.status, 202);
   EXPECT_EQ(changes("github").at(0).kind, "pull_request_closed");
-  auto labeled = send("pull_request", "pull_request_labeled", "l");
-  EXPECT_EQ(labeled.response.status, 202);
-  EXPECT_EQ(labeled.result, "ignored");
-  EXPECT_NE(labeled.detail.find("labeled"), std::string::npos);
+  auto assigned = send("pull_request", "pull_request_assigned", "a");
+  EXPECT_EQ(assigned.response.status, 202);
+  EXPECT_EQ(assigned.result, "ignored");
+  EXPECT_NE(assigned.detail.find("assigned"), std::string::npos);
   EXPECT_EQ(changes("github").size(), 1u);
+  // A label may be the trust label: the evaluator is asked again.
+  EXPECT_EQ(send("pull_request", "pull_request_labeled", "l").result, "accepted");
+  auto c = changes("github");
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[1].kind, "pull_request");
+  EXPECT_EQ(c[1].pull_request.labels, (std::vector<std::string>{"bug", "ok-to-test"}));
 }
 
 TEST_F(GitHubEvents, APullRequestWithoutItsHeadShaIs400NamingTheField) {
@@ -264,4 +270,58 @@ TEST_F(GitHubEvents, PingFromTheDocumentedPayload) {
   EXPECT_EQ(o.response.status, 200);
   EXPECT_EQ(o.result, "ping");
   EXPECT_TRUE(bus.published().empty());
+}
+
+TEST_F(GitHubEvents, TheReRunButtonOfAJobsCheckRunAsksForThatJob) {
+  EXPECT_EQ(send("check_run", "check_run_rerequested", "rr").response.status, 202);
+  auto c = changes("github").at(0);
+  EXPECT_EQ(c.kind, "rerun");
+  EXPECT_EQ(c.rev, "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c");
+  EXPECT_EQ(c.rerun.job_id, "e0123456789abcdef0123-0123456789abcdef");
+  EXPECT_EQ(c.rerun.eval_id, "");
+  EXPECT_EQ(c.ref, "refs/heads/main");
+  EXPECT_EQ(c.sender, "mona");
+}
+
+TEST_F(GitHubEvents, ReRunningASuiteAsksForTheEvalOfItsRef) {
+  EXPECT_EQ(send("check_suite", "check_suite_rerequested", "s1").response.status, 202);
+  EXPECT_EQ(send("check_suite", "check_suite_rerequested_pull_request", "s2").response.status, 202);
+  auto c = changes("github");
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].kind, "rerun");
+  EXPECT_EQ(c[0].ref, "refs/heads/main");
+  EXPECT_TRUE(c[0].rerun.job_id.empty() && c[0].rerun.eval_id.empty());
+  EXPECT_EQ(c[1].ref, "refs/pull/42/head");
+}
+
+TEST_F(GitHubEvents, OtherChecksActionsAndForeignCheckRunsNeedNothing) {
+  auto j = nlohmann::json::parse(fixtures::fixture("github", "check_run_rerequested"));
+  j["check_run"]["external_id"] = "someone-elses-ci-123";
+  auto foreign = handle_webhook(github_dialect(), request(j.dump(), "check_run"), kSecret, ports());
+  EXPECT_EQ(foreign.result, "ignored");
+  j["action"] = "created";
+  EXPECT_EQ(handle_webhook(github_dialect(), request(j.dump(), "check_run"), kSecret, ports()).result, "ignored");
+  auto suite = nlohmann::json::parse(fixtures::fixture("github", "check_suite_rerequested"));
+  suite["action"] = "requested";
+  EXPECT_EQ(handle_webhook(github_dialect(), request(suite.dump(), "check_suite"), kSecret, ports()).result, "ignored");
+  EXPECT_TRUE(bus.published().empty());
+}
+
+TEST_F(GitHubEvents, AnApproveCommentOnAPullRequestApprovesItAndOtherCommentsNeedNothing) {
+  EXPECT_EQ(send("issue_comment", "issue_comment_approve", "c1").response.status, 202);
+  auto c = changes("github").at(0);
+  EXPECT_EQ(c.kind, "approve");
+  EXPECT_EQ(c.ref, "refs/pull/42/head");
+  EXPECT_EQ(c.rev, "");
+  EXPECT_EQ(c.pull_request.number, 42);
+  EXPECT_EQ(c.approval.by, "mona");
+  EXPECT_EQ(c.approval.association, "MEMBER");
+  EXPECT_EQ(send("issue_comment", "issue_comment_on_issue", "c2").result, "ignored");
+  auto j = nlohmann::json::parse(fixtures::fixture("github", "issue_comment_approve"));
+  j["comment"]["body"] = "I would /flurry approve this later";
+  EXPECT_EQ(handle_webhook(github_dialect(), request(j.dump(), "issue_comment", "c3"), kSecret, ports()).result, "ignored");
+  j["comment"]["body"] = "/flurry approve";
+  j["action"] = "edited";  // an edit cannot approve after the fact
+  EXPECT_EQ(handle_webhook(github_dialect(), request(j.dump(), "issue_comment", "c4"), kSecret, ports()).result, "ignored");
+  EXPECT_EQ(changes("github").size(), 1u);
 }

@@ -115,3 +115,20 @@ TEST_F(GitLabEvents, MalformedProjectsAre400) {
   EXPECT_NE(o.response.body.find("object_attributes.last_commit"), std::string::npos) << o.response.body;
   EXPECT_TRUE(bus.published().empty());
 }
+
+TEST_F(GitLabEvents, AnApproveNoteApprovesAndANewLabelAsksAgain) {
+  EXPECT_EQ(send("Note Hook", "note_approve", "n1").response.status, 202);
+  EXPECT_EQ(send("Merge Request Hook", "merge_request_update_labels", "n2").response.status, 202);
+  auto c = changes("gitlab");
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].kind, "approve");
+  EXPECT_EQ(c[0].ref, "refs/merge-requests/7/head");
+  EXPECT_EQ(c[0].pull_request.number, 7);
+  EXPECT_EQ(c[0].approval.by, "lead");
+  EXPECT_EQ(c[0].repo.owner, "infra/nix");
+  EXPECT_EQ(c[1].kind, "pull_request");
+  EXPECT_EQ(c[1].pull_request.labels, (std::vector<std::string>{"API", "ok-to-test"}));
+  auto j = nlohmann::json::parse(fixtures::fixture("gitlab", "note_approve"));
+  j["object_attributes"]["noteable_type"] = "Issue";
+  EXPECT_EQ(handle_webhook(gitlab_dialect(), gitlab_request(j.dump(), "Note Hook", "n3"), kToken, ports()).result, "ignored");
+}

@@ -145,6 +145,7 @@ Result<void> Stack::write_config() {
   put("redis", "host", toml_string("127.0.0.1"));
   put("redis", "port", std::to_string(redis_port_));
   put("webhook-ingest", "listen", listen("webhook-ingest"));
+  put("webhook-ingest", "allowed_url_schemes", toml_list(options_.allowed_url_schemes));  // for polled repositories
   // One secret for every forge's webhooks (GitLab's token is the secret itself).
   for (const char* forge : {"github", "gitea", "gitlab"}) {
     put(std::string("webhook-ingest.") + forge, "secret_file", toml_string(d + "/secrets/webhook-secret"));

@@ -22,12 +22,14 @@
 #include "flurry/core/config.hpp"
 #include "flurry/forge/github_app.hpp"
 #include "flurry/forge/github_checks.hpp"
+#include "flurry/forge/permissions.hpp"
 #include "flurry/forge/status_poster.hpp"
 
 namespace flurry::forge {
 
 // What check runs need besides the API: where their ids are kept and
-// where job logs are read.
+// where job logs are read. Without them ([github] checks = true in a
+// service that posts nothing) there is no GitHub poster.
 struct CheckStores {
   CheckRunIds* ids = nullptr;
   JobLogs* logs = nullptr;
@@ -41,12 +43,15 @@ class Forges {
   // The status poster of `forge` ("github", "gitea", "gitlab"); null when
   // that forge is not configured.
   StatusPoster* poster(const std::string& forge) const;
-  // Names of the configured forges, sorted.
+  // Who may write to a repository of `forge`; null when not configured.
+  Permissions* permissions(const std::string& forge) const;
+  // Names of the forges with a poster, sorted.
   std::vector<std::string> configured() const;
 
  private:
   std::unique_ptr<GitHubTokens> github_tokens_;
   std::map<std::string, std::unique_ptr<StatusPoster>> posters_;
+  std::map<std::string, std::unique_ptr<Permissions>> permissions_;
 };
 
 }  // namespace flurry::forge

@@ -1,6 +1,7 @@
 #pragma once
 // The Git port over the git CLI: a bare mirror per project, fetches with
 // protocol restrictions, no prompts, no shell.
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -19,6 +20,10 @@ struct CliGitOptions {
   // and URLs starting with '-' are never accepted.
   std::vector<std::string> allowed_schemes = {"https", "ssh", "git"};
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};  // per git command
+  // When set and it becomes true, a running git command is killed (and
+  // fails as transient): e.g. the service's stop flag, so a hung remote
+  // cannot hold up shutdown.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 class CliGit final : public Git {
@@ -32,6 +37,7 @@ class CliGit final : public Git {
   Result<Merge> merge(const std::string& mirror_dir, const std::string& base_rev, const std::string& head_rev) override;
   Result<std::optional<std::string>> read_file(const std::string& mirror_dir, const std::string& rev, const std::string& path,
                                                std::size_t max_bytes = 1024 * 1024) override;
+  Result<std::map<std::string, std::string>> remote_heads(const std::string& url) override;
 
  private:
   Result<void> check_url(const std::string& url) const;
@@ -46,6 +52,10 @@ class CliGit final : public Git {
 // The scheme of a clone URL ("https", "file", "ssh" for scp-like), or ""
 // when it has none or names a remote helper.
 std::string url_scheme(const std::string& url);
+
+// Whether CliGit with these allowed schemes accepts `url` (rejected error
+// saying why otherwise), for checking configured URLs at start-up.
+Result<void> check_clone_url(const std::string& url, const std::vector<std::string>& allowed_schemes);
 
 // The URL as it may appear in logs and errors: user and password replaced.
 std::string display_url(const std::string& url);

@@ -1,7 +1,9 @@
 #pragma once
 // The git port: keeps a bare mirror per project and fetches revisions into
-// it. Production: CliGit (runs git through the process runner, with
-// protocol restrictions). Tests use real git on local repositories.
+// it, and lists a remote's branches (for polled repositories). Production:
+// CliGit (runs git through the process runner, with protocol
+// restrictions). Tests use real git on local repositories.
+#include <map>
 #include <optional>
 #include <string>
 
@@ -44,6 +46,12 @@ class Git {
   // (a larger file is an error).
   virtual Result<std::optional<std::string>> read_file(const std::string& mirror_dir, const std::string& rev,
                                                        const std::string& path, std::size_t max_bytes = 1024 * 1024) = 0;
+  // The remote's branches and their heads, as `git ls-remote --heads`:
+  // branch name (without "refs/heads/") -> commit id as the remote printed
+  // it (callers check it is 40 hex). Branch names are the remote's, hence
+  // hostile. Touches no mirror. Disallowed URL -> rejected; unreachable
+  // remote -> transient.
+  virtual Result<std::map<std::string, std::string>> remote_heads(const std::string& url) = 0;
 };
 
 }  // namespace flurry::git

@@ -53,6 +53,14 @@ struct Rerun {
   bool operator==(const Rerun&) const = default;
 };
 
+// Someone's approval of a pull request from a fork (a comment with the
+// approve command, or the API): the pull request may be evaluated.
+struct Approval {
+  std::string by;           // who approved
+  std::string association;  // GitHub's author_association of the comment; empty elsewhere
+  bool operator==(const Approval&) const = default;
+};
+
 // schemas/change_event.schema.json; subject flurry.change.<forge>
 struct ChangeEvent {
   std::string id;    // globally unique: "<forge>:<delivery id>"
@@ -64,6 +72,8 @@ struct ChangeEvent {
   // "rerun": build again what an earlier eval of `rev` failed (`rerun`
   //   says which): its failed-build cache entries are cleared and the
   //   change that made it is evaluated anew.
+  // "approve": `approval` approves pull request `pull_request.number`;
+  //   `rev` may be empty (a comment does not name the head).
   std::string kind;
   Repo repo;
   // Branches and tags: "refs/heads/main", "refs/tags/v1". Pull requests:
@@ -78,6 +88,7 @@ struct ChangeEvent {
   std::int64_t received_at_ms = 0;
   PullRequest pull_request;  // set for the pull_request kinds
   Rerun rerun;               // for kind rerun
+  Approval approval;         // for kind approve
   bool operator==(const ChangeEvent&) const = default;
   bool is_pull_request() const { return pull_request.number > 0; }
 };
@@ -86,6 +97,12 @@ inline constexpr std::string_view kPush = "push";
 inline constexpr std::string_view kPullRequest = "pull_request";
 inline constexpr std::string_view kPullRequestClosed = "pull_request_closed";
 inline constexpr std::string_view kRerun = "rerun";
+inline constexpr std::string_view kApprove = "approve";
+// A comment line that approves a pull request (kind approve).
+inline constexpr std::string_view kApproveCommand = "/flurry approve";
+// True if some line of `comment` is the approve command (case and
+// surrounding blanks aside).
+bool is_approve_command(std::string_view comment);
 
 // schemas/build_request.schema.json; subject flurry.build.<system>
 struct BuildRequest {

@@ -1,7 +1,8 @@
 #pragma once
 // A scripted Git port for unit tests: fetch answers a pinned flake ref (or
 // `error`), files are the same at every commit, branch heads come from
-// `heads`.
+// `heads` (fetch_branch_head, and remote_heads for every URL, unless
+// `remote_heads_error` is set).
 #include <map>
 #include <optional>
 #include <string>
@@ -37,11 +38,19 @@ class FakeGit final : public Git {
     return std::optional<std::string>(it->second);
   }
 
+  Result<std::map<std::string, std::string>> remote_heads(const std::string& url) override {
+    listed.push_back(url);
+    if (remote_heads_error) return fail(*remote_heads_error);
+    return heads;
+  }
+
   std::vector<FetchRequest> requests;        // what fetch was asked
   std::optional<Error> error;                 // fetch fails with this when set
   std::vector<std::pair<std::string, std::string>> merges;  // (base, head) merge was asked for
   std::optional<Error> merge_error;                          // merge fails with this when set
   std::map<std::string, std::string> heads;  // branch -> rev
+  std::vector<std::string> listed;           // URLs remote_heads was asked for
+  std::optional<Error> remote_heads_error;   // remote_heads fails with this when set
   std::map<std::string, std::string> files;  // path -> contents at every commit
 };
 
