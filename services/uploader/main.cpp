@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
     if (!cfg.secret_key_file.empty() && !read_file(cfg.secret_key_file)) {
       throw ConfigError("uploader.secret_key_file " + cfg.secret_key_file + " is not readable");
     }
+    cfg.branch_outputs.gcroots_dir = rt.config().get_string("uploader.gcroots_dir", "/nix/var/nix/gcroots/flurry");
+    cfg.branch_outputs.outputs_dir = rt.config().get_string("uploader.outputs_dir", "");
+    cfg.branch_outputs.rules = repo::read_branch_rules(rt.config());
     if (cfg.caches.empty()) log::warn("upload.no_caches", "uploader.caches is empty: outputs will not be uploaded");
     bus::ConsumerSpec spec{.stream = std::string(subjects::kEventsStream),
                            .durable = "uploader",
@@ -26,17 +29,23 @@ int main(int argc, char** argv) {
                            .ack_wait = std::chrono::seconds(60),
                            .concurrency = static_cast<int>(rt.config().get_int("uploader.concurrency", 2))};
     rt.bus();
-    rt.consume(spec, [&rt](const bus::Delivery& d) {
+    auto& state = rt.state();
+    rt.consume(spec, [&rt, &state](const bus::Delivery& d) {
       auto job = msg::decode_job_finished(d.data);
       if (!job) return bus::disposition_for(job.error(), d.num_delivered);
       auto start = std::chrono::steady_clock::now();
-      auto o = uploader::handle_job_finished(*job, d.num_delivered, nix, cfg);
+      auto o = uploader::handle_job_finished(*job, d.num_delivered, nix, cfg, &state);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       rt.metrics().counter("uploads_total", "Job results handled by the uploader, by result.", {{"result", o.result}}).Increment();
       if (o.result != "skipped") {
         rt.metrics().histogram("upload_duration_seconds", "Time to copy a job's outputs to every cache.").Observe(secs);
         log::info("upload." + o.result, o.disposition.reason.empty() ? o.result : o.disposition.reason,
-                  {{"eval_id", job->eval_id}, {"job_id", job->job_id}, {"attr", job->attr}, {"caches", o.caches}, {"seconds", secs}});
+                  {{"eval_id", job->eval_id}, {"job_id", job->job_id}, {"attr", job->attr}, {"caches", o.caches},
+                   {"gcroots", o.gcroots}, {"outputs", o.outputs}, {"seconds", secs}});
+      }
+      if (!o.warning.empty()) {
+        rt.metrics().counter("branch_outputs_errors_total", "Gcroots or outputs files that could not be written.").Increment();
+        log::warn("upload.branch_outputs_failed", o.warning, {{"eval_id", job->eval_id}, {"job_id", job->job_id}});
       }
       return o.disposition;
     });

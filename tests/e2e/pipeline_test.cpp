@@ -269,6 +269,15 @@ TEST_F(Pipeline, SignedPushBecomesPerAttributeStatusesCacheEntriesAndEffects) {
   EXPECT_NE((*effects)[0].log.find("effect-ran rev=" + rev2), std::string::npos) << (*effects)[0].log;
   EXPECT_NE((*effects)[0].log.find("secret present"), std::string::npos) << (*effects)[0].log;
 
+  // The default branch keeps gcroots and outputs files of its outputs.
+  const auto kept = stack_->options().state_dir;
+  const auto ok2 = out_path("delivery-2", "ok");
+  ASSERT_FALSE(ok2.empty());
+  const auto under = "/github/octo/hello/main/checks." + kSystem + ".ok";
+  EXPECT_EQ(read_file(kept + "/outputs" + under).value_or(""), ok2 + "\n");
+  std::error_code ec;
+  EXPECT_EQ(fs::read_symlink(kept + "/gcroots" + under, ec).string(), ok2);
+
   // 3. The same passing flake on another branch: built, but no effects.
   auto rev3 = push(flake(nonce, false) + "\n# feature\n", "feature", "delivery-3");
   auto s3 = wait_for(rev3, {"flurry/eval", ctx("ok"), ctx("dep")}, "delivery-3");
@@ -277,6 +286,10 @@ TEST_F(Pipeline, SignedPushBecomesPerAttributeStatusesCacheEntriesAndEffects) {
   std::this_thread::sleep_for(3s);
   EXPECT_EQ(github.final_statuses(rev3).count("flurry/effects"), 0u);
   EXPECT_TRUE(store->list_effects(state::eval_id_for_change("github:delivery-3"))->empty());
+  // Its rule (register_gcroots by default, no outputs files).
+  const auto feature = "/github/octo/hello/feature/checks." + kSystem + ".ok";
+  EXPECT_TRUE(fs::is_symlink(kept + "/gcroots" + feature));
+  EXPECT_FALSE(fs::exists(kept + "/outputs" + feature));
 
   // No secret reached a log file.
   for (const auto& entry : fs::directory_iterator(stack_->options().state_dir + "/logs")) {

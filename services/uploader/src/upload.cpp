@@ -8,9 +8,10 @@ std::string destination_url(const std::string& cache, const std::string& key) {
 }
 
 UploadOutcome handle_job_finished(const msg::JobFinished& job, std::uint64_t num_delivered, nix::NixRunner& nix,
-                                  const UploaderConfig& cfg) {
+                                  const UploaderConfig& cfg, state::StateStore* state) {
   UploadOutcome o;
-  if (!msg::is_success(job.state) || job.outputs.empty() || cfg.caches.empty()) {
+  const bool keep = state && (!cfg.branch_outputs.gcroots_dir.empty() || !cfg.branch_outputs.outputs_dir.empty());
+  if (!msg::is_success(job.state) || job.outputs.empty() || (cfg.caches.empty() && !keep)) {
     o.result = "skipped";
     o.disposition = bus::Disposition::ack();
     return o;
@@ -25,6 +26,23 @@ UploadOutcome handle_job_finished(const msg::JobFinished& job, std::uint64_t num
       return o;
     }
     ++o.caches;
+  }
+  if (keep) {
+    auto eval = state->get_eval(job.eval_id);
+    if (!eval) {
+      o.result = "failed";
+      o.disposition = bus::disposition_for(Error::transient(eval.error().message), num_delivered);
+      return o;
+    }
+    if (eval->has_value()) {
+      auto kept = keep_branch_outputs(job, **eval, cfg.branch_outputs);
+      if (kept) {
+        o.gcroots = kept->gcroots;
+        o.outputs = kept->outputs;
+      } else {
+        o.warning = kept.error().message;
+      }
+    }
   }
   o.result = "uploaded";
   o.disposition = bus::Disposition::ack();

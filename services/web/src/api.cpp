@@ -6,6 +6,7 @@
 
 #include "flurry/core/crypto.hpp"
 #include "flurry/core/text.hpp"
+#include "flurry/messages/subjects.hpp"
 
 namespace flurry::web {
 namespace {
@@ -90,6 +91,30 @@ http::Response cancel(const std::string& eval_id, const http::Request& req, ApiP
   return answer(200, encode_cancelled(eval_id, t->cancelled.size(), t->eval_state));
 }
 
+// Approves a pull request: the approval goes to the evaluator as a change
+// event (kind approve), which evaluates what waited for it. The change id
+// derives from the request, so a client's retry is one approval.
+http::Response approve(const http::Request& req, ApiPorts ports) {
+  auto body = decode_approve(req.body);
+  if (!body) return error(400, body.error().message);
+  msg::ChangeEvent c;
+  c.id = body->forge + ":api-approve-" +
+         crypto::sha256_hex(body->owner + "\n" + body->repo + "\n" + std::to_string(body->number) + "\n" + body->by).substr(0, 32);
+  c.kind = msg::kApprove;
+  c.repo.forge = body->forge;
+  c.repo.owner = body->owner;
+  c.repo.name = body->repo;
+  c.ref = (body->forge == "gitlab" ? "refs/merge-requests/" : "refs/pull/") + std::to_string(body->number) + "/head";
+  c.sender = body->by;
+  c.received_at_ms = ports.clock.now_ms();
+  c.pull_request.number = body->number;
+  c.approval = {body->by, "api"};  // the token holder may approve
+  if (auto r = ports.bus.publish({subjects::change(body->forge), msg::encode(c), c.id}); !r) {
+    return error(503, "cannot queue the approval: " + r.error().message);
+  }
+  return answer(202, encode_approved(c.id));
+}
+
 }  // namespace
 
 http::Response handle_api(const http::Request& req, ApiPorts ports, const ApiConfig& config) {
@@ -117,10 +142,12 @@ http::Response handle_api(const http::Request& req, ApiPorts ports, const ApiCon
   }
   if (req.method == "POST") {
     const bool is_rebuild = req.path == "/api/rebuild";
+    const bool is_approve = req.path == "/api/approve";
     const bool is_cancel = split_id(req.path, "/api/evals/", id, tail) && tail == "cancel";
-    if (!is_rebuild && !is_cancel) return error(404, "no such resource");
+    if (!is_rebuild && !is_cancel && !is_approve) return error(404, "no such resource");
     if (config.token.empty()) return error(403, "no API token is configured (web.api_token_file)");
     if (!authorized(req, config)) return error(401, "a valid \"Authorization: Bearer <token>\" header is required");
+    if (is_approve) return approve(req, ports);
     return is_rebuild ? rebuild(req, ports) : cancel(id, req, ports, config);
   }
   return error(405, "method not allowed");

@@ -66,6 +66,31 @@ Result<CancelRequest> decode_cancel(const std::string& body) {
   return r;
 }
 
+Result<ApproveRequest> decode_approve(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  const auto usage = Error::rejected(R"(expected {"forge": "github|gitea|gitlab", "owner": "...", "repo": "...", "number": 12, "by": "..."})");
+  if (!j.is_object()) return fail(usage);
+  ApproveRequest r;
+  for (auto [key, out] : {std::pair{"forge", &r.forge}, std::pair{"owner", &r.owner}, std::pair{"repo", &r.repo}}) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_string() || it->get<std::string>().empty() || it->get<std::string>().size() > 300) return fail(usage);
+    *out = it->get<std::string>();
+  }
+  if (r.forge != "github" && r.forge != "gitea" && r.forge != "gitlab") return fail(Error::rejected("forge must be github, gitea or gitlab"));
+  auto n = j.find("number");
+  if (n == j.end() || !n->is_number_integer() || n->get<std::int64_t>() <= 0 || n->get<std::int64_t>() > 1'000'000'000) {
+    return fail(Error::rejected("number must be the pull request's number"));
+  }
+  r.number = static_cast<int>(n->get<std::int64_t>());
+  if (auto by = j.find("by"); by != j.end()) {
+    if (!by->is_string()) return fail(usage);
+    if (!text::trim(by->get<std::string>()).empty()) r.by = text::truncate_utf8(text::trim(by->get<std::string>()), 100);
+  }
+  return r;
+}
+
+std::string encode_approved(const std::string& change_id) { return dump({{"approved", true}, {"change_id", change_id}}); }
+
 std::string encode_eval(const state::EvalRecord& e) {
   return dump({{"id", e.id},
                {"repo", repo_json(e.repo)},

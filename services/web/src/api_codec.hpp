@@ -23,6 +23,17 @@ struct CancelRequest {
 };
 Result<CancelRequest> decode_cancel(const std::string& body);
 
+// POST /api/approve: {"forge": "github", "owner": "o", "repo": "r",
+// "number": 12, "by": "who"} approves a pull request from a fork (as a
+// "/flurry approve" comment by a maintainer would); "by" is optional.
+struct ApproveRequest {
+  std::string forge, owner, repo;
+  int number = 0;
+  std::string by = "the API";
+};
+Result<ApproveRequest> decode_approve(const std::string& body);
+std::string encode_approved(const std::string& change_id);
+
 // Answers; bytes that are not UTF-8 (hostile names) are replaced, so the
 // text is always valid JSON.
 std::string encode_eval(const state::EvalRecord& e);

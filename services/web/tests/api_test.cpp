@@ -159,3 +159,27 @@ TEST_F(Api, HostileBytesInStoredNamesStillGiveValidJson) {
   ASSERT_FALSE(j.is_discarded()) << job.body;
   EXPECT_EQ(j["drv_path"], "/nix/store/odd.drv");
 }
+
+TEST_F(Api, ApprovingAPullRequestQueuesAnApprovalOnlyWithTheToken) {
+  const std::string body = R"({"forge": "gitlab", "owner": "infra/nix", "repo": "hello", "number": 7, "by": "ops"})";
+  EXPECT_EQ(call("POST", "/api/approve", body).status, 401);
+  EXPECT_TRUE(bus.published().empty());
+  auto r = call("POST", "/api/approve", body, "", kToken);
+  EXPECT_EQ(r.status, 202) << r.body;
+  auto msgs = bus.published("flurry.change.gitlab");
+  ASSERT_EQ(msgs.size(), 1u);
+  auto c = msg::decode_change_event(msgs[0].data);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->kind, "approve");
+  EXPECT_EQ(c->ref, "refs/merge-requests/7/head");
+  EXPECT_EQ(c->pull_request.number, 7);
+  EXPECT_EQ(c->approval.by, "ops");
+  EXPECT_EQ(c->approval.association, "api");
+  // A client's retry is the same approval.
+  EXPECT_EQ(call("POST", "/api/approve", body, "", kToken).status, 202);
+  EXPECT_EQ(bus.published("flurry.change.gitlab").size(), 1u);
+  for (const std::string bad : {"{}", R"({"forge":"svn","owner":"o","repo":"r","number":1})",
+                                R"({"forge":"github","owner":"o","repo":"r","number":0})", "not json"}) {
+    EXPECT_EQ(call("POST", "/api/approve", bad, "", kToken).status, 400) << bad;
+  }
+}

@@ -160,6 +160,9 @@ Result<void> Stack::write_config() {
   put("uploader", "listen", listen("uploader"));
   put("uploader", "caches", toml_list({"file://" + cache_dir()}));
   put("uploader", "secret_key_file", toml_string(d + "/secrets/cache.key"));
+  // Kept beside the rest (a deployment points gcroots_dir into /nix/var/nix/gcroots).
+  put("uploader", "gcroots_dir", toml_string(d + "/gcroots"));
+  put("uploader", "outputs_dir", toml_string(d + "/outputs"));
   put("effects-runner", "listen", listen("effects-runner"));
   put("effects-runner", "work_dir", toml_string(d + "/effects"));
   put("effects-runner", "allowed_url_schemes", toml_list(options_.allowed_url_schemes));
