@@ -3,6 +3,7 @@
 
 #include "effects.hpp"
 #include "flurry/core/log.hpp"
+#include "flurry/forge/forges.hpp"
 #include "flurry/git/cli_git.hpp"
 #include "flurry/messages/subjects.hpp"
 #include "flurry/nix/cli_nix_runner.hpp"
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
     }
     static git::CliGit git(default_process_runner(),
                            {.allowed_schemes = c.get_string_list("effects-runner.allowed_url_schemes", {"https", "ssh", "git"})});
+    // Private repositories are fetched with the forges' credentials.
+    static std::unique_ptr<http::Client> forge_client = http::make_client();
+    static forge::Forges forges(c, *forge_client, clock);
     auto& state = rt.state();
     auto& bus = rt.bus();
     bus::ConsumerSpec spec{.stream = std::string(subjects::kEventsStream),
@@ -40,7 +44,11 @@ int main(int argc, char** argv) {
     rt.consume(spec, [&rt, &state, &bus](const bus::Delivery& d) {
       auto eval = msg::decode_eval_finished(d.data);
       if (!eval) return bus::disposition_for(eval.error(), d.num_delivered);
-      auto o = effects::handle_eval_finished(*eval, d.num_delivered, {state, bus, nix, git, default_process_runner(), clock}, cfg);
+      auto o = effects::handle_eval_finished(*eval, d.num_delivered, {state, bus, nix, git, default_process_runner(), clock,
+                                                                               [](const msg::Repo& r, const std::string& url) {
+                                                                                 return forges.clone_auth(r, url);
+                                                                               }},
+                                                       cfg);
       rt.metrics().counter("effect_runs_total", "Finished evals handled by the effects runner, by result.", {{"result", o.result}}).Increment();
       rt.metrics().counter("effects_total", "Effects run.", {{"result", "failed"}}).Increment(o.failed);
       rt.metrics().counter("effects_total", "Effects run.", {{"result", "succeeded"}}).Increment(o.effects - o.failed);

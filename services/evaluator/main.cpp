@@ -85,7 +85,9 @@ int main(int argc, char** argv) {
       log::info("eval.started", "evaluating",
                 {{"change_id", change->id}, {"repo", repo}, {"ref", change->ref}, {"rev", change->rev}, {"delivery", d.num_delivered}});
       auto o = evaluator::handle_change(*change, d.num_delivered,
-                                        {bus, state, nix, git, clock, [](const std::string& f) { return forges.permissions(f); }}, cfg);
+                                        {bus, state, nix, git, clock, [](const std::string& f) { return forges.permissions(f); },
+                                         [](const msg::Repo& r, const std::string& url) { return forges.clone_auth(r, url); }},
+                                        cfg);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       rt.metrics().counter("evals_total", "Change events handled, by result.", {{"result", o.result}}).Increment();
       rt.metrics().histogram("eval_duration_seconds", "Time to handle a change event.", {{"result", o.result}}).Observe(secs);

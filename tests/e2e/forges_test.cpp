@@ -274,6 +274,26 @@ TEST_F(ForgeFlows, GitLabPushAndMergeRequestEndAsGitLabCommitStatuses) {
   EXPECT_EQ(m[ctx("fromMr")].state, "success");
 }
 
+TEST_F(ForgeFlows, AForgeThatFailsRateLimitsAndAnswersSlowlyStillEndsWithTheRightStatuses) {
+  // Gitea's status API: two 502s, a secondary-rate-limit 403 asking for a
+  // second's wait, then two slow answers.
+  forge.fail_next(2, 502, "bad gateway", {}, "/api/v1/");
+  forge.fail_next(1, 403, R"({"message":"You have exceeded a secondary rate limit."})", {{"retry-after", "1"}}, "/api/v1/");
+  forge.delay_next(2, 1500ms, "/api/v1/");
+  const auto rev = commit("main", {{"flake.nix", flake(true)}});
+  auto push = fixture("gitea", "push");
+  push["after"] = rev;
+  push["repository"]["clone_url"] = "file://" + repo;
+  gitea_event("push", "flaky-forge", push);
+  auto s = wait_for("gitea", rev, {"flurry/eval", ctx("ok"), ctx("fail")}, "gitea:flaky-forge");
+  EXPECT_EQ(s["flurry/eval"].state, "success");
+  EXPECT_EQ(s[ctx("ok")].state, "success");
+  EXPECT_EQ(s[ctx("fail")].state, "failure");
+  int refused = 0;
+  for (const auto& call : forge.calls()) refused += call.forge == "gitea" && (call.status == 502 || call.status == 403);
+  EXPECT_EQ(refused, 3);
+}
+
 TEST_F(ForgeFlows, PullRequestTrustAForksPullRequestWaitsUntilAMaintainerApprovesIt) {
   forge.set_permission("github", "octo-org", "hello-world", "mona", "write");
   commit("main", {{"flake.nix", flake(false)}});

@@ -27,3 +27,13 @@ TEST(Crypto, RandomHexHasTheAskedLengthAndDiffersEachTime) {
   EXPECT_NE(a, b);
   EXPECT_EQ(random_hex(0), "");
 }
+
+TEST(Crypto, Base64AsRfc4648) {
+  EXPECT_EQ(base64(""), "");
+  EXPECT_EQ(base64("f"), "Zg==");
+  EXPECT_EQ(base64("fo"), "Zm8=");
+  EXPECT_EQ(base64("foo"), "Zm9v");
+  EXPECT_EQ(base64("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64("x-access-token:t\xff"), "eC1hY2Nlc3MtdG9rZW46dP8=");
+  EXPECT_EQ(base64url("\xfb\xff"), "-_8");
+}

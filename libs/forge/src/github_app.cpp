@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "flurry/core/crypto.hpp"
 #include "flurry/core/log.hpp"
 #include "flurry/core/text.hpp"
 #include "flurry/forge/github_status.hpp"
@@ -18,30 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string base64url(std::string_view data) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    const auto n = (static_cast<unsigned char>(data[i]) << 16) | (static_cast<unsigned char>(data[i + 1]) << 8) |
-                   static_cast<unsigned char>(data[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i + 1 == data.size()) {
-    const auto n = static_cast<unsigned char>(data[i]) << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-  } else if (i + 2 == data.size()) {
-    const auto n = (static_cast<unsigned char>(data[i]) << 16) | (static_cast<unsigned char>(data[i + 1]) << 8);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-  }
-  return out;
-}
 
 // What GitHub's answer says, for an error message (no token in it: GitHub
 // never echoes the Authorization header).
@@ -62,7 +39,7 @@ Result<std::string> github_app_jwt(const std::string& app_id, const std::string&
   if (EVP_PKEY_base_id(key.get()) != EVP_PKEY_RSA) return fail(Error::rejected("github app: the private key is not an RSA key"));
   const json header = {{"alg", "RS256"}, {"typ", "JWT"}};
   const json claims = {{"iat", now_s - 60}, {"exp", now_s + 540}, {"iss", app_id}};
-  const std::string signing_input = base64url(header.dump()) + "." + base64url(claims.dump());
+  const std::string signing_input = crypto::base64url(header.dump()) + "." + crypto::base64url(claims.dump());
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   std::size_t len = 0;
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
@@ -75,7 +52,7 @@ Result<std::string> github_app_jwt(const std::string& app_id, const std::string&
     return fail(Error::transient("github app: cannot sign the JWT"));
   }
   signature.resize(len);
-  return signing_input + "." + base64url(signature);
+  return signing_input + "." + crypto::base64url(signature);
 }
 
 std::optional<std::int64_t> parse_github_time(const std::string& s) {
@@ -105,7 +82,7 @@ Result<std::int64_t> GitHubAppTokens::installation_for(const std::string& owner,
     std::lock_guard lock(mu_);
     if (auto it = installations_.find(key); it != installations_.end()) return it->second;
   }
-  auto jwt = github_app_jwt(options_.app_id, options_.private_key_pem, clock_.now_ms() / 1000);
+  auto jwt = app_jwt();
   if (!jwt) return fail(jwt.error());
   auto r = call("GET", "/repos/" + path_segment(owner) + "/" + path_segment(repo) + "/installation", *jwt);
   if (!r) return fail(r.error());
@@ -123,7 +100,7 @@ Result<std::int64_t> GitHubAppTokens::installation_for(const std::string& owner,
 }
 
 Result<std::string> GitHubAppTokens::new_token(std::int64_t installation) {
-  auto jwt = github_app_jwt(options_.app_id, options_.private_key_pem, clock_.now_ms() / 1000);
+  auto jwt = app_jwt();
   if (!jwt) return fail(jwt.error());
   auto r = call("POST", "/app/installations/" + std::to_string(installation) + "/access_tokens", *jwt);
   if (!r) return fail(r.error());
@@ -147,12 +124,20 @@ Result<std::string> GitHubAppTokens::new_token(std::int64_t installation) {
 Result<std::string> GitHubAppTokens::token_for(const std::string& owner, const std::string& repo) {
   auto installation = installation_for(owner, repo);
   if (!installation) return fail(installation.error());
+  return token_for_installation(*installation);
+}
+
+Result<std::string> GitHubAppTokens::token_for_installation(std::int64_t installation) {
   {
     std::lock_guard lock(mu_);
-    auto it = tokens_.find(*installation);
+    auto it = tokens_.find(installation);
     if (it != tokens_.end() && clock_.now_ms() / 1000 + options_.refresh_before.count() < it->second.expires_s) return it->second.value;
   }
-  return new_token(*installation);
+  return new_token(installation);
+}
+
+Result<std::string> GitHubAppTokens::app_jwt() {
+  return github_app_jwt(options_.app_id, options_.private_key_pem, clock_.now_ms() / 1000);
 }
 
 }  // namespace flurry::forge

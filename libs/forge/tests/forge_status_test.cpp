@@ -8,6 +8,7 @@
 #include "flurry/forge/gitea_status.hpp"
 #include "flurry/forge/gitlab_status.hpp"
 #include "flurry/http/testing/fake_client.hpp"
+#include "flurry/core/crypto.hpp"
 #include "flurry/test/servers.hpp"
 
 using namespace flurry;
@@ -120,4 +121,26 @@ TEST(Forges, EachConfiguredForgeGetsItsPosterAndAnIncompleteSectionIsRefused) {
   Forges old(Config::from_string("[reporter.github]\napi_url = \"https://gh.example\"\ntoken_file = \"" + tmp.file("gh-token") + "\"\n"),
              http, clock);
   EXPECT_EQ(old.configured(), std::vector<std::string>{"github"});
+}
+
+TEST(Forges, CloneCredentialsGoOnlyToTheForgesOwnHost) {
+  test::TempDir tmp("flurry-forges-clone");
+  test::write_file(tmp.file("gh"), "ghp_fixed\n");
+  test::write_file(tmp.file("gl"), "glpat-x\n");
+  http::testing::FakeHttpClient http;
+  ManualClock clock;
+  Forges forges(Config::from_string("[github]\ntoken_file = \"" + tmp.file("gh") + "\"\n[gitlab]\napi_url = \"https://gitlab.example\"\n"
+                                    "token_file = \"" + tmp.file("gl") + "\"\n"),
+                http, clock);
+  msg::Repo gh{"github", "octo", "private", "", "", "main"};
+  EXPECT_EQ(*forges.clone_auth(gh, "https://github.com/octo/private.git"),
+            "Authorization: Basic " + crypto::base64("x-access-token:ghp_fixed"));
+  EXPECT_EQ(*forges.clone_auth(gh, "https://evil.example/octo/private.git"), "");
+  EXPECT_EQ(*forges.clone_auth(gh, "git@github.com:octo/private.git"), "");  // ssh has keys of its own
+  msg::Repo gl{"gitlab", "infra/nix", "hello", "", "", "main"};
+  EXPECT_EQ(*forges.clone_auth(gl, "https://user@GitLab.example/infra/nix/hello.git"),
+            "Authorization: Basic " + crypto::base64("oauth2:glpat-x"));
+  EXPECT_EQ(*forges.clone_auth(gl, "https://gitlab.com/infra/nix/hello.git"), "");
+  msg::Repo git_repo{"git", "poll", "x", "", "", "main"};
+  EXPECT_EQ(*forges.clone_auth(git_repo, "https://github.com/a/b.git"), "");
 }

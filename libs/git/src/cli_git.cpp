@@ -51,6 +51,18 @@ std::string url_scheme(const std::string& url) {
 
 std::string display_url(const std::string& url) { return text::display_url(url); }
 
+std::map<std::string, std::string> auth_env(const std::string& url, const std::string& header) {
+  const auto scheme = url_scheme(url);
+  if (header.empty() || (scheme != "https" && scheme != "http")) return {};
+  auto rest = url.substr(scheme.size() + 3);
+  auto host = rest.substr(0, rest.find('/'));
+  if (auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);  // credentials in the URL
+  if (host.empty()) return {};
+  return {{"GIT_CONFIG_COUNT", "1"},
+          {"GIT_CONFIG_KEY_0", "http." + scheme + "://" + host + "/.extraHeader"},
+          {"GIT_CONFIG_VALUE_0", header}};
+}
+
 Result<void> CliGit::check_url(const std::string& url) const { return check_clone_url(url, options_.allowed_schemes); }
 
 Result<void> check_clone_url(const std::string& url, const std::vector<std::string>& allowed_schemes) {
@@ -116,6 +128,7 @@ Result<std::string> CliGit::fetch(const FetchRequest& req) {
   };
 
   if (!present()) {
+    const auto auth = auth_env(req.url, req.auth_header);
     std::string errors;
     bool ref_fetched = false;
     // The ref first (what a normal clone would see), into its own namespace.
@@ -125,7 +138,8 @@ Result<std::string> CliGit::fetch(const FetchRequest& req) {
       auto local = tracking_ref(req.ref);
       if (valid->ok() && !local.empty()) {
         auto by_ref = git({"-C", mirror, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--end-of-options", req.url,
-                           "+" + req.ref + ":" + local});
+                           "+" + req.ref + ":" + local},
+                          auth);
         if (!by_ref) return fail(by_ref.error());
         ref_fetched = by_ref->ok();
         if (!by_ref->ok()) errors = git_text(by_ref->err, req.url);
@@ -133,7 +147,7 @@ Result<std::string> CliGit::fetch(const FetchRequest& req) {
     }
     // Then the commit itself (the ref may have moved on, or was not given).
     if (!present()) {
-      auto by_rev = git({"-C", mirror, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--end-of-options", req.url, rev});
+      auto by_rev = git({"-C", mirror, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--end-of-options", req.url, rev}, auth);
       if (!by_rev) return fail(by_rev.error());
       if (!by_rev->ok()) errors += (errors.empty() ? "" : "\n") + git_text(by_rev->err, req.url);
       if (!present()) {
@@ -151,7 +165,8 @@ Result<std::string> CliGit::fetch(const FetchRequest& req) {
   return "git+file://" + mirror + "?ref=refs/flurry/" + rev + "&rev=" + rev;
 }
 
-Result<std::string> CliGit::fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir) {
+Result<std::string> CliGit::fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir,
+                                              const std::string& auth_header) {
   if (auto ok = check_url(url); !ok) return fail(ok.error());
   const std::string ref = "refs/heads/" + branch;
   auto valid = git({"check-ref-format", ref});
@@ -168,7 +183,8 @@ Result<std::string> CliGit::fetch_branch_head(const std::string& url, const std:
     if (!init) return fail(init.error());
     if (!init->ok()) return fail(Error::transient("git init " + mirror + " failed: " + text::trim(init->err)));
   }
-  auto fetched = git({"-C", mirror, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--end-of-options", url, "+" + ref + ":" + local});
+  auto fetched = git({"-C", mirror, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--end-of-options", url, "+" + ref + ":" + local},
+                     auth_env(url, auth_header));
   if (!fetched) return fail(fetched.error());
   if (!fetched->ok()) return fail(Error::transient("cannot fetch " + ref + ": " + git_text(fetched->err, url)));
   auto head = git({"-C", mirror, "rev-parse", "--verify", "--end-of-options", local + "^{commit}"});

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -218,13 +219,13 @@ TEST_F(CliGitTest, ReadsAFileAtACommitAndTellsAMissingFileFromAMissingCommit) {
 TEST_F(CliGitTest, FetchesTheCurrentHeadOfABranch) {
   CliGit g(runner, {.allowed_schemes = {"file"}});
   auto mirror = tmp.file("heads.git");
-  auto head = g.fetch_branch_head("file://" + src, "main", mirror);
+  auto head = g.fetch_branch_head("file://" + src, "main", mirror, "");
   ASSERT_TRUE(head.has_value()) << head.error().message;
   EXPECT_EQ(*head, rev);
   auto rev2 = commit("more.txt", "x\n");
-  EXPECT_EQ(*g.fetch_branch_head("file://" + src, "main", mirror), rev2);
-  EXPECT_FALSE(g.fetch_branch_head("file://" + src, "no-such-branch", mirror).has_value());
-  EXPECT_FALSE(g.fetch_branch_head("file://" + src, "bad..name", mirror).has_value());
+  EXPECT_EQ(*g.fetch_branch_head("file://" + src, "main", mirror, ""), rev2);
+  EXPECT_FALSE(g.fetch_branch_head("file://" + src, "no-such-branch", mirror, "").has_value());
+  EXPECT_FALSE(g.fetch_branch_head("file://" + src, "bad..name", mirror, "").has_value());
 }
 
 TEST_F(CliGitTest, MergesAHeadOntoItsBaseAsAForgesMergeRefWouldAndAlwaysTheSameWay) {
@@ -372,4 +373,25 @@ TEST_F(CliGitTest, AHungRemoteIsCutShortByTheTimeoutOrTheCancelFlag) {
   EXPECT_EQ(c.error().code, ErrorCode::kTransient);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   ::close(fd);
+}
+
+TEST_F(CliGitTest, CredentialsGoToTheUrlsHostThroughTheEnvironmentNeverTheCommandLine) {
+  CliGit g(runner, {.allowed_schemes = {"https"}, .timeout = std::chrono::seconds(10)});
+  const std::string header = "Authorization: Basic c2VjcmV0LXRva2Vu";
+  // Nothing listens there: the fetch fails, but what git was given shows.
+  auto r = g.fetch({"https://user:pw@127.0.0.1:1/octo/private.git", "refs/heads/main", rev, tmp.file("auth.git"), header});
+  EXPECT_FALSE(r.has_value());
+  bool networked = false;
+  for (const auto& call : runner.calls) {
+    for (const auto& a : call.argv) EXPECT_EQ(a.find("c2VjcmV0"), std::string::npos) << a;
+    if (std::find(call.argv.begin(), call.argv.end(), "fetch") == call.argv.end()) continue;
+    networked = true;
+    EXPECT_EQ(call.env.at("GIT_CONFIG_KEY_0"), "http.https://127.0.0.1:1/.extraHeader");
+    EXPECT_EQ(call.env.at("GIT_CONFIG_VALUE_0"), header);
+  }
+  EXPECT_TRUE(networked);
+  EXPECT_EQ(r.error().message.find("c2VjcmV0"), std::string::npos);
+  EXPECT_TRUE(auth_env("file:///x", header).empty());
+  EXPECT_TRUE(auth_env("https://h/x", "").empty());
+  EXPECT_EQ(auth_env("http://git.example:8080/a.git", header).at("GIT_CONFIG_KEY_0"), "http.http://git.example:8080/.extraHeader");
 }

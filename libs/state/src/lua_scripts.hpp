@@ -393,6 +393,19 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 )LUA";
 
+// KEYS[1] projects (set), KEYS[2] projects-known (the marker that
+// discovery ran). ARGV: the full names. Replaces the set whole; SADD in
+// chunks stays under Lua's unpack limit.
+inline constexpr const char* kSetProjects = R"LUA(
+redis.call('DEL', KEYS[1])
+local n = #ARGV
+for i = 1, n, 1000 do
+  redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, n)))
+end
+redis.call('SET', KEYS[2], '1')
+return 1
+)LUA";
+
 inline const std::string& add_jobs_script() {
   static const std::string s = std::string(kPrelude) + kAddJobsBody;
   return s;

@@ -49,6 +49,8 @@ const redis::Script kAdvanceStatus{"advance_status", kAdvanceStatusBody};
 const redis::Script kAddEvalWarnings{"add_eval_warnings", kAddEvalWarningsBody};
 const redis::Script kClaimDrvBuild{"claim_drv_build", lua::kClaimDrvBuild};
 const redis::Script kFinishDrvBuild{"finish_drv_build", lua::kFinishDrvBuild};
+const std::string kSetProjectsBody = lua::kSetProjects;
+const redis::Script kSetProjects{"set_projects", kSetProjectsBody};
 
 constexpr std::string_view kOutputPrefix = "output:";
 
@@ -269,6 +271,31 @@ class RedisStore final : public StateStore {
     if (!r) return fail(r.error());
     if (r->is_nil()) return std::optional<std::string>();
     return std::optional<std::string>(r->str);
+  }
+
+  // One set per forge plus a marker that discovery ran, replaced together
+  // by one script.
+  Result<void> set_projects(const std::string& forge, const std::vector<std::string>& full_names) override {
+    auto r = client_.eval(kSetProjects, {key("projects:", forge), key("projects-known:", forge)}, full_names);
+    if (!r) return fail(r.error());
+    return {};
+  }
+
+  Result<std::optional<bool>> is_project(const std::string& forge, const std::string& full_name) override {
+    auto r = client_.pipeline({{"EXISTS", key("projects-known:", forge)}, {"SISMEMBER", key("projects:", forge), full_name}});
+    if (!r) return fail(r.error());
+    if (r->size() != 2 || !(*r)[0].is_integer() || !(*r)[1].is_integer()) return fail(bad_reply("is_project"));
+    if ((*r)[0].integer == 0) return std::optional<bool>();
+    return std::optional<bool>((*r)[1].integer == 1);
+  }
+
+  Result<std::vector<std::string>> list_projects(const std::string& forge) override {
+    auto r = client_.command({"SMEMBERS", key("projects:", forge)});
+    if (!r) return fail(r.error());
+    auto names = string_list(*r, "SMEMBERS projects");
+    if (!names) return fail(names.error());
+    std::sort(names->begin(), names->end());
+    return names;
   }
 
   Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms,

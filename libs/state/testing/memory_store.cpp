@@ -344,6 +344,29 @@ Result<std::optional<std::string>> MemoryStore::get_forge_ref(const std::string&
   return std::optional<std::string>(it->second);
 }
 
+Result<void> MemoryStore::set_projects(const std::string& forge, const std::vector<std::string>& full_names) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  projects_[forge] = std::set<std::string>(full_names.begin(), full_names.end());
+  return {};
+}
+
+Result<std::optional<bool>> MemoryStore::is_project(const std::string& forge, const std::string& full_name) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  auto it = projects_.find(forge);
+  if (it == projects_.end()) return std::optional<bool>();
+  return std::optional<bool>(it->second.count(full_name) > 0);
+}
+
+Result<std::vector<std::string>> MemoryStore::list_projects(const std::string& forge) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  auto it = projects_.find(forge);
+  if (it == projects_.end()) return std::vector<std::string>();
+  return std::vector<std::string>(it->second.begin(), it->second.end());
+}
+
 Result<bool> MemoryStore::claim_once(const std::string& key, int) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());

@@ -256,6 +256,55 @@ TYPED_TEST_P(StateContract, ForgeRefsAreKeptAndReplaced) {
   EXPECT_EQ(**s.get_forge_ref(hostile), "7");
 }
 
+TYPED_TEST_P(StateContract, ProjectsAreReplacedPerForgeAndUnknownUntilDiscoveryRan) {
+  auto& s = *this->store;
+  using V = std::vector<std::string>;
+  EXPECT_EQ(*s.is_project("gitea", "org/hello"), std::nullopt);
+  EXPECT_TRUE(s.list_projects("gitea")->empty());
+  ASSERT_TRUE(s.set_projects("gitea", {"org/hello", "org/other", "org/hello"}).has_value());
+  EXPECT_EQ(*s.is_project("gitea", "org/hello"), std::optional<bool>(true));
+  EXPECT_EQ(*s.is_project("gitea", "org/nope"), std::optional<bool>(false));
+  EXPECT_EQ(*s.list_projects("gitea"), (V{"org/hello", "org/other"}));
+  // Per forge: another forge's discovery never ran.
+  EXPECT_EQ(*s.is_project("gitlab", "org/hello"), std::nullopt);
+  // Replaced whole, not merged.
+  ASSERT_TRUE(s.set_projects("gitea", {"org/third"}).has_value());
+  EXPECT_EQ(*s.is_project("gitea", "org/hello"), std::optional<bool>(false));
+  EXPECT_EQ(*s.list_projects("gitea"), (V{"org/third"}));
+  // Nothing found is an answer too: every repository is gated.
+  ASSERT_TRUE(s.set_projects("gitea", {}).has_value());
+  EXPECT_EQ(*s.is_project("gitea", "org/third"), std::optional<bool>(false));
+  EXPECT_TRUE(s.list_projects("gitea")->empty());
+  // A long list arrives whole.
+  V many;
+  for (int i = 0; i < 2500; ++i) many.push_back("org/repo-" + std::to_string(100000 + i));
+  ASSERT_TRUE(s.set_projects("gitlab", many).has_value());
+  EXPECT_EQ(*s.list_projects("gitlab"), many);
+  EXPECT_EQ(*s.is_project("gitlab", "org/repo-102499"), std::optional<bool>(true));
+}
+
+TYPED_TEST_P(StateContract, ProjectNamesAreStoredExactly) {
+  auto& s = *this->store;
+  const std::string nul("org/a\0b", 7);
+  std::vector<std::string> hostile = {"org/line\nbreak", "org/*", "org/?[a-z]{x}", "Org/Case", "org/case",
+                                      "org/\xff\xfe", "group/sub/proj", nul, " org/space ", ""};
+  ASSERT_TRUE(s.set_projects("github", hostile).has_value());
+  for (const auto& name : hostile) EXPECT_EQ(*s.is_project("github", name), std::optional<bool>(true)) << name;
+  auto sorted = hostile;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(*s.list_projects("github"), sorted);
+  // No pattern matching, no case folding, no trimming, no prefix match.
+  for (const std::string name : {"org/anything", "org/CASE", "org/line", "org/a", "org/space", "group/sub", "org/?"}) {
+    EXPECT_EQ(*s.is_project("github", name), std::optional<bool>(false)) << name;
+  }
+  // Forge names shaped like other keys stay apart.
+  ASSERT_TRUE(s.set_projects("x:projects-known:github", {"o/r"}).has_value());
+  ASSERT_TRUE(s.set_projects("*", {"o/r"}).has_value());
+  EXPECT_EQ(*s.is_project("gitea", "o/r"), std::nullopt);
+  EXPECT_EQ(*s.is_project("github", "o/r"), std::optional<bool>(false));
+  EXPECT_EQ(*s.list_projects("github"), sorted);
+}
+
 TYPED_TEST_P(StateContract, EffectsAreListedPerEval) {
   auto& s = *this->store;
   ASSERT_TRUE(s.put_effect({"e1", "default.deploy", "running", "", 0}).has_value());
@@ -994,6 +1043,7 @@ REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBui
                             JobsBornTerminalSettleAtOnce, EvalWithOnlyTerminalJobsFinishesInAddJobs,
                             StartJobCountsAttemptsAndReportsTerminalState, FailEvalEndsItOnce, LogsAreCappedToTheTail,
                             ClaimOnceAndStatusOrdering, RefHeadIsTheEvalTheLastWinningSupersedeLeft, ForgeRefsAreKeptAndReplaced,
+                            ProjectsAreReplacedPerForgeAndUnknownUntilDiscoveryRan, ProjectNamesAreStoredExactly,
                             EffectsAreListedPerEval, HostileNamesAreStoredExactly,
                             EvalRecordRoundTrips, ListJobsKeepsEvaluationOrderAndEveryField, CancellingAsFailedEndsTheEvalFailedWithTheReason, ErrorsSayHowToReact,
                             DiamondFailureFailsEachDependentOnce, DuplicateDependencyEdgesReleaseOnce,

@@ -131,12 +131,18 @@ EffectsOutcome handle_eval_finished(const msg::EvalFinished& eval, std::uint64_t
   };
   std::string mirror = cfg.work_dir + "/repos/" + text::safe_file_name(eval.repo.forge) + "/" +
                        text::safe_file_name(eval.repo.owner) + "/" + text::safe_file_name(eval.repo.name) + ".git";
+  std::string auth;
+  if (ports.clone_auth) {
+    auto header = ports.clone_auth(eval.repo, eval.repo.clone_url);
+    if (!header) return retry(header.error(), num_delivered);
+    auth = *header;
+  }
   if (!effects_allowed(eval)) {
     // Another branch or a pull request may run effects only if the default
     // branch's own config says so; the pushed commit cannot grant itself
     // permission.
     if (!effects_allowed(eval, {"*"}, true) || eval.repo.default_branch.empty()) return not_allowed();
-    auto head = ports.git.fetch_branch_head(eval.repo.clone_url, eval.repo.default_branch, mirror);
+    auto head = ports.git.fetch_branch_head(eval.repo.clone_url, eval.repo.default_branch, mirror, auth);
     if (!head) return head.error().code == ErrorCode::kTransient ? retry(head.error(), num_delivered) : not_allowed();
     auto rules = repo::load_repo_config(ports.git, mirror, *head, {"checks"});
     if (!rules) {
@@ -170,7 +176,7 @@ EffectsOutcome handle_eval_finished(const msg::EvalFinished& eval, std::uint64_t
     }
   }
 
-  auto flake = ports.git.fetch({eval.repo.clone_url, eval.ref, eval.rev, mirror});
+  auto flake = ports.git.fetch({eval.repo.clone_url, eval.ref, eval.rev, mirror, auth});
   if (!flake) return retry(flake.error(), num_delivered);
 
   auto listed = ports.nix.eval_json(*flake, {"herculesCI"}, list_effects_expression(herculesci_args_json(eval)), std::chrono::minutes(10));

@@ -4,6 +4,7 @@
 // flakes expect and runs each effect's builder in a bubblewrap sandbox
 // with the repository's secrets.
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ struct EffectsPorts {
   git::Git& git;
   ProcessRunner& processes;
   Clock& clock;
+  // The header git fetches a (private) repository's URL with; "" or no
+  // function: none.
+  std::function<Result<std::string>(const msg::Repo&, const std::string& url)> clone_auth = {};
 };
 
 struct EffectsOutcome {

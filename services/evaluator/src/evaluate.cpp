@@ -276,13 +276,24 @@ EvalOutcome Handler::close_pull_request() {
 
 Result<Handler::Checkout> Handler::checkout() {
   const auto mirror = mirror_dir(cfg_.work_dir, change_.repo);
+  // Private repositories: the forge's credentials, for its own host only.
+  std::map<std::string, std::string> auth;
+  for (const auto* url : {&change_.repo.clone_url, &change_.pull_request.head_clone_url}) {
+    if (url->empty() || !ports_.clone_auth) continue;
+    auto header = ports_.clone_auth(change_.repo, *url);
+    if (!header) return fail(Error{header.error().code, "no credentials to fetch with: " + header.error().message});
+    auth[*url] = *header;
+  }
+  auto fetch = [&](const std::string& url, const std::string& ref, const std::string& rev) {
+    return ports_.git.fetch({url, ref, rev, mirror, auth[url]});
+  };
   // The head: from the repository the change is about; a pull request's
   // head is there under the forge's ref even when it comes from a fork,
   // else it is fetched from the fork.
-  auto head = ports_.git.fetch({change_.repo.clone_url, change_.ref, change_.rev, mirror});
+  auto head = fetch(change_.repo.clone_url, change_.ref, change_.rev);
   const auto& pr = change_.pull_request;
   if (!head && change_.is_pull_request() && !pr.head_clone_url.empty() && pr.head_clone_url != change_.repo.clone_url) {
-    head = ports_.git.fetch({pr.head_clone_url, "refs/heads/" + pr.head_branch, change_.rev, mirror});
+    head = fetch(pr.head_clone_url, "refs/heads/" + pr.head_branch, change_.rev);
   }
   if (!head) return fail(Error{head.error().code, "cannot fetch " + change_.rev + ": " + head.error().message});
   if (!change_.is_pull_request()) return Checkout{*head, change_.rev};
@@ -291,11 +302,11 @@ Result<Handler::Checkout> Handler::checkout() {
   // ref would be: the base as the event saw it, or the branch's head now
   // when the event did not say (or that commit is gone).
   std::string base_rev = pr.base_rev;
-  if (!base_rev.empty() && !ports_.git.fetch({change_.repo.clone_url, "refs/heads/" + pr.base_branch, base_rev, mirror})) {
+  if (!base_rev.empty() && !fetch(change_.repo.clone_url, "refs/heads/" + pr.base_branch, base_rev)) {
     base_rev.clear();
   }
   if (base_rev.empty()) {
-    auto now = ports_.git.fetch_branch_head(change_.repo.clone_url, pr.base_branch, mirror);
+    auto now = ports_.git.fetch_branch_head(change_.repo.clone_url, pr.base_branch, mirror, auth[change_.repo.clone_url]);
     if (!now) return fail(Error{now.error().code, "cannot fetch the base branch " + pr.base_branch + ": " + now.error().message});
     base_rev = *now;
   }
@@ -798,6 +809,18 @@ EvalOutcome approve(const msg::ChangeEvent& change, std::uint64_t num_delivered,
 
 EvalOutcome handle_change(const msg::ChangeEvent& change, std::uint64_t num_delivered, EvalPorts ports,
                           const EvaluatorConfig& config) {
+  // Project discovery's registry: a repository it did not find is no
+  // project, and nothing of it runs (unknown: discovery does not cover
+  // this forge, so nothing is gated).
+  auto project = ports.state.is_project(change.repo.forge, change.repo.full_name());
+  if (!project || (*project && !**project)) {
+    EvalOutcome o;
+    o.eval_id = state::eval_id_for_change(change.id);
+    o.result = project ? "ignored" : "retry";
+    o.error = project ? change.repo.full_name() + " is not a project (discovery)" : project.error().message;
+    o.disposition = project ? bus::Disposition::ack() : bus::retry_later(project.error(), num_delivered);
+    return o;
+  }
   if (change.kind == msg::kRerun) return rerun(change, num_delivered, ports, config);
   if (change.kind == msg::kApprove) return approve(change, num_delivered, ports, config);
   return Handler(change, num_delivered, ports, config).run();

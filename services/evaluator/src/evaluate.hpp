@@ -59,6 +59,10 @@ struct EvaluatorConfig {
 // forge's API is not configured.
 using PermissionsFor = std::function<forge::Permissions*(const std::string& forge)>;
 
+// The header git fetches a repository's URL with (a private repository's
+// credentials), "" for none; null function: none ever.
+using CloneAuthFor = std::function<Result<std::string>(const msg::Repo& repo, const std::string& url)>;
+
 struct EvalPorts {
   bus::Bus& bus;
   state::StateStore& state;
@@ -66,6 +70,7 @@ struct EvalPorts {
   git::Git& git;
   Clock& clock;
   PermissionsFor permissions = {};
+  CloneAuthFor clone_auth = {};
 };
 
 // What happened, for the shell's logs and metrics.
@@ -74,7 +79,8 @@ struct EvalOutcome {
   std::string eval_id;
   // "evaluated", "eval_failed", "replayed", "superseded", "cancelled",
   // "retry", "ignored" (a branch no rule selects, a re-run of nothing, an
-  // approval that does not count), "closed" (a pull request's close
+  // approval that does not count, a repository project discovery did not
+  // find), "closed" (a pull request's close
   // cancelled its eval), "awaiting_approval" (a pull request from a fork
   // waits for a maintainer) or "approved" (an approval with nothing
   // waiting)

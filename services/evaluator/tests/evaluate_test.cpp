@@ -1141,3 +1141,54 @@ TEST_F(Evaluate, APullRequestEventOfTheSameHeadAndBaseMakesNoNewEval) {
   change.pull_request.base_branch = "release";
   EXPECT_EQ(run().result, "evaluated");
 }
+
+TEST_F(Evaluate, ARepositoryDiscoveryDidNotFindIsIgnoredAndNothingElseHappens) {
+  // Discovery ran for GitHub and found another repository only.
+  ASSERT_TRUE(store.set_projects("github", {"octo/other"}).has_value());
+  auto o = run();
+  EXPECT_EQ(o.result, "ignored");
+  EXPECT_EQ(o.error, "octo/hello is not a project (discovery)");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_TRUE(nix.evals.empty());
+  EXPECT_TRUE(git.requests.empty());
+  EXPECT_TRUE(bus.published().empty());
+  EXPECT_FALSE(store.get_eval(eval_id())->has_value());
+  // Once discovery finds it, the same change is evaluated.
+  ASSERT_TRUE(store.set_projects("github", {"octo/other", "octo/hello"}).has_value());
+  EXPECT_EQ(run().result, "evaluated");
+}
+
+TEST_F(Evaluate, WithoutDiscoveryForTheForgeNothingIsGated) {
+  // Discovery covers Gitea only: a GitHub change goes on as always.
+  ASSERT_TRUE(store.set_projects("gitea", {}).has_value());
+  EXPECT_EQ(run().result, "evaluated");
+  // A registry that cannot be read is retried, not taken as "no project".
+  change.id = "github:d2";
+  store.set_down(true);
+  auto o = run();
+  store.set_down(false);
+  EXPECT_EQ(o.result, "retry");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kNak);
+}
+
+TEST_F(Evaluate, PrivateRepositoriesAreFetchedWithTheForgesCredentials) {
+  make_pull_request(change, "github:private", std::string(40, 'c'), 1000);
+  change.pull_request.base_rev = "";
+  git.heads["main"] = std::string(40, 'd');
+  std::vector<std::string> asked;
+  auto auth = [&](const msg::Repo&, const std::string& url) -> Result<std::string> {
+    asked.push_back(url);
+    return url == change.repo.clone_url ? std::string("Authorization: Basic abc") : std::string();
+  };
+  auto o = handle_change(change, 1, {bus, store, nix, git, clock, {}, auth}, cfg);
+  ASSERT_EQ(o.result, "evaluated") << o.error;
+  ASSERT_FALSE(git.requests.empty());
+  EXPECT_EQ(git.requests[0].auth_header, "Authorization: Basic abc");
+  EXPECT_EQ(git.branch_auth, std::vector<std::string>{"Authorization: Basic abc"});
+  EXPECT_EQ(asked.size(), 2u);  // the base repository's URL and the fork's
+  // Credentials that cannot be had now (an app's token): retried.
+  auto down = [](const msg::Repo&, const std::string&) -> Result<std::string> { return fail(Error::transient("github app: no answer")); };
+  change.id = "github:private-2";
+  change.rev = std::string(40, 'e');
+  EXPECT_EQ(handle_change(change, 1, {bus, store, nix, git, clock, {}, down}, cfg).result, "retry");
+}

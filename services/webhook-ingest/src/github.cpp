@@ -152,11 +152,20 @@ bool github_signature_valid(const std::string& secret, const std::string& body, 
 Result<Parsed> parse_github_event(const std::string& event, const std::string& body, const std::string& delivery,
                                   std::int64_t now_ms) {
   if (event == "ping") return Parsed::ping();
-  if (event != "push" && event != "pull_request" && event != "check_run" && event != "check_suite" && event != "issue_comment") {
+  const bool installation = event == "installation" || event == "installation_repositories";
+  if (event != "push" && event != "pull_request" && event != "check_run" && event != "check_suite" && event != "issue_comment" &&
+      !installation) {
     return Parsed::ignored("event " + event + " is not handled");
   }
   auto j = Payload::parse(body);
   if (!j) return fail(j.error());
+  // The app was installed, removed, suspended, or given other
+  // repositories: which repositories are projects may have changed.
+  if (installation) {
+    const auto action = j->opt_str("action");
+    if (!j->error().empty()) return fail(j->rejected());
+    return Parsed::refresh(event + " " + text::truncate_utf8(action, 40));
+  }
   if (event == "push") return parse_push(*j, delivery, now_ms);
   if (event == "pull_request") return parse_pull_request(*j, delivery, now_ms);
   if (event == "issue_comment") return parse_comment(*j, delivery, now_ms);

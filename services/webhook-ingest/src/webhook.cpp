@@ -129,6 +129,17 @@ WebhookOutcome handle_webhook(const Dialect& dialect, const http::Request& req, 
       o.detail = parsed->reason;
       o.response = text(202, "ignored: " + parsed->reason);
       return o;
+    case Parsed::Kind::kRefresh:
+      if (!ports.refresh_projects || !ports.refresh_projects(dialect.forge)) {
+        o.result = "ignored";
+        o.detail = parsed->reason + "; project discovery does not cover " + dialect.forge;
+        o.response = text(202, "ignored: project discovery is not configured");
+        return o;
+      }
+      o.result = "refresh";
+      o.detail = parsed->reason + ": projects will be refreshed";
+      o.response = text(202, "refreshing projects");
+      return o;
     case Parsed::Kind::kChange:
       break;
   }

@@ -14,20 +14,28 @@
 
 namespace flurry::ingest {
 
+// Asks project discovery to refresh `forge`'s projects soon; false when
+// discovery does not cover that forge.
+using RefreshProjects = std::function<bool(const std::string& forge)>;
+
 struct IngestPorts {
   bus::Bus& bus;
   Clock& clock;
+  RefreshProjects refresh_projects = {};  // none: discovery is not configured
 };
 
 // What a webhook asks of Flurry.
 struct Parsed {
-  enum class Kind { kChange, kIgnored, kPing };
+  // kRefresh: the forge says which repositories the account reaches
+  // changed (GitHub installation, installation_repositories).
+  enum class Kind { kChange, kIgnored, kPing, kRefresh };
   Kind kind = Kind::kIgnored;
   msg::ChangeEvent change;  // kChange
-  std::string reason;       // kIgnored: why nothing is done
+  std::string reason;       // kIgnored: why nothing is done; kRefresh: what changed
   static Parsed ignored(std::string why) { return {Kind::kIgnored, {}, std::move(why)}; }
   static Parsed ping() { return {Kind::kPing, {}, ""}; }
   static Parsed change_of(msg::ChangeEvent c) { return {Kind::kChange, std::move(c), ""}; }
+  static Parsed refresh(std::string what) { return {Kind::kRefresh, {}, std::move(what)}; }
 };
 
 // One forge's webhook dialect.
@@ -56,7 +64,7 @@ struct WebhookOutcome {
   http::Response response;
   std::string event;     // the event header, "" if absent
   std::string delivery;  // the delivery id, "" if absent
-  std::string result;    // accepted, ignored, ping, unauthorized, bad_request, unavailable
+  std::string result;    // accepted, ignored, ping, refresh, unauthorized, bad_request, unavailable
   std::string detail;    // why (never the body or the secret)
 };
 
@@ -64,7 +72,9 @@ struct WebhookOutcome {
 // bus stored the change event (msg id = the change id, so a redelivered
 // webhook is deduplicated), 503 when it could not; 401 without proof of
 // the secret; 400 for malformed headers or payloads; 200 for a ping; 202
-// for events that need nothing.
+// for events that need nothing, and for those that ask for a refresh of
+// the projects (once asked of ports.refresh_projects; ignored when it
+// does not cover the forge).
 WebhookOutcome handle_webhook(const Dialect& dialect, const http::Request& req, const std::string& secret, IngestPorts ports);
 
 // Forge-neutral construction of change events, shared by the dialects.

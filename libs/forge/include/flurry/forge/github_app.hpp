@@ -60,6 +60,13 @@ class GitHubAppTokens final : public GitHubTokens {
  public:
   GitHubAppTokens(http::Client& client, Clock& clock, GitHubAppOptions options);
   Result<std::string> token_for(const std::string& owner, const std::string& repo) override;
+  // The token of installation `installation` (the id GET /app/installations
+  // lists), from the same cache as token_for's.
+  Result<std::string> token_for_installation(std::int64_t installation);
+  // A fresh JWT to call /app/* endpoints as the app itself.
+  Result<std::string> app_jwt();
+  // The API base URL, without trailing slashes.
+  const std::string& api_url() const { return options_.api_url; }
 
  private:
   Result<std::int64_t> installation_for(const std::string& owner, const std::string& repo);

@@ -33,7 +33,8 @@ class CliGit final : public Git {
   // commit is still missing, the commit itself; pins it as
   // refs/flurry/<rev>. Commits already in the mirror need no network.
   Result<std::string> fetch(const FetchRequest& req) override;
-  Result<std::string> fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir) override;
+  Result<std::string> fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir,
+                                        const std::string& auth_header) override;
   Result<Merge> merge(const std::string& mirror_dir, const std::string& base_rev, const std::string& head_rev) override;
   Result<std::optional<std::string>> read_file(const std::string& mirror_dir, const std::string& rev, const std::string& path,
                                                std::size_t max_bytes = 1024 * 1024) override;
@@ -48,6 +49,12 @@ class CliGit final : public Git {
   std::mutex locks_mu_;
   std::map<std::string, std::unique_ptr<std::mutex>> locks_;
 };
+
+// The git config that sends `header` to the host of `url` only
+// (http.<scheme>://<host>/.extraHeader), as GIT_CONFIG_* environment
+// variables, which no other user can read (unlike argv); empty for
+// non-HTTP URLs or no header.
+std::map<std::string, std::string> auth_env(const std::string& url, const std::string& header);
 
 // The scheme of a clone URL ("https", "file", "ssh" for scp-like), or ""
 // when it has none or names a remote helper.

@@ -16,6 +16,10 @@ struct FetchRequest {
   std::string ref;         // "refs/heads/main"; may be empty
   std::string rev;         // 40 hex digits; must exist after the fetch
   std::string mirror_dir;  // bare repository, created if missing
+  // An HTTP header git sends to the URL's host (and only there), e.g.
+  // "Authorization: Basic ...", for private repositories; never in argv
+  // or a message. Empty: none.
+  std::string auth_header;
 };
 
 // A merge commit made in a mirror.
@@ -33,7 +37,9 @@ class Git {
   virtual Result<std::string> fetch(const FetchRequest& req) = 0;
   // Fetches the current head of `branch` from `url` into the mirror and
   // returns its commit id (e.g. to read the default branch's config).
-  virtual Result<std::string> fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir) = 0;
+  // `auth_header` as in FetchRequest.
+  virtual Result<std::string> fetch_branch_head(const std::string& url, const std::string& branch, const std::string& mirror_dir,
+                                                const std::string& auth_header) = 0;
   // Merges `head_rev` into `base_rev`, both already in the mirror, as a
   // forge's merge ref would (first parent base, second head), without a
   // work tree. The commit's author, committer and dates are fixed, so the

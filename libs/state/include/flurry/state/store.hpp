@@ -275,6 +275,18 @@ class StateStore {
   virtual Result<void> put_forge_ref(const std::string& key, const std::string& value, int ttl_seconds) = 0;
   virtual Result<std::optional<std::string>> get_forge_ref(const std::string& key) = 0;
 
+  // The project registry project discovery keeps, per forge. set_projects
+  // replaces the projects of `forge` with `full_names` ("owner/name",
+  // stored byte for byte; repeats count once) in one step: readers see the
+  // old list or the new one, never a mix. An empty list is a list too:
+  // discovery ran and found no project.
+  virtual Result<void> set_projects(const std::string& forge, const std::vector<std::string>& full_names) = 0;
+  // Whether `full_name` is a project of `forge`: nullopt when set_projects
+  // never ran for `forge` (discovery does not cover it: nothing is gated).
+  virtual Result<std::optional<bool>> is_project(const std::string& forge, const std::string& full_name) = 0;
+  // The projects of `forge`, sorted bytewise; empty when none or never set.
+  virtual Result<std::vector<std::string>> list_projects(const std::string& forge) = 0;
+
   // True if the store answers.
   virtual bool healthy() = 0;
 };

@@ -19,7 +19,9 @@ class FakeGit final : public Git {
     if (error) return fail(*error);
     return std::string("git+file:///mirror?ref=refs/flurry/" + req.rev + "&rev=" + req.rev);
   }
-  Result<std::string> fetch_branch_head(const std::string&, const std::string& branch, const std::string&) override {
+  Result<std::string> fetch_branch_head(const std::string&, const std::string& branch, const std::string&,
+                                        const std::string& auth_header) override {
+    branch_auth.push_back(auth_header);
     auto it = heads.find(branch);
     if (it == heads.end()) return fail(Error::transient("no branch " + branch));
     return it->second;
@@ -45,6 +47,7 @@ class FakeGit final : public Git {
   }
 
   std::vector<FetchRequest> requests;        // what fetch was asked
+  std::vector<std::string> branch_auth;       // the auth header of each fetch_branch_head
   std::optional<Error> error;                 // fetch fails with this when set
   std::vector<std::pair<std::string, std::string>> merges;  // (base, head) merge was asked for
   std::optional<Error> merge_error;                          // merge fails with this when set

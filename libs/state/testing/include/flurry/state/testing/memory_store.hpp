@@ -21,6 +21,9 @@ class MemoryStore final : public StateStore {
   Result<std::string> ref_head(const std::string& ref_key) override;
   Result<void> put_forge_ref(const std::string& key, const std::string& value, int ttl_seconds) override;
   Result<std::optional<std::string>> get_forge_ref(const std::string& key) override;
+  Result<void> set_projects(const std::string& forge, const std::vector<std::string>& full_names) override;
+  Result<std::optional<bool>> is_project(const std::string& forge, const std::string& full_name) override;
+  Result<std::vector<std::string>> list_projects(const std::string& forge) override;
   Result<Transition> cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms,
                                  EvalState ends_as = EvalState::kCancelled) override;
   Result<std::optional<JobRecord>> get_job(const std::string& job_id) override;
@@ -92,6 +95,7 @@ class MemoryStore final : public StateStore {
   std::map<std::string, std::string> logs_;
   std::set<std::string> claims_;
   std::map<std::string, std::string> forge_refs_;
+  std::map<std::string, std::set<std::string>> projects_;  // forge -> full names (present once set_projects ran)
   std::map<std::string, std::int64_t> statuses_;
   struct RefHead {
     std::string eval;
