@@ -80,22 +80,14 @@ Result<Parsed> parse_pull_request(const Payload& j, const std::string& delivery,
 
 // "/flurry approve" commented on a pull request.
 Result<Parsed> parse_comment(const Payload& j, const std::string& delivery, std::int64_t now_ms) {
-  const auto action = j.str("action");
   const auto issue = j.obj("issue");
   const auto comment = j.obj("comment");
-  const auto body = comment.opt_str("body");
-  const auto number = issue.integer("number");
+  Comment c{j.str("action"), issue.has("pull_request"), comment.opt_str("body"), issue.integer("number"), login_of(comment, "user"),
+            comment.opt_str("author_association"), ""};
   auto repo = read_repo(j.obj("repository"));
   if (!j.error().empty()) return fail(j.rejected());
-  if (action != "created") return Parsed::ignored("issue_comment action " + text::truncate_utf8(action, 40) + " needs nothing");
-  if (!issue.has("pull_request")) return Parsed::ignored("a comment on an issue, not a pull request");
-  if (!msg::is_approve_command(body)) return Parsed::ignored("a comment without the approve command");
-  if (repo.owner.empty()) return fail(Error::rejected("missing or mistyped field repository.owner.login (a string)"));
-  if (number <= 0 || number > 1'000'000'000) return fail(Error::rejected("field issue.number is not a pull request number"));
-  const auto by = login_of(comment, "user");
-  if (by.empty()) return fail(Error::rejected("missing or mistyped field comment.user.login (a string)"));
-  return approval_change("github", delivery, now_ms, std::move(repo), "refs/pull/" + std::to_string(number) + "/head",
-                         static_cast<int>(number), by, comment.opt_str("author_association"));
+  c.head_ref = "refs/pull/" + std::to_string(c.number) + "/head";
+  return comment_change("github", delivery, now_ms, std::move(repo), c);
 }
 
 // The Re-run buttons: check_run rerequested names one run (its external_id

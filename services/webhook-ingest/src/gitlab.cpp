@@ -86,20 +86,15 @@ Result<Parsed> parse_merge_request(const Payload& j, const std::string& delivery
 // "/flurry approve" commented on a merge request.
 Result<Parsed> parse_note(const Payload& j, const std::string& delivery, std::int64_t now_ms) {
   const auto note = j.obj("object_attributes");
-  const auto text_of_note = note.opt_str("note");
-  const auto type = note.opt_str("noteable_type");
-  if (!j.error().empty()) return fail(j.rejected());
-  if (type != "MergeRequest") return Parsed::ignored("a note on a " + text::truncate_utf8(type.empty() ? "(nothing)" : type, 40));
-  if (!msg::is_approve_command(text_of_note)) return Parsed::ignored("a note without the approve command");
-  const auto iid = j.obj("merge_request").integer("iid");
+  const bool on_mr = note.opt_str("noteable_type") == "MergeRequest";
   const auto user = j.opt_obj("user");
-  const auto by = user ? user->opt_str("username") : "";
+  Comment c{note.opt_str("action"), on_mr, note.opt_str("note"), on_mr ? j.obj("merge_request").integer("iid") : 0, user ? user->opt_str("username") : "",
+            "", ""};
+  if (!on_mr) return Parsed::ignored("a note on something else than a merge request");
   auto repo = checked_project(j);
   if (!repo) return fail(repo.error());
-  if (iid <= 0 || iid > 1'000'000'000) return fail(Error::rejected("field merge_request.iid is not a merge request number"));
-  if (by.empty()) return fail(Error::rejected("missing or mistyped field user.username (a string)"));
-  return approval_change("gitlab", delivery, now_ms, std::move(*repo), "refs/merge-requests/" + std::to_string(iid) + "/head",
-                         static_cast<int>(iid), by, "");
+  c.head_ref = "refs/merge-requests/" + std::to_string(c.number) + "/head";
+  return comment_change("gitlab", delivery, now_ms, std::move(*repo), c);
 }
 
 }  // namespace

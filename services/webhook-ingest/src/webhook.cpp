@@ -74,18 +74,26 @@ Result<Parsed> pull_request_change(const std::string& forge, const std::string& 
   return Parsed::change_of(std::move(c));
 }
 
-Parsed approval_change(const std::string& forge, const std::string& delivery, std::int64_t now_ms, msg::Repo repo,
-                       const std::string& head_ref, int number, const std::string& by, const std::string& association) {
+Result<Parsed> comment_change(const std::string& forge, const std::string& delivery, std::int64_t now_ms, msg::Repo repo,
+                              const Comment& comment) {
+  if (comment.action != "created" && comment.action != "create" && !comment.action.empty()) {
+    return Parsed::ignored("comment action " + text::truncate_utf8(comment.action, 40) + " needs nothing");
+  }
+  if (!comment.on_pull_request) return Parsed::ignored("a comment on something else than a pull request");
+  if (!msg::is_approve_command(comment.body)) return Parsed::ignored("a comment without the approve command");
+  if (repo.owner.empty() || repo.name.empty()) return fail(Error::rejected("the comment names no repository"));
+  if (comment.number <= 0 || comment.number > 1'000'000'000) return fail(Error::rejected("the comment names no pull request number"));
+  if (comment.by.empty()) return fail(Error::rejected("the comment names no author"));
   msg::ChangeEvent c;
   c.id = forge + ":" + delivery;
   c.kind = msg::kApprove;
   repo.forge = forge;
   c.repo = std::move(repo);
-  c.ref = head_ref;
-  c.sender = by;
+  c.ref = comment.head_ref;
+  c.sender = comment.by;
   c.received_at_ms = now_ms;
-  c.pull_request.number = number;
-  c.approval = {by, association};
+  c.pull_request.number = static_cast<int>(comment.number);
+  c.approval = {comment.by, comment.association};
   return Parsed::change_of(std::move(c));
 }
 

@@ -89,9 +89,21 @@ Result<Parsed> pull_request_change(const std::string& forge, const std::string& 
                                    std::string_view kind, const std::string& head_ref, const std::string& head_rev,
                                    msg::PullRequest pr, const std::string& sender);
 
-// An approval of pull request `number` by `by` (kind approve).
-Parsed approval_change(const std::string& forge, const std::string& delivery, std::int64_t now_ms, msg::Repo repo,
-                       const std::string& head_ref, int number, const std::string& by, const std::string& association);
+// A comment, as every forge describes one.
+struct Comment {
+  std::string action;       // GitHub and Gitea: "created"; GitLab notes: "create" (or none)
+  bool on_pull_request = false;
+  std::string body;
+  std::int64_t number = 0;  // the pull request's
+  std::string by;
+  std::string association;  // GitHub's author_association; "" elsewhere
+  std::string head_ref;     // the forge's ref of the pull request's head
+};
+// A new comment whose line is the approve command approves its pull
+// request (kind approve); anything else needs nothing. Rejected when the
+// fields an approval needs are missing.
+Result<Parsed> comment_change(const std::string& forge, const std::string& delivery, std::int64_t now_ms, msg::Repo repo,
+                              const Comment& comment);
 
 // Parsers, per forge (exposed for tests).
 Result<Parsed> parse_github_event(const std::string& event, const std::string& body, const std::string& delivery, std::int64_t now_ms);
