@@ -386,6 +386,7 @@ class NatsBus final : public Bus {
                   {{"consumer", spec.durable}, {"subject", d.subject}, {"reason", disp.reason},
                    {"deliveries", d.num_delivered}});
         natsMsg_Term(m, nullptr);
+        if (options_.on_dead_letter) options_.on_dead_letter(spec.durable);
         break;
       }
     }

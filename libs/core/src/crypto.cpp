@@ -1,5 +1,7 @@
 #include "flurry/core/crypto.hpp"
 
+#include <cctype>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -53,6 +55,22 @@ std::string base64(std::string_view data) {
 
 std::string base64url(std::string_view data) {
   return encode64(data, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", false);
+}
+
+std::optional<std::string> unbase64(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  for (char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=') return std::nullopt;
+  }
+  std::string out(text.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding as zero bytes.
+  std::size_t pad = 0;
+  for (auto it = text.rbegin(); it != text.rend() && *it == '=' && pad < 2; ++it) ++pad;
+  out.resize(static_cast<std::size_t>(n) - pad);
+  return out;
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {

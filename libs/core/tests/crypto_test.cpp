@@ -37,3 +37,14 @@ TEST(Crypto, Base64AsRfc4648) {
   EXPECT_EQ(base64("x-access-token:t\xff"), "eC1hY2Nlc3MtdG9rZW46dP8=");
   EXPECT_EQ(base64url("\xfb\xff"), "-_8");
 }
+
+TEST(Crypto, Unbase64InvertsBase64AndRefusesWhatIsNot) {
+  for (std::string s : {std::string(), std::string("f"), std::string("fo"), std::string("foo"), std::string("\0\xff\xfe\x01", 4)}) {
+    auto back = unbase64(base64(s));
+    ASSERT_TRUE(back.has_value()) << base64(s);
+    EXPECT_EQ(*back, s);
+  }
+  EXPECT_FALSE(unbase64("Zg=").has_value());
+  EXPECT_FALSE(unbase64("Zm9v!!==").has_value());
+  EXPECT_FALSE(unbase64("a b=").has_value());
+}

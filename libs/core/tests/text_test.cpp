@@ -58,3 +58,16 @@ TEST(Text, HideUrlReplacesEveryQuoteOfTheUrl) {
   EXPECT_EQ(hide_url("nothing here", url), "nothing here");
   EXPECT_EQ(hide_url("https://plain.example/x", "https://plain.example"), "https://plain.example/x");
 }
+
+TEST(Text, ValidUtf8AcceptsWellFormedTextOnly) {
+  EXPECT_TRUE(valid_utf8(""));
+  EXPECT_TRUE(valid_utf8("plain ascii"));
+  EXPECT_TRUE(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(valid_utf8("\xff"));
+  EXPECT_FALSE(valid_utf8("\xc3"));              // truncated
+  EXPECT_FALSE(valid_utf8("\xe2\x82"));          // truncated
+  EXPECT_FALSE(valid_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(valid_utf8("a\x80" "b"));            // stray continuation
+}

@@ -3,6 +3,7 @@
 // which the consumer dead-letters.
 #include <nlohmann/json.hpp>
 
+#include "flurry/core/crypto.hpp"
 #include "flurry/core/text.hpp"
 #include "flurry/messages/messages.hpp"
 
@@ -210,7 +211,14 @@ std::string encode(const StatusEvent& s) {
 
 std::string encode(const DeadLetter& d) {
   json j = {{"version", kVersion}, {"consumer", d.consumer}, {"subject", d.subject}, {"reason", d.reason},
-            {"deliveries", d.deliveries}, {"data", d.data}};
+            {"deliveries", d.deliveries}};
+  // The original bytes are kept exactly: as text when they are UTF-8,
+  // else base64 (JSON strings cannot carry arbitrary bytes).
+  if (text::valid_utf8(d.data)) {
+    j["data"] = d.data;
+  } else {
+    j["data_base64"] = crypto::base64(d.data);
+  }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -366,6 +374,11 @@ Result<DeadLetter> decode_dead_letter(std::string_view text) {
   d.reason = r.str("reason");
   d.deliveries = static_cast<std::uint64_t>(r.i64("deliveries", false));
   d.data = r.str("data", false);
+  if (j->contains("data_base64")) {
+    auto bytes = crypto::unbase64(r.str("data_base64", false));
+    if (!bytes) return fail(Error::poison("dead_letter: data_base64 is not base64"));
+    d.data = std::move(*bytes);
+  }
   return finish(r, std::move(d));
 }
 

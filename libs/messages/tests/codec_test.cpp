@@ -88,6 +88,10 @@ TEST(Codec, EveryMessageRoundTrips) {
   EXPECT_FALSE(decode_status_event(bad.dump()).has_value());
   DeadLetter dl{"builder", "flurry.build.x", "bad json", 3, "{not json"};
   EXPECT_EQ(*decode_dead_letter(encode(dl)), dl);
+  // Bytes that are not UTF-8 are kept exactly (base64), not replaced.
+  DeadLetter binary{"builder", "flurry.build.x", "bad json", 1, std::string("\xff\xfe\0\x01{", 5)};
+  EXPECT_NE(encode(binary).find("data_base64"), std::string::npos);
+  EXPECT_EQ(*decode_dead_letter(encode(binary)), binary);
 }
 
 TEST(Codec, UnknownVersionIsPoison) {

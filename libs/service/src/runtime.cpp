@@ -68,7 +68,13 @@ class RuntimeImpl final : public Runtime {
   bus::Bus& bus() override {
     std::lock_guard lock(connect_mu_);
     while (!bus_) {
-      auto b = bus::connect_nats({.url = config_.get_string("nats.url", "nats://127.0.0.1:4222"), .name = "flurry-" + name_});
+      auto b = bus::connect_nats({.url = config_.get_string("nats.url", "nats://127.0.0.1:4222"),
+                                  .name = "flurry-" + name_,
+                                  .on_dead_letter = [this](const std::string& consumer) {
+                                    metrics_.counter("dead_letters_total", "Messages given up on and kept in FLURRY_DEAD, by consumer.",
+                                                     {{"consumer", consumer}})
+                                        .Increment();
+                                  }});
       if (b) {
         bus_ = std::move(*b);
         add_health_check("nats", [this] { return bus_->healthy(); });

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,8 @@ std::string random_hex(std::size_t bytes);
 // padding (section 5, as JWTs use it).
 std::string base64(std::string_view data);
 std::string base64url(std::string_view data);
+// The bytes of padded base64 text; nullopt if it is not base64.
+std::optional<std::string> unbase64(std::string_view text);
 // Compares in time that depends only on the lengths, not the contents.
 bool constant_time_equal(std::string_view a, std::string_view b);
 

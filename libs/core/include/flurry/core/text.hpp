@@ -23,6 +23,9 @@ std::string nix_string_literal(std::string_view s);
 // Cuts s to at most max bytes without splitting a UTF-8 sequence; appends
 // "…" when it cut.
 std::string truncate_utf8(std::string_view s, std::size_t max);
+// True if s is well-formed UTF-8 (no overlongs, surrogates or code points
+// past U+10FFFF).
+bool valid_utf8(std::string_view s);
 // The last `max_lines` lines of s.
 std::string tail_lines(std::string_view s, std::size_t max_lines);
 // A URL as logs and messages may show it, its credentials hidden:
