@@ -291,14 +291,45 @@ TEST_F(Pipeline, SignedPushBecomesPerAttributeStatusesCacheEntriesAndEffects) {
   EXPECT_TRUE(fs::is_symlink(kept + "/gcroots" + feature));
   EXPECT_FALSE(fs::exists(kept + "/outputs" + feature));
 
-  // No secret reached a log file.
+  // No secret (forge token, effect secret, webhook secret, API token)
+  // reached a log file, a status or any other forge call's body, a
+  // service's metrics, the API's answers or a stored effect log.
+  const auto api_token = text::trim(read_file(stack_->options().state_dir + "/secrets/api-token").value_or(""));
+  ASSERT_FALSE(api_token.empty());
+  const std::vector<std::string> secrets = {kToken, kEffectSecret, stack_->webhook_secret(), api_token};
+  auto expect_no_secret = [&](const std::string& text, const std::string& where) {
+    for (const auto& secret : secrets) EXPECT_EQ(text.find(secret), std::string::npos) << where << " shows a secret";
+  };
   for (const auto& entry : fs::directory_iterator(stack_->options().state_dir + "/logs")) {
-    auto text = read_file(entry.path().string()).value_or("");
-    EXPECT_EQ(text.find(kToken), std::string::npos) << entry.path();
-    EXPECT_EQ(text.find(kEffectSecret), std::string::npos) << entry.path();
-    EXPECT_EQ(text.find(stack_->webhook_secret()), std::string::npos) << entry.path();
-    EXPECT_EQ(text.find(text::trim(read_file(stack_->options().state_dir + "/secrets/api-token").value_or("no-token"))), std::string::npos)
-        << entry.path();
+    expect_no_secret(read_file(entry.path().string()).value_or(""), entry.path().string());
+  }
+  for (const auto& st : github.statuses()) expect_no_secret(st.context + st.description + st.target_url, "status " + st.context);
+  for (const auto& call : github.calls()) expect_no_secret(call.path + call.query + call.body, "forge call " + call.path);
+  auto client = http::make_client();
+  for (const auto& name : stack::service_names()) {
+    auto m = client->send({.url = stack_->service_url(name) + "/metrics"});
+    ASSERT_TRUE(m.has_value());
+    expect_no_secret(m->body, name + " /metrics");
+  }
+  const auto api = stack_->service_url("web") + "/api";
+  for (const auto& delivery : {"delivery-1", "delivery-2", "delivery-3"}) {
+    const auto id = state::eval_id_for_change(std::string("github:") + delivery);
+    for (const auto& path : {"/evals/" + id, "/evals/" + id + "/jobs"}) {
+      auto r = client->send({.url = api + path});
+      ASSERT_TRUE(r.has_value());
+      EXPECT_EQ(r->status, 200) << path;
+      expect_no_secret(r->body, "GET /api" + path);
+    }
+    auto jobs = store->list_jobs(id);
+    ASSERT_TRUE(jobs.has_value());
+    for (const auto& j : *jobs) {
+      auto r = client->send({.url = api + "/jobs/" + j.id + "/log"});
+      ASSERT_TRUE(r.has_value());
+      expect_no_secret(r->body, "log of " + j.attr);
+    }
+    auto fx = store->list_effects(id);
+    ASSERT_TRUE(fx.has_value());
+    for (const auto& e : *fx) expect_no_secret(e.log, "effect log");
   }
 }
 
