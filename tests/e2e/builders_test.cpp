@@ -5,6 +5,8 @@
 // middle of its build is finished by another builder.
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -320,6 +322,37 @@ TEST_F(Builders, AJobOfAKilledBuilderIsFinishedByAnother) {
   EXPECT_EQ(b.proc->stop(), 0) << read_file(b.log_path).value_or("");
   EXPECT_EQ(started_jobs(a.log_path)[job_id], 1) << all_logs();
   EXPECT_EQ(started_jobs(b.log_path)[job_id], 1) << all_logs();
+}
+
+// SIGTERM while a build runs: the builder waits for it no longer than its
+// shutdown_timeout, exits saying so, and the job is not lost: another
+// builder finishes it.
+TEST_F(Builders, SigtermMidBuildStopsWithinTheShutdownTimeoutAndTheJobIsFinishedByAnother) {
+  const std::map<std::string, std::string> quick = {
+      {"ack_wait", "\"3s\""}, {"cancel_poll_interval", "\"500ms\""}, {"build_lease", "\"3s\""}, {"shutdown_timeout", "\"2s\""}};
+  Builder& a = start_builder("builder-a", quick);
+  auto drvs = instantiate({{"long", "echo building long; " + kSleep + " 15; echo ok > $out"}});
+  auto ids = record_and_publish(drvs);
+  ASSERT_EQ(ids.size(), 1u);
+  const std::string job_id = ids[0];
+  ASSERT_TRUE(wait_until(60s, [&] { return store->get_log(job_id).value_or("").find("building long") != std::string::npos; }))
+      << "builder-a never started the build\n" << all_logs();
+
+  a.proc->signal(SIGTERM);
+  // Its build would take 15 s; the 2 s shutdown timeout ends the wait.
+  EXPECT_TRUE(wait_until(10s, [&] { return !a.proc->running(); })) << "builder-a outlived its shutdown timeout\n" << all_logs();
+  if (a.proc->running()) a.proc->kill_now();
+  EXPECT_NE(read_file(a.log_path).value_or("").find("service.shutdown_timeout"), std::string::npos) << all_logs();
+  a.proc.reset();
+
+  Builder& b = start_builder("builder-b", quick);
+  ASSERT_TRUE(wait_for_eval_end(120s));
+  auto job = store->get_job(job_id);
+  ASSERT_TRUE(job && job->has_value());
+  EXPECT_EQ((*job)->state, msg::JobState::kSucceeded) << (*job)->error << "\n" << all_logs();
+  EXPECT_EQ((*job)->attempts, 2) << all_logs();
+  EXPECT_EQ(read_file(drvs[0].out_path).value_or("<missing>"), "ok\n");
+  EXPECT_EQ(b.proc->stop(), 0) << read_file(b.log_path).value_or("");
 }
 
 // requiredSystemFeatures: a job needing big-parallel waits for a builder
