@@ -19,6 +19,7 @@
 #include "flurry/core/text.hpp"
 #include "flurry/http/http.hpp"
 #include "flurry/stack/stack.hpp"
+#include "local_stack.hpp"
 #include "flurry/test/servers.hpp"
 
 using namespace flurry;
@@ -87,11 +88,7 @@ std::string post(const std::string& target, const std::string& body, const std::
 
 TEST(BadInput, EveryEndpointAnswersHostileRequestsClearlyAndStaysUp) {
   test::TempDir tmp("flurry-bad-input");
-  stack::StackOptions o;
-  o.state_dir = tmp.file("state");
-  o.bin_dir = FLURRY_BINARY_DIR;
-  o.env["NIX_CONFIG"] = test::test_nix_config();
-  stack::Stack stack(o);
+  stack::Stack stack(test::local_stack_options(tmp));
   auto started = stack.start();
   ASSERT_TRUE(started.has_value()) << started.error().message;
 

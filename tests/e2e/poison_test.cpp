@@ -19,6 +19,7 @@
 #include "flurry/messages/messages.hpp"
 #include "flurry/messages/subjects.hpp"
 #include "flurry/stack/stack.hpp"
+#include "local_stack.hpp"
 #include "flurry/state/ids.hpp"
 #include "flurry/state/redis_store.hpp"
 #include "flurry/test/servers.hpp"
@@ -88,11 +89,7 @@ std::vector<msg::DeadLetter> read_dead(bus::Bus& bus, std::size_t want, std::chr
 
 TEST(Poison, EveryConsumerDeadLettersPoisonWithItsReasonAndGoesOn) {
   test::TempDir tmp("flurry-poison");
-  stack::StackOptions o;
-  o.state_dir = tmp.file("state");
-  o.bin_dir = FLURRY_BINARY_DIR;
-  o.env["NIX_CONFIG"] = test::test_nix_config();
-  stack::Stack stack(o);
+  stack::Stack stack(test::local_stack_options(tmp));
   auto started = stack.start();
   ASSERT_TRUE(started.has_value()) << started.error().message;
   auto bus = bus::connect_nats({.url = stack.nats_url(), .name = "poison-test"});

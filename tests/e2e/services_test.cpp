@@ -8,6 +8,7 @@
 #include "flurry/core/process.hpp"
 #include "flurry/http/http.hpp"
 #include "flurry/stack/stack.hpp"
+#include "local_stack.hpp"
 #include "flurry/state/redis_store.hpp"
 #include "flurry/test/servers.hpp"
 
@@ -24,11 +25,7 @@ std::string binary(const std::string& name) {
 
 TEST(Services, EveryServiceAnswersHealthAndMetricsAndStopsCleanlyOnSigterm) {
   test::TempDir tmp("flurry-services");
-  stack::StackOptions o;
-  o.state_dir = tmp.file("state");
-  o.bin_dir = FLURRY_BINARY_DIR;
-  o.env["NIX_CONFIG"] = test::test_nix_config();
-  stack::Stack stack(o);
+  stack::Stack stack(test::local_stack_options(tmp));
   auto started = stack.start();
   ASSERT_TRUE(started.has_value()) << started.error().message;
   auto client = http::make_client();
@@ -87,11 +84,7 @@ TEST(Services, EveryServiceAnswersHealthAndMetricsAndStopsCleanlyOnSigterm) {
 
 TEST(Services, HealthIs503WhenRedisIsDown) {
   test::TempDir tmp("flurry-services");
-  stack::StackOptions o;
-  o.state_dir = tmp.file("state");
-  o.bin_dir = FLURRY_BINARY_DIR;
-  o.env["NIX_CONFIG"] = test::test_nix_config();
-  stack::Stack stack(o);
+  stack::Stack stack(test::local_stack_options(tmp));
   ASSERT_TRUE(stack.start().has_value());
   // Stop only Redis: the builder must report it.
   PosixProcessRunner runner;
