@@ -47,4 +47,7 @@ TEST(Crypto, Unbase64InvertsBase64AndRefusesWhatIsNot) {
   EXPECT_FALSE(unbase64("Zg=").has_value());
   EXPECT_FALSE(unbase64("Zm9v!!==").has_value());
   EXPECT_FALSE(unbase64("a b=").has_value());
+  EXPECT_FALSE(unbase64("Zg==Zg==").has_value());  // padding inside
+  EXPECT_FALSE(unbase64("====").has_value());
+  EXPECT_FALSE(unbase64("Zg=a").has_value());
 }
