@@ -88,7 +88,10 @@ std::string post(const std::string& target, const std::string& body, const std::
 
 TEST(BadInput, EveryEndpointAnswersHostileRequestsClearlyAndStaysUp) {
   test::TempDir tmp("flurry-bad-input");
-  stack::Stack stack(test::local_stack_options(tmp));
+  auto options = test::local_stack_options(tmp);
+  // Short, so that the test sees slow clients cut off.
+  options.extra_config.push_back("http.request_timeout=\"2s\"");
+  stack::Stack stack(options);
   auto started = stack.start();
   ASSERT_TRUE(started.has_value()) << started.error().message;
 
@@ -149,7 +152,8 @@ TEST(BadInput, EveryEndpointAnswersHostileRequestsClearlyAndStaysUp) {
   EXPECT_FALSE(std::filesystem::exists("/tmp/pwned"));
 
   // Slow clients: connections that send half a request and then nothing
-  // do not keep others from being served.
+  // do not keep others from being served, and are cut off (408, closed)
+  // once http.request_timeout has passed since their first byte.
   const int ingest = port_of(stack.webhook_url());
   std::vector<int> slow;
   for (int i = 0; i < 32; ++i) {
@@ -161,11 +165,30 @@ TEST(BadInput, EveryEndpointAnswersHostileRequestsClearlyAndStaysUp) {
       slow.push_back(fd);
     }
   }
+  const auto slow_started = std::chrono::steady_clock::now();
   for (int port : {ingest, web}) {
     auto r = raw(port, get("/healthz"), 10s);
     EXPECT_EQ(status_of(r), 200) << "served while 32 slow clients hold connections: " << r.substr(0, 200);
   }
-  for (int fd : slow) ::close(fd);
+  int cut_off = 0;
+  for (int fd : slow) {
+    std::string got;
+    char buf[512];
+    while (true) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 10000) <= 0) break;
+      auto n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        cut_off += status_of(got) == 408 ? 1 : 0;
+        break;
+      }
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+  }
+  const auto waited = std::chrono::steady_clock::now() - slow_started;
+  EXPECT_EQ(cut_off, static_cast<int>(slow.size())) << "every slow client gets 408 and a closed connection";
+  EXPECT_LT(waited, 10s) << "a request timeout of 2 s cuts slow clients off long before 10 s";
 
   EXPECT_TRUE(stack.dead_children().empty());
   EXPECT_TRUE(stack.stop().empty()) << "every service stops cleanly on SIGTERM";

@@ -1,5 +1,8 @@
 // The HTTP client adapter over cpprest's http_client.
 #include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
+
+#include <algorithm>
 
 #include "flurry/http/http.hpp"
 
@@ -45,5 +48,12 @@ class CppRestClient final : public Client {
 }  // namespace
 
 std::unique_ptr<Client> make_client() { return std::make_unique<CppRestClient>(); }
+
+void init_threads(int n) {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  crossplat::threadpool::initialize_with_threads(static_cast<std::size_t>(std::max(1, n)));
+}
 
 }  // namespace flurry::http

@@ -1,26 +1,47 @@
-// The HTTP server wrapper over cpprest's http_listener. cpprest stays in
-// this file and client.cpp.
-#include <cpprest/http_listener.h>
-#include <pplx/threadpool.h>
+// The HTTP/1.1 server every service shares: one epoll thread owns the
+// sockets and reads requests with deadlines; a small pool runs handlers.
+//
+// It is our own rather than cpprest's listener because that one enforces no
+// read timeout: a client that sends half a request holds its connection,
+// and enough of them hold the service. Here a request must arrive whole
+// within `timeout` of its first byte (else 408 and close), an idle
+// keep-alive connection is closed after `timeout`, and the number of
+// connections is bounded.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "flurry/core/log.hpp"
 #include "flurry/http/http.hpp"
+#include "request_reader.hpp"
 
 namespace flurry::http {
 namespace {
 
-using web::http::experimental::listener::http_listener;
-using web::http::experimental::listener::http_listener_config;
-namespace wh = web::http;
+using Clock = std::chrono::steady_clock;
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
+constexpr std::size_t kReadChunk = 64 * 1024;
+// After an answer that closes the connection, unread request bytes are
+// drained this long so the client sees the answer rather than a reset.
+constexpr auto kLinger = std::chrono::seconds(2);
 
 struct Route {
   std::string method;
@@ -29,10 +50,43 @@ struct Route {
   Handler handler;
 };
 
-class CppRestServer final : public Server {
+struct Connection {
+  enum class Phase { kReading, kHandling, kWriting, kLingering };
+  int fd = -1;
+  std::uint64_t id = 0;
+  Phase phase = Phase::kReading;
+  std::string in;
+  std::string out;
+  std::size_t out_sent = 0;
+  bool close_after_write = false;
+  RequestReader reader;
+  Clock::time_point deadline;
+  bool request_deadline_set = false;
+  bool peer_closed = false;  // the client shut its sending side
+  std::uint32_t events = 0;  // what epoll watches for now
+  explicit Connection(ReaderLimits l) : reader(l) {}
+};
+
+struct Job {
+  int fd;
+  std::uint64_t id;
+  Request request;
+  bool keep_alive;
+};
+
+struct Done {
+  int fd;
+  std::uint64_t id;
+  std::string bytes;
+  bool keep_alive;
+};
+
+class EpollServer final : public Server {
  public:
-  explicit CppRestServer(ServerOptions o) : options_(std::move(o)) {}
-  ~CppRestServer() override { stop(); }
+  explicit EpollServer(ServerOptions o) : options_(std::move(o)) {
+    limits_.max_body = options_.max_body;
+  }
+  ~EpollServer() override { stop(); }
 
   void route(const std::string& method, const std::string& path, Handler handler) override {
     bool prefix = !path.empty() && path.back() == '*';
@@ -40,50 +94,414 @@ class CppRestServer final : public Server {
   }
 
   void start() override {
-    http_listener_config cfg;
-    cfg.set_timeout(options_.timeout);
-    listener_ = std::make_unique<http_listener>(web::uri(utility::conversions::to_string_t(url())), cfg);
-    listener_->support([this](wh::http_request req) { serve(std::move(req)); });
-    try {
-      listener_->open().wait();
-    } catch (const std::exception& e) {
-      listener_.reset();
-      throw std::runtime_error("cannot listen on " + url() + ": " + e.what());
+    listen_fd_ = open_listener();
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_fd_ < 0 || wake_fd_ < 0) {
+      close_all_fds();
+      throw std::runtime_error("cannot listen on " + url() + ": " + std::strerror(errno));
     }
+    watch(listen_fd_, EPOLLIN);
+    watch(wake_fd_, EPOLLIN);
+    stopping_ = false;
+    int n = std::max(1, options_.workers);
+    for (int i = 0; i < n; ++i) workers_.emplace_back([this] { work(); });
+    loop_ = std::thread([this] { run(); });
   }
 
   void stop() override {
-    if (!listener_) return;
-    try {
-      listener_->close().wait();
-    } catch (...) {
+    if (!loop_.joinable()) return;
+    stopping_ = true;
+    wake();
+    loop_.join();
+    {
+      std::lock_guard lock(jobs_mu_);
+      jobs_stop_ = true;
     }
-    listener_.reset();
+    jobs_cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+    for (auto& [fd, c] : connections_) ::close(fd);
+    connections_.clear();
+    close_all_fds();
+    jobs_stop_ = false;
+    jobs_.clear();
+    done_.clear();
   }
 
-  std::string url() const override { return "http://" + options_.address + ":" + std::to_string(options_.port); }
+  std::string url() const override {
+    bool v6 = options_.address.find(':') != std::string::npos;
+    return "http://" + (v6 ? "[" + options_.address + "]" : options_.address) + ":" + std::to_string(options_.port);
+  }
 
  private:
-  void reply(wh::http_request& req, const Response& r) {
-    wh::http_response resp(static_cast<wh::status_code>(r.status));
-    for (const auto& [k, v] : r.headers) resp.headers().add(k, v);
-    resp.set_body(r.body, r.content_type);
-    req.reply(resp).then([](pplx::task<void> t) {
-      try {
-        t.get();
-      } catch (...) {
-        // The client went away; nothing to do.
+  int open_listener() {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* found = nullptr;
+    const std::string port = std::to_string(options_.port);
+    const char* host = options_.address.empty() || options_.address == "*" ? nullptr : options_.address.c_str();
+    if (int rc = ::getaddrinfo(host, port.c_str(), &hints, &found); rc != 0) {
+      throw std::runtime_error("cannot listen on " + url() + ": " + ::gai_strerror(rc));
+    }
+    std::string error = "no address";
+    int fd = -1;
+    for (auto* a = found; a && fd < 0; a = a->ai_next) {
+      fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+      if (fd < 0) {
+        error = std::strerror(errno);
+        continue;
       }
-    });
+      int one = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+        error = std::strerror(errno);
+        ::close(fd);
+        fd = -1;
+      }
+    }
+    ::freeaddrinfo(found);
+    if (fd < 0) throw std::runtime_error("cannot listen on " + url() + ": " + error);
+    return fd;
   }
 
-  void serve(wh::http_request req) {
-    Request r;
-    r.method = req.method();
-    r.path = web::uri::decode(req.relative_uri().path());
-    r.query = req.relative_uri().query();
-    for (const auto& [k, v] : req.headers()) r.headers[lower(k)] = v;
+  void close_all_fds() {
+    for (int* fd : {&listen_fd_, &epoll_fd_, &wake_fd_}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
+    }
+  }
 
+  void watch(int fd, std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  void set_events(Connection& c, std::uint32_t events) {
+    if (c.events == events) return;
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = c.fd;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
+    c.events = events;
+  }
+
+  void wake() {
+    std::uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof one);
+  }
+
+  // The event loop: the only thread that touches sockets and connections.
+  void run() {
+    std::vector<epoll_event> events(256);
+    auto next_sweep = Clock::now();
+    bool accepting = true;
+    Clock::time_point resume_accept;
+    while (!stopping_) {
+      int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 100);
+      for (int i = 0; i < n; ++i) {
+        int fd = events[static_cast<std::size_t>(i)].data.fd;
+        auto ev = events[static_cast<std::size_t>(i)].events;
+        if (fd == wake_fd_) {
+          std::uint64_t v;
+          while (::read(wake_fd_, &v, sizeof v) > 0) {
+          }
+          finish_handled();
+        } else if (fd == listen_fd_) {
+          if (!accept_all()) {
+            // Out of descriptors: stop listening for a moment instead of
+            // spinning on a listener that stays readable.
+            ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+            accepting = false;
+            resume_accept = Clock::now() + std::chrono::milliseconds(100);
+          }
+        } else {
+          on_socket(fd, ev);
+        }
+      }
+      auto now = Clock::now();
+      if (!accepting && now >= resume_accept) {
+        watch(listen_fd_, EPOLLIN);
+        accepting = true;
+      }
+      if (now >= next_sweep) {
+        sweep(now);
+        next_sweep = now + std::chrono::milliseconds(100);
+      }
+    }
+  }
+
+  // False when accept failed for want of descriptors.
+  bool accept_all() {
+    while (true) {
+      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          log::warn("http.accept_failed", "cannot accept a connection", {{"url", url()}, {"error", std::strerror(errno)}});
+          return false;
+        }
+        return true;  // EAGAIN: all taken
+      }
+      if (connections_.size() >= options_.max_connections) {
+        ::close(fd);
+        ++refused_;
+        if ((refused_ & (refused_ - 1)) == 0) {
+          log::warn("http.connections_full", "refused a connection: too many open",
+                    {{"url", url()}, {"max_connections", std::to_string(options_.max_connections)},
+                     {"refused_total", std::to_string(refused_)}});
+        }
+        continue;
+      }
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      auto c = std::make_unique<Connection>(limits_);
+      c->fd = fd;
+      c->id = ++next_id_;
+      c->deadline = Clock::now() + options_.timeout;  // idle until its first byte
+      c->events = EPOLLIN;
+      watch(fd, EPOLLIN);
+      connections_[fd] = std::move(c);
+    }
+  }
+
+  void close_connection(int fd) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    ::close(fd);
+    connections_.erase(fd);
+  }
+
+  Connection* find(int fd, std::uint64_t id) {
+    auto it = connections_.find(fd);
+    return it == connections_.end() || it->second->id != id ? nullptr : it->second.get();
+  }
+
+  void on_socket(int fd, std::uint32_t ev) {
+    auto it = connections_.find(fd);
+    if (it == connections_.end()) return;
+    Connection* c = it->second.get();
+    const std::uint64_t id = c->id;
+    if ((ev & EPOLLOUT) && !c->out.empty()) {
+      flush(*c);
+      if (!(c = find(fd, id))) return;
+    }
+    if (!(ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+    switch (c->phase) {
+      case Connection::Phase::kLingering:
+        if (!drain(*c)) close_connection(fd);
+        return;
+      case Connection::Phase::kReading:
+        on_readable(*c);
+        return;
+      default:
+        // Handling or writing: input waits, but a connection that failed
+        // or hung up is gone (its answer, if any, is dropped).
+        if (ev & (EPOLLHUP | EPOLLERR)) close_connection(fd);
+        return;
+    }
+  }
+
+  void on_readable(Connection& c) {
+    const int fd = c.fd;
+    auto got = read_into(c);
+    if (got == Read::kFailed) {
+      close_connection(fd);
+      return;
+    }
+    if (got == Read::kEof) c.peer_closed = true;
+    const std::uint64_t id = c.id;
+    advance(c);
+    Connection* still = find(fd, id);
+    if (still && still->peer_closed && still->phase == Connection::Phase::kReading) {
+      close_connection(fd);  // it stopped sending before a request was whole
+    }
+  }
+
+  enum class Read { kOk, kEof, kFailed };
+
+  Read read_into(Connection& c) {
+    char buf[kReadChunk];
+    // Never buffer much more than one request may be.
+    const std::size_t cap = limits_.max_head + limits_.max_body + kReadChunk;
+    while (c.in.size() < cap) {
+      auto n = ::recv(c.fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        c.in.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0) return Read::kEof;
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? Read::kOk : Read::kFailed;
+    }
+    return Read::kOk;
+  }
+
+  // Reads as far as the buffered bytes allow and acts on the result.
+  void advance(Connection& c) {
+    if (c.phase != Connection::Phase::kReading) return;
+    auto status = c.reader.consume(c.in);
+    if (c.reader.started() && !c.request_deadline_set) {
+      // The whole request must arrive within the timeout of its first byte:
+      // trickling bytes does not extend it.
+      c.request_deadline_set = true;
+      c.deadline = Clock::now() + options_.timeout;
+    }
+    if (status == RequestReader::Status::kNeedMore) {
+      if (c.reader.take_continue() && !c.peer_closed) {
+        c.out += "HTTP/1.1 100 Continue\r\n\r\n";
+        flush(c);
+      }
+      return;
+    }
+    if (status == RequestReader::Status::kFailed) {
+      answer_and_close(c, c.reader.error_status(), c.reader.error_message());
+      return;
+    }
+    c.phase = Connection::Phase::kHandling;
+    set_events(c, 0);
+    Job job{c.fd, c.id, std::move(c.reader.request()), c.reader.keep_alive() && !c.peer_closed};
+    {
+      std::lock_guard lock(jobs_mu_);
+      jobs_.push_back(std::move(job));
+    }
+    jobs_cv_.notify_one();
+  }
+
+  void answer_and_close(Connection& c, int status, const std::string& message) {
+    c.phase = Connection::Phase::kWriting;
+    c.close_after_write = true;
+    c.out += serialize_response({status, message + "\n"}, false);
+    c.deadline = Clock::now() + options_.timeout;
+    flush(c);
+  }
+
+  void finish_handled() {
+    std::deque<Done> done;
+    {
+      std::lock_guard lock(jobs_mu_);
+      done.swap(done_);
+    }
+    for (auto& d : done) {
+      Connection* found = find(d.fd, d.id);
+      if (!found) continue;  // the client left
+      Connection& c = *found;
+      c.phase = Connection::Phase::kWriting;
+      c.close_after_write = !d.keep_alive || c.peer_closed;
+      c.out += d.bytes;
+      c.deadline = Clock::now() + options_.timeout;
+      flush(c);
+    }
+  }
+
+  // Sends what it can without blocking; false if the peer is gone.
+  bool send_some(Connection& c) {
+    while (c.out_sent < c.out.size()) {
+      auto n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out_sent += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+      return false;
+    }
+    c.out.clear();
+    c.out_sent = 0;
+    return true;
+  }
+
+  void flush(Connection& c) {
+    const int fd = c.fd;
+    if (!send_some(c)) {
+      close_connection(fd);
+      return;
+    }
+    if (!c.out.empty()) {
+      set_events(c, c.phase == Connection::Phase::kReading ? EPOLLIN | EPOLLOUT : EPOLLOUT);
+      return;
+    }
+    if (c.phase == Connection::Phase::kReading) {
+      set_events(c, EPOLLIN);
+      return;
+    }
+    if (c.phase != Connection::Phase::kWriting) return;
+    if (c.close_after_write) {
+      // Half-close and drain, so a client still sending sees the answer.
+      ::shutdown(fd, SHUT_WR);
+      c.phase = Connection::Phase::kLingering;
+      c.deadline = Clock::now() + kLinger;
+      c.in.clear();
+      set_events(c, EPOLLIN);
+      return;
+    }
+    // Ready for the next request, which may already be buffered.
+    c.phase = Connection::Phase::kReading;
+    c.reader.reset();
+    c.request_deadline_set = false;
+    c.deadline = Clock::now() + options_.timeout;
+    set_events(c, EPOLLIN);
+    advance(c);
+  }
+
+  // Discards input while lingering; false once the peer has closed.
+  bool drain(Connection& c) {
+    char buf[kReadChunk];
+    while (true) {
+      auto n = ::recv(c.fd, buf, sizeof buf, 0);
+      if (n > 0) continue;
+      if (n < 0 && errno == EINTR) continue;
+      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+  }
+
+  void sweep(Clock::time_point now) {
+    std::vector<int> expired;
+    for (auto& [fd, c] : connections_) {
+      if (c->phase != Connection::Phase::kHandling && now >= c->deadline) expired.push_back(fd);
+    }
+    for (int fd : expired) {
+      auto it = connections_.find(fd);
+      if (it == connections_.end()) continue;
+      Connection& c = *it->second;
+      if (c.phase == Connection::Phase::kReading && c.reader.started()) {
+        log::info("http.request_timeout", "a request did not arrive whole in time",
+                  {{"url", url()}, {"timeout_ms", std::to_string(options_.timeout.count())}});
+        const std::uint64_t id = c.id;
+        answer_and_close(c, 408, "request timeout");
+        // A client that reads nothing either gets no second chance.
+        if (Connection* still = find(fd, id); still && still->phase == Connection::Phase::kWriting) still->deadline = now + kLinger;
+        continue;
+      }
+      close_connection(fd);
+    }
+  }
+
+  // Worker threads: run handlers, hand the bytes back to the loop.
+  void work() {
+    while (true) {
+      Job job;
+      {
+        std::unique_lock lock(jobs_mu_);
+        jobs_cv_.wait(lock, [this] { return jobs_stop_ || !jobs_.empty(); });
+        if (jobs_stop_) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      Response r = dispatch(job.request);
+      Done d{job.fd, job.id, serialize_response(r, job.keep_alive), job.keep_alive};
+      {
+        std::lock_guard lock(jobs_mu_);
+        done_.push_back(std::move(d));
+      }
+      wake();
+    }
+  }
+
+  Response dispatch(const Request& r) {
     const Route* match = nullptr;
     bool path_known = false;
     for (const auto& rt : routes_) {
@@ -95,57 +513,48 @@ class CppRestServer final : public Server {
         break;
       }
     }
-    if (!match) {
-      reply(req, path_known ? Response{405, "method not allowed\n"} : Response{404, "not found\n"});
-      return;
+    if (!match) return path_known ? Response{405, "method not allowed\n"} : Response{404, "not found\n"};
+    try {
+      return match->handler(r);
+    } catch (const std::exception& e) {
+      log::error("http.handler_failed", "request failed", {{"path", r.path}, {"error", e.what()}});
+    } catch (...) {
+      log::error("http.handler_failed", "request failed", {{"path", r.path}, {"error", "unknown exception"}});
     }
-    auto declared = req.headers().content_length();
-    if (declared > options_.max_body) {
-      reply(req, {413, "request body too large\n"});
-      return;
-    }
-    // Raw bytes, exactly as sent: signatures are computed over them.
-    req.extract_vector().then([this, req, r = std::move(r), match](pplx::task<std::vector<unsigned char>> body) mutable {
-      Response out;
-      try {
-        auto bytes = body.get();
-        if (bytes.size() > options_.max_body) {
-          reply(req, {413, "request body too large\n"});
-          return;
-        }
-        r.body.assign(bytes.begin(), bytes.end());
-        out = match->handler(r);
-      } catch (const std::exception& e) {
-        log::error("http.handler_failed", "request failed", {{"path", r.path}, {"error", e.what()}});
-        out = {500, "internal error\n"};
-      } catch (...) {
-        out = {500, "internal error\n"};
-      }
-      reply(req, out);
-    });
+    return {500, "internal error\n"};
   }
 
   ServerOptions options_;
+  ReaderLimits limits_;
   std::vector<Route> routes_;
-  std::unique_ptr<http_listener> listener_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::thread loop_;
+  std::vector<std::thread> workers_;
+  std::unordered_map<int, std::unique_ptr<Connection>> connections_;  // loop thread only
+  std::uint64_t next_id_ = 0;
+  std::uint64_t refused_ = 0;
+
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;
+  bool jobs_stop_ = false;
+  std::deque<Job> jobs_;
+  std::deque<Done> done_;
 };
 
 }  // namespace
 
 std::string Response::header(const std::string& lower_name) const {
   for (const auto& [k, v] : headers) {
-    if (lower(k) == lower_name) return v;
+    std::string l = k;
+    std::transform(l.begin(), l.end(), l.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (l == lower_name) return v;
   }
   return {};
 }
 
-std::unique_ptr<Server> make_server(const ServerOptions& options) { return std::make_unique<CppRestServer>(options); }
-
-void init_threads(int n) {
-  static bool done = false;
-  if (done) return;
-  done = true;
-  crossplat::threadpool::initialize_with_threads(static_cast<std::size_t>(std::max(1, n)));
-}
+std::unique_ptr<Server> make_server(const ServerOptions& options) { return std::make_unique<EpollServer>(options); }
 
 }  // namespace flurry::http

@@ -1,6 +1,14 @@
 #include "flurry/http/http.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include "flurry/core/child.hpp"
 
@@ -14,6 +22,8 @@ class Http : public ::testing::Test {
     ServerOptions o;
     o.port = free_tcp_port();
     o.max_body = 1000;
+    o.timeout = std::chrono::milliseconds(800);
+    o.max_connections = 40;
     server = make_server(o);
     server->route("POST", "/echo", [](const Request& r) {
       Response out{200, r.body, "application/octet-stream"};
@@ -22,6 +32,11 @@ class Http : public ::testing::Test {
     });
     server->route("GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("bug"); });
     server->route("GET", "/files/*", [](const Request& r) { return Response{200, r.path}; });
+    server->route("GET", "/slow", [this](const Request&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      ++slow_done;
+      return Response{200, "slow"};
+    });
     server->start();
   }
   void TearDown() override { server->stop(); }
@@ -29,9 +44,62 @@ class Http : public ::testing::Test {
     r.url = server->url() + r.url;
     return client->send(r);
   }
+  int port() const { return std::stoi(server->url().substr(server->url().rfind(':') + 1)); }
   std::unique_ptr<Server> server;
   std::unique_ptr<Client> client = make_client();
+  std::atomic<int> slow_done{0};
 };
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Socket {
+  int fd = -1;
+  explicit Socket(int port) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ~Socket() {
+    if (fd >= 0) ::close(fd);
+  }
+  void send(const std::string& bytes) const { (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
+  // Reads until the peer closes, `until` appears, or `timeout` passes.
+  // `closed` tells whether the peer closed.
+  std::string read(std::chrono::milliseconds timeout, const std::string& until = "", bool* closed = nullptr) const {
+    std::string out;
+    auto deadline = Clock::now() + timeout;
+    if (closed) *closed = false;
+    char buf[4096];
+    while (Clock::now() < deadline) {
+      if (!until.empty() && out.find(until) != std::string::npos) break;
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      auto n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        if (closed) *closed = true;
+        break;
+      }
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+};
+
+int count(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (auto at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
 
 TEST_F(Http, RawBodyAndHeadersReachTheHandlerByteExactly) {
   std::string body = std::string("{\"a\": 1}\r\n\x01\xff", 12);
@@ -69,4 +137,151 @@ TEST_F(Http, ClientToAClosedPortIsATransientError) {
   auto r = client->send({.url = "http://127.0.0.1:" + std::to_string(free_tcp_port()) + "/", .timeout = std::chrono::seconds(2)});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::kTransient);
+}
+
+TEST_F(Http, AHalfSentRequestIsAnswered408AndClosedWithinTheTimeout) {
+  Socket s(port());
+  ASSERT_GE(s.fd, 0);
+  auto start = Clock::now();
+  s.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"zen\":");
+  bool closed = false;
+  auto got = s.read(std::chrono::seconds(10), "", &closed);
+  auto waited = Clock::now() - start;
+  EXPECT_EQ(got.rfind("HTTP/1.1 408 ", 0), 0u) << got;
+  EXPECT_TRUE(closed);
+  EXPECT_GE(waited, std::chrono::milliseconds(700));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
+TEST_F(Http, TricklingBytesDoesNotExtendTheRequestDeadline) {
+  Socket s(port());
+  auto start = Clock::now();
+  const std::string req = "GET /files/abcdefghijklmnopqrstuvwxyz HTTP/1.1\r\nHost: x\r\n\r\n";
+  bool closed = false;
+  std::string got;
+  for (char c : req) {
+    s.send(std::string(1, c));
+    got += s.read(std::chrono::milliseconds(100), "", &closed);
+    if (closed || !got.empty()) break;
+  }
+  EXPECT_EQ(got.rfind("HTTP/1.1 408 ", 0), 0u) << got;
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(Http, AnIdleConnectionIsClosedWithoutAnAnswer) {
+  Socket s(port());
+  bool closed = false;
+  auto got = s.read(std::chrono::seconds(5), "", &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(got, "");
+}
+
+TEST_F(Http, KeepAliveAndPipelinedRequestsAreAnsweredInOrder) {
+  Socket s(port());
+  s.send("GET /files/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /files/2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto got = s.read(std::chrono::seconds(5), "/files/2");
+  auto first = got.find("/files/1");
+  ASSERT_NE(first, std::string::npos) << got;
+  EXPECT_GT(got.find("/files/2"), first);
+  EXPECT_EQ(count(got, "HTTP/1.1 200 OK"), 2);
+  s.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
+  bool closed = false;
+  got = s.read(std::chrono::seconds(5), "", &closed);
+  EXPECT_NE(got.find("Connection: close\r\n\r\nabc"), std::string::npos) << got;
+  EXPECT_TRUE(closed);
+}
+
+TEST_F(Http, ChunkedBodiesAndExpectContinueReachTheHandler) {
+  Socket s(port());
+  s.send("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n");
+  auto got = s.read(std::chrono::seconds(5), "\r\n\r\n");
+  EXPECT_EQ(got, "HTTP/1.1 100 Continue\r\n\r\n");
+  s.send("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  got = s.read(std::chrono::seconds(5), "abcde");
+  EXPECT_EQ(got.rfind("HTTP/1.1 200 OK", 0), 0u) << got;
+  EXPECT_NE(got.find("\r\n\r\nabcde"), std::string::npos) << got;
+}
+
+TEST_F(Http, MalformedRequestsGetTheirStatusAndTheConnectionCloses) {
+  for (auto [bytes, status] : std::vector<std::pair<std::string, std::string>>{
+           {"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "400"},
+           {"NOT HTTP AT ALL\r\n\r\n", "400"},
+           {"GET /%zz HTTP/1.1\r\n\r\n", "400"},
+           {"GET / HTTP/3.0\r\n\r\n", "505"},
+           {"POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'x'), "413"}}) {
+    Socket s(port());
+    s.send(bytes);
+    bool closed = false;
+    auto got = s.read(std::chrono::seconds(5), "", &closed);
+    EXPECT_EQ(got.rfind("HTTP/1.1 " + status + " ", 0), 0u) << bytes.substr(0, 60) << " -> " << got;
+    EXPECT_TRUE(closed) << bytes.substr(0, 60);
+  }
+}
+
+TEST_F(Http, ARequestSentBeforeTheClientShutsItsSideIsStillAnswered) {
+  Socket s(port());
+  s.send("GET /files/x HTTP/1.1\r\nHost: x\r\n\r\n");
+  ::shutdown(s.fd, SHUT_WR);
+  bool closed = false;
+  auto got = s.read(std::chrono::seconds(5), "", &closed);
+  EXPECT_EQ(got.rfind("HTTP/1.1 200 OK", 0), 0u) << got;
+  EXPECT_NE(got.find("\r\n\r\n/files/x"), std::string::npos) << got;
+  EXPECT_TRUE(closed);
+}
+
+TEST_F(Http, AClientLeavingMidHandlerDoesNotDisturbTheServer) {
+  {
+    Socket s(port());
+    s.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  auto again = send({.url = "/files/ok"});
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->body, "/files/ok");
+  for (int i = 0; i < 50 && slow_done == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(slow_done, 1);
+}
+
+TEST_F(Http, ConnectionsBeyondTheMaximumAreClosedAndOthersServedOnceTheyGo) {
+  std::vector<std::unique_ptr<Socket>> held;
+  for (int i = 0; i < 40; ++i) {
+    held.push_back(std::make_unique<Socket>(port()));
+    held.back()->send("G");  // started, so kept until the request deadline
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Socket extra(port());
+  bool closed = false;
+  auto got = extra.read(std::chrono::milliseconds(500), "", &closed);
+  EXPECT_TRUE(closed) << "the 41st connection was kept: " << got;
+  held.clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto r = send({.url = "/files/after"});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->body, "/files/after");
+}
+
+TEST_F(Http, StopReturnsWhileClientsHoldConnections) {
+  Socket a(port());
+  a.send("POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+  Socket b(port());
+  auto start = Clock::now();
+  server->stop();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  bool closed = false;
+  a.read(std::chrono::seconds(2), "", &closed);
+  EXPECT_TRUE(closed);
+}
+
+TEST(HttpListen, AnAddressInUseIsAClearError) {
+  ServerOptions o;
+  o.port = free_tcp_port();
+  auto first = make_server(o);
+  first->start();
+  auto second = make_server(o);
+  try {
+    second->start();
+    FAIL() << "a second server bound the same port";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot listen on http://127.0.0.1:" + std::to_string(o.port)), std::string::npos) << e.what();
+  }
+  first->stop();
 }

@@ -1,5 +1,6 @@
 #include "flurry/service/runtime.hpp"
 
+#include <algorithm>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -37,6 +38,9 @@ class RuntimeImpl final : public Runtime {
     o.address = listen.first;
     o.port = listen.second;
     o.max_body = static_cast<std::size_t>(config_.get_int(name_ + ".max_body_bytes", 25 * 1024 * 1024));
+    o.timeout = config_.get_duration_ms("http.request_timeout", o.timeout);
+    o.max_connections = static_cast<std::size_t>(std::max<std::int64_t>(1, config_.get_int("http.max_connections", 1024)));
+    o.workers = static_cast<int>(std::clamp<std::int64_t>(config_.get_int("http.workers", 4), 1, 256));
     server_ = http::make_server(o);
     server_->route("GET", "/metrics", [this](const http::Request&) {
       return http::Response{200, metrics_.serialize(), "text/plain; version=0.0.4; charset=utf-8"};

@@ -37,15 +37,23 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   int port = 0;                              // must be set
   std::size_t max_body = 25 * 1024 * 1024;   // larger bodies get 413
-  std::chrono::seconds timeout{30};          // per-request read/write timeout
+  // A request must arrive whole within this of its first byte (else 408
+  // and the connection is closed); an idle connection, and an answer the
+  // client does not read, are dropped after it too.
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  std::size_t max_connections = 1024;        // beyond: accepted and closed
+  int workers = 4;                           // threads running handlers
 };
 
+// HTTP/1.1 with keep-alive, chunked request bodies and 100-continue.
+// Malformed requests get a 4xx (400, 413, 414, 431, 501, 505) and the
+// connection closed; handlers see only whole, well-formed requests.
 class Server {
  public:
   virtual ~Server() = default;
   // Routes match method and exact path; a path ending in '*' matches by
   // prefix. Add routes before start(). Unmatched paths get 404, handler
-  // exceptions 500 (and a log line).
+  // exceptions 500 (and a log line). Handlers run on `workers` threads.
   virtual void route(const std::string& method, const std::string& path, Handler handler) = 0;
   // Throws std::runtime_error if the address cannot be bound.
   virtual void start() = 0;
@@ -55,9 +63,9 @@ class Server {
 
 std::unique_ptr<Server> make_server(const ServerOptions& options);
 
-// Sets the worker pool size of the HTTP machinery; call once from main
-// before any server or client is made (cpprest's default of 40 threads is
-// four times slower on two cores).
+// Sets the thread pool size of the HTTP client machinery; call once from
+// main before any client is made (cpprest's default of 40 threads is four
+// times slower on two cores).
 void init_threads(int n);
 
 struct ClientRequest {
