@@ -123,6 +123,8 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--workers", type=int, default=4, help="http.workers of the ingest")
     ap.add_argument("--build-dir", default=os.path.join(os.path.dirname(__file__), "..", "build"))
+    ap.add_argument("--require-all-ok", action="store_true",
+                    help="fail unless every request was answered 2xx (the CI run: correctness, never speed)")
     args = ap.parse_args()
     tool = os.path.join(args.build_dir, "tools", "webhook-load", "flurry-webhook-load")
     if not os.access(tool, os.X_OK):
@@ -130,6 +132,7 @@ def main() -> int:
         return 2
     root = tempfile.mkdtemp(prefix="flurry-load-bench-")
     lost = 0
+    not_ok = 0
     try:
         servers = Servers(root, args.build_dir, args.workers)
         try:
@@ -148,6 +151,7 @@ def main() -> int:
                 rows.append(("signed webhooks", hooks, found))
                 for name, r, f in rows:
                     other = r["answered"] - r["ok"]
+                    not_ok += r["planned"] - r["ok"]
                     stored = "" if f is None else f"{f['found']}/{f['accepted']} (missing {f['missing']})"
                     if f is not None:
                         lost += f["missing"]
@@ -163,6 +167,9 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
     if lost:
         print(f"LOST: {lost} webhooks answered 2xx are not in JetStream", file=sys.stderr)
+        return 1
+    if args.require_all_ok and not_ok:
+        print(f"FAILED: {not_ok} requests were not answered 2xx", file=sys.stderr)
         return 1
     print("every webhook answered 2xx was found in JetStream")
     return 0
