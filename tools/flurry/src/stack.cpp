@@ -208,12 +208,17 @@ Result<void> Stack::write_config() {
   return {};
 }
 
-Result<void> Stack::start_servers() {
+// `keep_port`: the server must listen on the port it had (the services
+// know only that one); otherwise a port another process took first moves
+// it to a new one.
+Result<void> Stack::start_nats(bool keep_port) {
   const auto& d = options_.state_dir;
-  // A port another process took first moves the server to a new one; the
-  // config the services read says where it went.
+  const int fixed = nats_port_;
+  // JetStream keeps its streams and consumers under <state>/nats: a
+  // restarted server has every message that was acked before it stopped.
   auto nats = spawn_listening(
       [&](int port) -> Result<ChildSpec> {
+        if (keep_port && port != fixed) return fail(Error::rejected("port " + std::to_string(fixed) + " is taken"));
         nats_port_ = port;
         return ChildSpec{.argv = {"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port), "-sd", d + "/nats"},
                          .log_path = log_path("nats-server")};
@@ -221,8 +226,17 @@ Result<void> Stack::start_servers() {
       nats_port_, std::chrono::seconds(20));
   if (!nats) return fail(Error::transient("nats-server did not start (" + nats.error().message + "); see " + log_path("nats-server")));
   nats_ = std::move(nats->child);
+  return {};
+}
+
+Result<void> Stack::start_redis(bool keep_port) {
+  const auto& d = options_.state_dir;
+  const int fixed = redis_port_;
+  // As deployed (docker-compose.yml): the append-only file, fsynced every
+  // second, so build state survives a restart.
   auto redis = spawn_listening(
       [&](int port) -> Result<ChildSpec> {
+        if (keep_port && port != fixed) return fail(Error::rejected("port " + std::to_string(fixed) + " is taken"));
         redis_port_ = port;
         return ChildSpec{.argv = {"redis-server", "--bind", "127.0.0.1", "--port", std::to_string(port), "--dir", d + "/redis",
                                   "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"},
@@ -231,7 +245,30 @@ Result<void> Stack::start_servers() {
       redis_port_, std::chrono::seconds(20));
   if (!redis) return fail(Error::transient("redis-server did not start (" + redis.error().message + "); see " + log_path("redis-server")));
   redis_ = std::move(redis->child);
+  return {};
+}
+
+Result<void> Stack::start_servers() {
+  if (auto r = start_nats(false); !r) return r;
+  if (auto r = start_redis(false); !r) return r;
   return write_config();
+}
+
+void Stack::stop_server(const std::string& name, bool hard) {
+  if (name != "nats-server" && name != "redis-server") return;
+  auto& child = name == "nats-server" ? nats_ : redis_;
+  if (!child) return;
+  if (hard) child->kill_now();
+  else child->stop(std::chrono::seconds(10));
+  child.reset();
+}
+
+Result<void> Stack::start_server(const std::string& name) {
+  if (name != "nats-server" && name != "redis-server") return fail(Error::rejected("no server called " + name));
+  auto& child = name == "nats-server" ? nats_ : redis_;
+  if (child && child->running()) return {};
+  child.reset();
+  return name == "nats-server" ? start_nats(true) : start_redis(true);
 }
 
 Result<void> Stack::wait_healthy(const std::string& name, std::chrono::milliseconds timeout) {

@@ -70,12 +70,25 @@ class Stack {
   std::vector<std::string> dead_children();
 
   // For fault tests.
+  // SIGKILL to the service's process group (nix builds it runs die too).
   void kill_service(const std::string& name);
+  // Starts a service that is not running (again) and waits until it answers
+  // /healthz.
   Result<void> start_service(const std::string& name);
+  // Stops nats-server or redis-server ("nats-server", "redis-server"): SIGKILL
+  // when `hard`, else SIGTERM (redis writes its AOF, nats closes its store
+  // files). Services are not told; they see a lost connection.
+  void stop_server(const std::string& name, bool hard);
+  // Starts a stopped server again on the same port with the same data
+  // directory (JetStream file store, Redis AOF), so what it held before is
+  // back; waits until it accepts connections.
+  Result<void> start_server(const std::string& name);
 
  private:
   Result<void> write_config();
   Result<void> start_servers();
+  Result<void> start_nats(bool keep_port);
+  Result<void> start_redis(bool keep_port);
   Result<void> wait_healthy(const std::string& name, std::chrono::milliseconds timeout);
   std::string binary_for(const std::string& name) const;
 
