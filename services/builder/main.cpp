@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     cfg.cancel_poll_interval = c.get_duration_ms("builder.cancel_poll_interval", cfg.cancel_poll_interval);
     cfg.build_lease = c.get_duration_ms("builder.build_lease", cfg.build_lease);
     cfg.shared_result_ttl = c.get_duration_ms("builder.shared_result_ttl", cfg.shared_result_ttl);
+    cfg.store_retry_for = c.get_duration_ms("builder.store_retry_for", cfg.store_retry_for);
     if (cfg.build_lease <= 2 * cfg.cancel_poll_interval) {
       throw ConfigError("builder.build_lease must be more than twice builder.cancel_poll_interval (it is renewed that often)");
     }

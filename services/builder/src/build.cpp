@@ -101,9 +101,28 @@ class BuildWatch {
   std::atomic<bool> cancel_{false};
 };
 
+// Stores the job's end, retrying while the store is unreachable (see
+// BuilderConfig::store_retry_for): the end is known now, and a redelivery
+// would have to build again to learn it.
+Result<state::Transition> store_end(const state::JobRecord& job, JobState st, const std::string& error, BuildPorts ports,
+                                    const BuilderConfig& cfg) {
+  const auto give_up = std::chrono::steady_clock::now() + cfg.store_retry_for;
+  bool told = false;
+  while (true) {
+    auto t = ports.state.finish_job(job.id, st, error, ports.clock.now_ms());
+    if (t || t.error().code != ErrorCode::kTransient || std::chrono::steady_clock::now() >= give_up) return t;
+    if (!told) {
+      log::warn("build.result_store_retry", "cannot store the build's end; retrying: " + t.error().message,
+                {{"job_id", job.id}, {"state", std::string(msg::to_string(st))}});
+      told = true;
+    }
+    std::this_thread::sleep_for(cfg.store_retry_interval);
+  }
+}
+
 BuildOutcome finish_and_publish(const state::JobRecord& job, JobState st, const std::string& error, BuildPorts ports,
                                 const BuilderConfig& cfg, std::uint64_t delivered, const std::string& result) {
-  auto t = ports.state.finish_job(job.id, st, error, ports.clock.now_ms());
+  auto t = store_end(job, st, error, ports, cfg);
   if (!t) return retry(t.error(), delivered);
   if (auto r = pipeline::publish_transition({ports.bus, ports.state}, job.eval_id, {job.id}, *t, {cfg.public_url}); !r) {
     return retry(r.error(), delivered);

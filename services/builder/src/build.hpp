@@ -28,6 +28,12 @@ struct BuilderConfig {
   // dies loses it after this); the result is kept for waiting jobs this long.
   std::chrono::milliseconds build_lease{std::chrono::seconds(60)};
   std::chrono::milliseconds shared_result_ttl{std::chrono::hours(1)};
+  // A build's end that the state store cannot take (Redis restarting) is
+  // offered again every store_retry_interval for up to store_retry_for
+  // while the request is held (in-progress acks), rather than handed back
+  // to the bus, whose redelivery would run the build again.
+  std::chrono::milliseconds store_retry_for{std::chrono::minutes(2)};
+  std::chrono::milliseconds store_retry_interval{std::chrono::milliseconds(500)};
   std::string public_url;
 };
 

@@ -295,6 +295,40 @@ TEST_F(Build, ARedeliveredJobWhoseBuilderDiedBuildsAtOnceDespiteTheOldClaim) {
   EXPECT_NE(store.get_log("a")->find("build attempt 2"), std::string::npos);
 }
 
+// Redis restarting as a build ends: the end is stored once it is back, in
+// the same delivery, and the derivation is not built a second time.
+TEST_F(Build, AnEndTheStoreCannotTakeYetIsStoredWhenItIsBackWithoutBuildingAgain) {
+  nix.held.insert("/nix/store/a.drv");  // ends (succeeded) once released
+  cfg.store_retry_interval = std::chrono::milliseconds(10);
+  BuildOutcome o;
+  std::thread worker([&] { o = build("a"); });
+  while (nix.builds.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  store.set_down(true);
+  nix.release = true;  // nix is done; its result has nowhere to go
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  store.set_down(false);
+  worker.join();
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck) << o.disposition.reason;
+  EXPECT_EQ((**store.get_job("a")).state, JobState::kSucceeded);
+  EXPECT_EQ(nix.builds.size(), 1u);
+  EXPECT_EQ(build_requests(), std::vector<std::string>{"b"});
+}
+
+TEST_F(Build, AnEndTheStoreNeverTakesIsHandedBackAfterStoreRetryFor) {
+  cfg.store_retry_for = std::chrono::milliseconds(50);
+  cfg.store_retry_interval = std::chrono::milliseconds(10);
+  nix.held.insert("/nix/store/a.drv");
+  BuildOutcome o;
+  std::thread worker([&] { o = build("a"); });
+  while (nix.builds.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  store.set_down(true);
+  nix.release = true;
+  worker.join();
+  store.set_down(false);
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kNak);
+  EXPECT_EQ((**store.get_job("a")).state, JobState::kBuilding);
+}
+
 TEST_F(Build, UnknownJobIsAcknowledged) {
   auto o = build("nope");
   EXPECT_EQ(o.result, "unknown_job");

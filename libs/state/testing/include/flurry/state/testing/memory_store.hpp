@@ -1,6 +1,7 @@
 #pragma once
 // An in-memory StateStore: the reference semantics for the Redis adapter.
 // Both pass libs/state/tests/state_contract.hpp.
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -49,7 +50,7 @@ class MemoryStore final : public StateStore {
   Result<std::vector<EffectRecord>> list_effects(const std::string& eval_id) override;
   bool healthy() override { return !down_; }
 
-  // Makes every call fail as a lost connection would.
+  // Makes every call fail as a lost connection would (from any thread).
   void set_down(bool down) { down_ = down; }
 
  private:
@@ -89,7 +90,7 @@ class MemoryStore final : public StateStore {
   DrvBuildStatus drv_status_locked(const std::string& drv, std::int64_t now_ms);
   std::map<std::string, std::pair<BuilderInfo, std::int64_t>> builders_;  // id -> (info, present until)
   std::mutex mu_;
-  bool down_ = false;
+  std::atomic<bool> down_{false};
   std::map<std::string, Eval> evals_;
   std::map<std::string, Job> jobs_;
   std::map<std::string, std::string> logs_;
