@@ -35,11 +35,15 @@ int main(int argc, char** argv) {
     static forge::Forges forges(c, *forge_client, clock);
     auto& state = rt.state();
     auto& bus = rt.bus();
+    // How long a taken message stays with an instance that stopped answering
+    // (killed) before another gets it; in-progress acks keep long work.
+    const auto ack_wait = c.get_duration_ms("effects-runner.ack_wait", std::chrono::seconds(60));
+    if (ack_wait < std::chrono::seconds(1)) throw ConfigError("effects-runner.ack_wait must be at least 1s");
     bus::ConsumerSpec spec{.stream = std::string(subjects::kEventsStream),
                            .durable = "effects-runner",
                            .filter_subject = std::string(subjects::kEvalFinished),
                            .max_deliver = static_cast<int>(c.get_int("effects-runner.max_deliver", 5)),
-                           .ack_wait = std::chrono::seconds(60),
+                           .ack_wait = ack_wait,
                            .concurrency = static_cast<int>(c.get_int("effects-runner.concurrency", 1))};
     rt.consume(spec, [&rt, &state, &bus](const bus::Delivery& d) {
       auto eval = msg::decode_eval_finished(d.data);

@@ -68,11 +68,15 @@ int main(int argc, char** argv) {
                            {.allowed_schemes = c.get_string_list("evaluator.allowed_url_schemes", {"https", "ssh", "git"})});
     auto& bus = rt.bus();
     auto& state = rt.state();
+    // How long a taken message stays with an instance that stopped answering
+    // (killed) before another gets it; in-progress acks keep long work.
+    const auto ack_wait = c.get_duration_ms("evaluator.ack_wait", std::chrono::seconds(60));
+    if (ack_wait < std::chrono::seconds(1)) throw ConfigError("evaluator.ack_wait must be at least 1s");
     bus::ConsumerSpec spec{.stream = std::string(subjects::kChangesStream),
                            .durable = "evaluator",
                            .filter_subject = "flurry.change.>",
                            .max_deliver = cfg.max_deliver,
-                           .ack_wait = std::chrono::seconds(60),  // the bus sends in-progress acks while we work
+                           .ack_wait = ack_wait,  // the bus sends in-progress acks while we work
                            .concurrency = static_cast<int>(c.get_int("evaluator.concurrency", 2))};
     rt.consume(spec, [&rt, &bus, &state](const bus::Delivery& d) {
       auto change = msg::decode_change_event(d.data);

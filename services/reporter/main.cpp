@@ -46,11 +46,15 @@ int main(int argc, char** argv) {
     }
     for (const auto& name : forges.configured()) log::info("report.forge", "posting statuses to " + name, {{"forge", name}});
     auto& state = rt.state();
+    // How long a taken message stays with an instance that stopped answering
+    // (killed) before another gets it; in-progress acks keep long work.
+    const auto ack_wait = c.get_duration_ms("reporter.ack_wait", std::chrono::seconds(60));
+    if (ack_wait < std::chrono::seconds(1)) throw ConfigError("reporter.ack_wait must be at least 1s");
     bus::ConsumerSpec spec{.stream = std::string(subjects::kEventsStream),
                            .durable = "reporter",
                            .filter_subject = "flurry.status.>",
                            .max_deliver = static_cast<int>(c.get_int("reporter.max_deliver", 20)),
-                           .ack_wait = std::chrono::seconds(60),
+                           .ack_wait = ack_wait,
                            .concurrency = 1};  // one at a time keeps each context in order
     rt.bus();
     rt.consume(spec, [&rt, &state](const bus::Delivery& d) {

@@ -22,11 +22,15 @@ int main(int argc, char** argv) {
     cfg.branch_outputs.outputs_dir = rt.config().get_string("uploader.outputs_dir", "");
     cfg.branch_outputs.rules = repo::read_branch_rules(rt.config());
     if (cfg.caches.empty()) log::warn("upload.no_caches", "uploader.caches is empty: outputs will not be uploaded");
+    // How long a taken message stays with an instance that stopped answering
+    // (killed) before another gets it; in-progress acks keep long work.
+    const auto ack_wait = rt.config().get_duration_ms("uploader.ack_wait", std::chrono::seconds(60));
+    if (ack_wait < std::chrono::seconds(1)) throw ConfigError("uploader.ack_wait must be at least 1s");
     bus::ConsumerSpec spec{.stream = std::string(subjects::kEventsStream),
                            .durable = "uploader",
                            .filter_subject = std::string(subjects::kJobFinished),
                            .max_deliver = static_cast<int>(rt.config().get_int("uploader.max_deliver", 10)),
-                           .ack_wait = std::chrono::seconds(60),
+                           .ack_wait = ack_wait,
                            .concurrency = static_cast<int>(rt.config().get_int("uploader.concurrency", 2))};
     rt.bus();
     auto& state = rt.state();
