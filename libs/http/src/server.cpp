@@ -47,6 +47,7 @@ struct Route {
   std::string method;
   std::string path;
   bool prefix;
+  bool own_lane;  // served by the health thread, not the shared workers
   Handler handler;
 };
 
@@ -72,6 +73,8 @@ struct Job {
   std::uint64_t id;
   Request request;
   bool keep_alive;
+  const Route* route;  // null: no route (404 or 405 in `status`)
+  int status;
 };
 
 struct Done {
@@ -89,8 +92,10 @@ class EpollServer final : public Server {
   ~EpollServer() override { stop(); }
 
   void route(const std::string& method, const std::string& path, Handler handler) override {
-    bool prefix = !path.empty() && path.back() == '*';
-    routes_.push_back({method, prefix ? path.substr(0, path.size() - 1) : path, prefix, std::move(handler)});
+    add_route(method, path, false, std::move(handler));
+  }
+  void route_health(const std::string& method, const std::string& path, Handler handler) override {
+    add_route(method, path, true, std::move(handler));
   }
 
   void start() override {
@@ -105,7 +110,8 @@ class EpollServer final : public Server {
     watch(wake_fd_, EPOLLIN);
     stopping_ = false;
     int n = std::max(1, options_.workers);
-    for (int i = 0; i < n; ++i) workers_.emplace_back([this] { work(); });
+    for (int i = 0; i < n; ++i) workers_.emplace_back([this] { work(shared_); });
+    workers_.emplace_back([this] { work(health_); });
     loop_ = std::thread([this] { run(); });
   }
 
@@ -118,14 +124,16 @@ class EpollServer final : public Server {
       std::lock_guard lock(jobs_mu_);
       jobs_stop_ = true;
     }
-    jobs_cv_.notify_all();
+    shared_.cv.notify_all();
+    health_.cv.notify_all();
     for (auto& w : workers_) w.join();
     workers_.clear();
     for (auto& [fd, c] : connections_) ::close(fd);
     connections_.clear();
     close_all_fds();
     jobs_stop_ = false;
-    jobs_.clear();
+    shared_.jobs.clear();
+    health_.jobs.clear();
     done_.clear();
   }
 
@@ -135,6 +143,16 @@ class EpollServer final : public Server {
   }
 
  private:
+  struct Lane {
+    std::condition_variable cv;
+    std::deque<Job> jobs;
+  };
+
+  void add_route(const std::string& method, const std::string& path, bool own_lane, Handler handler) {
+    bool prefix = !path.empty() && path.back() == '*';
+    routes_.push_back({method, prefix ? path.substr(0, path.size() - 1) : path, prefix, own_lane, std::move(handler)});
+  }
+
   int open_listener() {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -363,12 +381,14 @@ class EpollServer final : public Server {
     }
     c.phase = Connection::Phase::kHandling;
     set_events(c, 0);
-    Job job{c.fd, c.id, std::move(c.reader.request()), c.reader.keep_alive() && !c.peer_closed};
+    Job job{c.fd, c.id, std::move(c.reader.request()), c.reader.keep_alive() && !c.peer_closed, nullptr, 404};
+    match(job);
+    Lane& lane = job.route && job.route->own_lane ? health_ : shared_;
     {
       std::lock_guard lock(jobs_mu_);
-      jobs_.push_back(std::move(job));
+      lane.jobs.push_back(std::move(job));
     }
-    jobs_cv_.notify_one();
+    lane.cv.notify_one();
   }
 
   void answer_and_close(Connection& c, int status, const std::string& message) {
@@ -481,17 +501,17 @@ class EpollServer final : public Server {
   }
 
   // Worker threads: run handlers, hand the bytes back to the loop.
-  void work() {
+  void work(Lane& lane) {
     while (true) {
       Job job;
       {
         std::unique_lock lock(jobs_mu_);
-        jobs_cv_.wait(lock, [this] { return jobs_stop_ || !jobs_.empty(); });
+        lane.cv.wait(lock, [&] { return jobs_stop_ || !lane.jobs.empty(); });
         if (jobs_stop_) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
+        job = std::move(lane.jobs.front());
+        lane.jobs.pop_front();
       }
-      Response r = dispatch(job.request);
+      Response r = dispatch(job);
       Done d{job.fd, job.id, serialize_response(r, job.keep_alive), job.keep_alive};
       {
         std::lock_guard lock(jobs_mu_);
@@ -501,21 +521,24 @@ class EpollServer final : public Server {
     }
   }
 
-  Response dispatch(const Request& r) {
-    const Route* match = nullptr;
-    bool path_known = false;
+  void match(Job& job) const {
+    const Request& r = job.request;
     for (const auto& rt : routes_) {
       bool path_ok = rt.prefix ? r.path.rfind(rt.path, 0) == 0 : r.path == rt.path;
       if (!path_ok) continue;
-      path_known = true;
+      job.status = 405;
       if (rt.method == r.method) {
-        match = &rt;
-        break;
+        job.route = &rt;
+        return;
       }
     }
-    if (!match) return path_known ? Response{405, "method not allowed\n"} : Response{404, "not found\n"};
+  }
+
+  Response dispatch(const Job& job) {
+    const Request& r = job.request;
+    if (!job.route) return job.status == 405 ? Response{405, "method not allowed\n"} : Response{404, "not found\n"};
     try {
-      return match->handler(r);
+      return job.route->handler(r);
     } catch (const std::exception& e) {
       log::error("http.handler_failed", "request failed", {{"path", r.path}, {"error", e.what()}});
     } catch (...) {
@@ -538,9 +561,9 @@ class EpollServer final : public Server {
   std::uint64_t refused_ = 0;
 
   std::mutex jobs_mu_;
-  std::condition_variable jobs_cv_;
   bool jobs_stop_ = false;
-  std::deque<Job> jobs_;
+  Lane shared_;
+  Lane health_;  // one thread of its own: answered while handlers block
   std::deque<Done> done_;
 };
 

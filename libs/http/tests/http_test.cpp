@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "flurry/core/child.hpp"
@@ -37,9 +39,25 @@ class Http : public ::testing::Test {
       ++slow_done;
       return Response{200, "slow"};
     });
+    server->route("GET", "/block", [this](const Request&) {
+      std::unique_lock lock(block_mu);
+      block_cv.wait(lock, [this] { return released; });
+      return Response{200, "released"};
+    });
+    server->route_health("GET", "/health", [](const Request&) { return Response{200, "ok"}; });
     server->start();
   }
-  void TearDown() override { server->stop(); }
+  void TearDown() override {
+    release();
+    server->stop();
+  }
+  void release() {
+    {
+      std::lock_guard lock(block_mu);
+      released = true;
+    }
+    block_cv.notify_all();
+  }
   Result<Response> send(ClientRequest r) {
     r.url = server->url() + r.url;
     return client->send(r);
@@ -48,6 +66,9 @@ class Http : public ::testing::Test {
   std::unique_ptr<Server> server;
   std::unique_ptr<Client> client = make_client();
   std::atomic<int> slow_done{0};
+  std::mutex block_mu;
+  std::condition_variable block_cv;
+  bool released = false;
 };
 
 namespace {
@@ -284,4 +305,23 @@ TEST(HttpListen, AnAddressInUseIsAClearError) {
     EXPECT_NE(std::string(e.what()).find("cannot listen on http://127.0.0.1:" + std::to_string(o.port)), std::string::npos) << e.what();
   }
   first->stop();
+}
+
+TEST_F(Http, HealthRoutesAreAnsweredWhileEveryWorkerIsBlocked) {
+  std::vector<std::unique_ptr<Socket>> blocked;
+  for (int i = 0; i < 8; ++i) {  // twice the workers
+    blocked.push_back(std::make_unique<Socket>(port()));
+    blocked.back()->send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Socket probe(port());
+  probe.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto got = probe.read(std::chrono::seconds(3), "\r\n\r\nok");
+  EXPECT_NE(got.find("\r\n\r\nok"), std::string::npos) << "health was not answered while workers were blocked: " << got;
+  Socket shared(port());
+  shared.send("GET /files/x HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(shared.read(std::chrono::milliseconds(300), "/files/x"), "") << "a shared worker was free after all";
+  release();
+  EXPECT_NE(shared.read(std::chrono::seconds(5), "/files/x").find("/files/x"), std::string::npos);
+  for (auto& b : blocked) EXPECT_NE(b->read(std::chrono::seconds(5), "released").find("released"), std::string::npos);
 }

@@ -42,10 +42,10 @@ class RuntimeImpl final : public Runtime {
     o.max_connections = static_cast<std::size_t>(std::max<std::int64_t>(1, config_.get_int("http.max_connections", 1024)));
     o.workers = static_cast<int>(std::clamp<std::int64_t>(config_.get_int("http.workers", 4), 1, 256));
     server_ = http::make_server(o);
-    server_->route("GET", "/metrics", [this](const http::Request&) {
+    server_->route_health("GET", "/metrics", [this](const http::Request&) {
       return http::Response{200, metrics_.serialize(), "text/plain; version=0.0.4; charset=utf-8"};
     });
-    server_->route("GET", "/healthz", [this](const http::Request&) { return health(); });
+    server_->route_health("GET", "/healthz", [this](const http::Request&) { return health(); });
   }
 
   http::Response health() {

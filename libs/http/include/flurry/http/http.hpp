@@ -55,6 +55,9 @@ class Server {
   // prefix. Add routes before start(). Unmatched paths get 404, handler
   // exceptions 500 (and a log line). Handlers run on `workers` threads.
   virtual void route(const std::string& method, const std::string& path, Handler handler) = 0;
+  // Like route, but served by a thread of its own, so that health checks
+  // and metrics are answered while every worker waits on a slow handler.
+  virtual void route_health(const std::string& method, const std::string& path, Handler handler) = 0;
   // Throws std::runtime_error if the address cannot be bound.
   virtual void start() = 0;
   virtual void stop() = 0;
