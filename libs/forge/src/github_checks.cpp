@@ -60,13 +60,6 @@ CheckRunFields check_run_fields(const msg::StatusEvent& s, const std::string& lo
   return f;
 }
 
-std::optional<std::pair<std::string, std::string>> parse_external_id(const std::string& id) {
-  for (const std::string kind : {"job", "eval"}) {
-    if (id.size() > kind.size() + 1 && id.compare(0, kind.size() + 1, kind + ":") == 0) return std::make_pair(kind, id.substr(kind.size() + 1));
-  }
-  return std::nullopt;
-}
-
 GitHubChecksClient::GitHubChecksClient(http::Client& client, std::string api_url, GitHubTokens& tokens, Clock& clock, CheckRunIds& ids,
                                        JobLogs& logs)
     : client_(client), api_url_(std::move(api_url)), tokens_(tokens), clock_(clock), ids_(ids), logs_(logs) {}

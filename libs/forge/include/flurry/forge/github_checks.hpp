@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "flurry/core/clock.hpp"
 #include "flurry/forge/github_app.hpp"
@@ -44,7 +45,15 @@ struct CheckRunFields {
 CheckRunFields check_run_fields(const msg::StatusEvent& s, const std::string& log);
 
 // The external_id's parts: {"job", id} or {"eval", id}; nullopt otherwise.
-std::optional<std::pair<std::string, std::string>> parse_external_id(const std::string& external_id);
+// Inline: the webhook parsers read it without linking the checks client.
+inline std::optional<std::pair<std::string, std::string>> parse_external_id(const std::string& external_id) {
+  for (const std::string kind : {"job", "eval"}) {
+    if (external_id.size() > kind.size() + 1 && external_id.compare(0, kind.size() + 1, kind + ":") == 0) {
+      return std::make_pair(kind, external_id.substr(kind.size() + 1));
+    }
+  }
+  return std::nullopt;
+}
 
 class GitHubChecksClient final : public StatusPoster {
  public:
