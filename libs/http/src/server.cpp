@@ -64,6 +64,7 @@ struct Connection {
   Clock::time_point deadline;
   bool request_deadline_set = false;
   bool peer_closed = false;  // the client shut its sending side
+  std::size_t accounted = 0;  // this connection's share of buffered_
   std::uint32_t events = 0;  // what epoll watches for now
   explicit Connection(ReaderLimits l) : reader(l) {}
 };
@@ -290,7 +291,16 @@ class EpollServer final : public Server {
   void close_connection(int fd) {
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     ::close(fd);
+    if (auto it = connections_.find(fd); it != connections_.end()) buffered_ -= it->second->accounted;
     connections_.erase(fd);
+  }
+
+  // Keeps buffered_ equal to the request bytes all connections hold.
+  void account(Connection& c) {
+    std::size_t now = c.in.size() + (c.phase == Connection::Phase::kReading ? c.reader.request().body.size() : 0);
+    buffered_ += now;
+    buffered_ -= c.accounted;
+    c.accounted = now;
   }
 
   Connection* find(int fd, std::uint64_t id) {
@@ -334,8 +344,17 @@ class EpollServer final : public Server {
     const std::uint64_t id = c.id;
     advance(c);
     Connection* still = find(fd, id);
-    if (still && still->peer_closed && still->phase == Connection::Phase::kReading) {
+    if (!still) return;
+    account(*still);
+    if (still->phase != Connection::Phase::kReading) return;
+    if (still->peer_closed) {
       close_connection(fd);  // it stopped sending before a request was whole
+    } else if (buffered_ > options_.max_buffered && still->accounted > 0) {
+      // Many large requests arriving at once: refuse the one that tipped
+      // the balance rather than hold unbounded memory.
+      log::warn("http.buffers_full", "refused a request: too much request data buffered",
+                {{"url", url()}, {"max_buffered_bytes", std::to_string(options_.max_buffered)}});
+      answer_and_close(*still, 503, "server busy: too many large requests at once, retry later");
     }
   }
 
@@ -382,6 +401,7 @@ class EpollServer final : public Server {
     c.phase = Connection::Phase::kHandling;
     set_events(c, 0);
     Job job{c.fd, c.id, std::move(c.reader.request()), c.reader.keep_alive() && !c.peer_closed, nullptr, 404};
+    account(c);  // the body is the handler's now (bounded by the workers)
     match(job);
     Lane& lane = job.route && job.route->own_lane ? health_ : shared_;
     {
@@ -455,6 +475,8 @@ class EpollServer final : public Server {
       c.phase = Connection::Phase::kLingering;
       c.deadline = Clock::now() + kLinger;
       c.in.clear();
+      c.reader.reset();
+      account(c);
       set_events(c, EPOLLIN);
       return;
     }
@@ -558,6 +580,7 @@ class EpollServer final : public Server {
   std::vector<std::thread> workers_;
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;  // loop thread only
   std::uint64_t next_id_ = 0;
+  std::size_t buffered_ = 0;  // request bytes held by all connections
   std::uint64_t refused_ = 0;
 
   std::mutex jobs_mu_;

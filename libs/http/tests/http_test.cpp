@@ -26,6 +26,7 @@ class Http : public ::testing::Test {
     o.max_body = 1000;
     o.timeout = std::chrono::milliseconds(800);
     o.max_connections = 40;
+    o.max_buffered = 3500;
     server = make_server(o);
     server->route("POST", "/echo", [](const Request& r) {
       Response out{200, r.body, "application/octet-stream"};
@@ -324,4 +325,25 @@ TEST_F(Http, HealthRoutesAreAnsweredWhileEveryWorkerIsBlocked) {
   release();
   EXPECT_NE(shared.read(std::chrono::seconds(5), "/files/x").find("/files/x"), std::string::npos);
   for (auto& b : blocked) EXPECT_NE(b->read(std::chrono::seconds(5), "released").find("released"), std::string::npos);
+}
+
+TEST_F(Http, RequestBytesBeyondTheBufferBudgetGet503AndOthersAreServed) {
+  std::vector<std::unique_ptr<Socket>> big;
+  std::string answers;
+  for (int i = 0; i < 4; ++i) {  // 4 x 900 bytes held > 3500
+    big.push_back(std::make_unique<Socket>(port()));
+    big.back()->send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + std::string(900, 'x'));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  bool closed = false;
+  auto refused = big.back()->read(std::chrono::seconds(2), "", &closed);
+  EXPECT_EQ(refused.rfind("HTTP/1.1 503 ", 0), 0u) << refused;
+  EXPECT_TRUE(closed);
+  // The others still complete.
+  big[0]->send(std::string(100, 'y'));
+  auto done = big[0]->read(std::chrono::seconds(2), "yyyy");
+  EXPECT_EQ(done.rfind("HTTP/1.1 200 OK", 0), 0u) << done.substr(0, 80);
+  auto r = send({.url = "/files/after"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
 }

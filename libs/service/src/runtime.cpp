@@ -40,6 +40,8 @@ class RuntimeImpl final : public Runtime {
     o.max_body = static_cast<std::size_t>(config_.get_int(name_ + ".max_body_bytes", 25 * 1024 * 1024));
     o.timeout = config_.get_duration_ms("http.request_timeout", o.timeout);
     o.max_connections = static_cast<std::size_t>(std::max<std::int64_t>(1, config_.get_int("http.max_connections", 1024)));
+    o.max_buffered = static_cast<std::size_t>(
+        std::max<std::int64_t>(static_cast<std::int64_t>(o.max_body), config_.get_int("http.max_buffered_bytes", 256 * 1024 * 1024)));
     o.workers = static_cast<int>(std::clamp<std::int64_t>(config_.get_int("http.workers", 4), 1, 256));
     server_ = http::make_server(o);
     server_->route_health("GET", "/metrics", [this](const http::Request&) {

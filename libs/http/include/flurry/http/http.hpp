@@ -42,6 +42,9 @@ struct ServerOptions {
   // client does not read, are dropped after it too.
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
   std::size_t max_connections = 1024;        // beyond: accepted and closed
+  // Request bytes all connections may hold at once; the request that
+  // passes it gets 503 and its connection closed.
+  std::size_t max_buffered = 256 * 1024 * 1024;
   int workers = 4;                           // threads running handlers
 };
 
