@@ -31,6 +31,7 @@
 #include <thread>
 
 #include "flurry/bus/nats_bus.hpp"
+#include "flurry/core/config.hpp"
 #include "flurry/core/crypto.hpp"
 #include "flurry/core/process.hpp"
 #include "flurry/core/text.hpp"
@@ -447,8 +448,14 @@ TEST_F(FaultRun, KilledServicesAndRestartedServersLoseNothingAndBuildNothingTwic
   };
   auto pause = [&](double lo, double hi) { pump(Clock::now() + std::chrono::milliseconds(static_cast<int>(1000 * random_seconds(lo, hi)))); };
 
-  // The first eval is under way: its evaluator dies in the middle.
-  pause(0.5, 2);
+  // The first eval is under way (its evaluation takes about half a
+  // second): its evaluator dies in the middle.
+  const auto started_deadline = Clock::now() + 20s;
+  while (read_file(stack_->log_path("evaluator")).value_or("").find("\"event\":\"eval.started\"") == std::string::npos &&
+         Clock::now() < started_deadline) {
+    pump(Clock::now() + 20ms);
+  }
+  pause(0.02, 0.3);
   note("SIGKILL evaluator (while it evaluates push 0)");
   kill("evaluator");
   pause(0.3, 1.5);
@@ -673,6 +680,16 @@ TEST_F(FaultRun, KilledServicesAndRestartedServersLoseNothingAndBuildNothingTwic
   }
   for (const auto& key : needed) EXPECT_TRUE(built.count(key)) << key << " was never built";
 
+  // Whether that kill landed mid-evaluation: push 0's change was started
+  // more than once (the evaluator logs a line per delivery it takes).
+  int push0_eval_starts = 0;
+  {
+    std::istringstream log(read_file(stack_->log_path("evaluator")).value_or(""));
+    const auto change = "\"change_id\":\"github:" + pushes[0].delivery + "\"";
+    for (std::string line; std::getline(log, line);) {
+      push0_eval_starts += line.find("\"event\":\"eval.started\"") != std::string::npos && line.find(change) != std::string::npos;
+    }
+  }
   std::ostringstream states;
   for (const auto& [s, n] : by_state) states << " " << s << "=" << n;
   std::ostringstream killed;
@@ -683,8 +700,8 @@ TEST_F(FaultRun, KilledServicesAndRestartedServersLoseNothingAndBuildNothingTwic
     for (const auto& [_, n] : p.refusals) refused += n;
   }
   std::cout << "[fault] checked: seed " << seed << "; " << pushes.size() << " pushes + 1 redelivery accepted (" << attempts
-            << " attempts, " << refused << " refused while down); kills:" << killed.str() << "; server restarts "
-            << server_restarts << "; jobs " << jobs_checked << ":" << states.str() << "; forge contexts " << contexts_checked
+            << " attempts, " << refused << " refused while down); kills:" << killed.str() << " (each alone, then all at once; the evaluator also mid-evaluation: push 0 evaluated "
+            << push0_eval_starts << " times); server restarts " << server_restarts << "; jobs " << jobs_checked << ":" << states.str() << "; forge contexts " << contexts_checked
             << "; job.finished " << finished_count.size() << "; dead letters " << dead.size() << "; cache entries " << cached
             << "; derivations built " << built.size() << " in " << builds << " builds, " << rebuilt
             << " rebuilt after a builder kill" << std::endl;
