@@ -31,7 +31,10 @@ execute_process(COMMAND ${CMAKE_COMMAND} --build ${BINARY_DIR} -j ${JOBS} RESULT
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "fuzz: building the fuzz targets in ${BINARY_DIR} failed")
 endif()
-foreach(name messages webhook repo_config api)
+# A corpus directory for every target built (targets/CMakeLists.txt names them).
+file(GLOB fuzzers RELATIVE ${BINARY_DIR} ${BINARY_DIR}/fuzz_*)
+foreach(fuzzer ${fuzzers})
+  string(REGEX REPLACE "^fuzz_" "" name ${fuzzer})
   file(MAKE_DIRECTORY ${BINARY_DIR}/corpus/${name})
 endforeach()
 file(MAKE_DIRECTORY ${BINARY_DIR}/artifacts)

@@ -122,14 +122,13 @@ RequestReader::Status RequestReader::consume(std::string& in) {
     auto end = in.find("\r\n\r\n", from);
     if (end == std::string::npos) {
       scanned_ = in.size();
-      if (in.size() > limits_.max_head) {
-        auto line_end = in.find("\r\n");
-        if (line_end == std::string::npos || line_end > kMaxTarget) return fail(414, "request line too long");
-        return fail(431, "request headers too large");
-      }
+      // The same answer however the bytes were split: 431 for any head
+      // over the limit (414 is for a target over kMaxTarget in a head that
+      // fits).
+      if (in.size() > limits_.max_head) return fail(431, "request head too large");
       return Status::kNeedMore;
     }
-    if (end + 4 > limits_.max_head) return fail(431, "request headers too large");
+    if (end + 4 > limits_.max_head) return fail(431, "request head too large");
     std::string head = in.substr(0, end + 2);  // each line ends in CRLF
     in.erase(0, end + 4);
     auto s = parse_head(head);
@@ -261,6 +260,7 @@ RequestReader::Status RequestReader::read_chunked(std::string& in) {
           if (in.size() > kMaxChunkLine) return fail(400, "malformed chunk size");
           return Status::kNeedMore;
         }
+        if (eol > kMaxChunkLine) return fail(400, "malformed chunk size");
         std::string_view line(in.data(), eol);
         auto semi = line.find(';');  // chunk extensions are ignored
         auto digits = trim_ows(line.substr(0, semi));

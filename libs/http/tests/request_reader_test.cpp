@@ -130,7 +130,8 @@ TEST(RequestReader, RefusesWhatCouldSmuggleOrTakeMemoryWithTheRightStatus) {
       {"GET / HTTP/1.1\r\nno colon\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\n\r\n", 431},
       {"GET / HTTP/1.1\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 431},
-      {"GET /" + std::string(300, 'a'), 414},
+      {"GET /" + std::string(300, 'a'), 431},
+      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" + std::string(2000, 'e') + "\r\n", 400},
       {"GET / HTTP/2.0\r\n\r\n", 505},
       {"GET / FOO\r\n\r\n", 400},
       {"GET  / HTTP/1.1\r\n\r\n", 400},
@@ -148,6 +149,12 @@ TEST(RequestReader, RefusesWhatCouldSmuggleOrTakeMemoryWithTheRightStatus) {
     EXPECT_EQ(f.reader.error_status(), c.status) << c.bytes << ": " << f.reader.error_message();
     EXPECT_FALSE(f.reader.keep_alive());
   }
+}
+
+TEST(RequestReader, ATargetOverEightKilobytesIs414) {
+  auto f = feed("GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n");
+  ASSERT_EQ(f.status, Status::kFailed);
+  EXPECT_EQ(f.reader.error_status(), 414);
 }
 
 TEST(DecodePath, DecodesEscapesAndRefusesBrokenOnes) {
