@@ -42,7 +42,11 @@ int main(int argc, char** argv) {
     bus::ConsumerSpec spec{.stream = std::string(subjects::kEventsStream),
                            .durable = "effects-runner",
                            .filter_subject = std::string(subjects::kEvalFinished),
-                           .max_deliver = static_cast<int>(c.get_int("effects-runner.max_deliver", 5)),
+                           // Deliveries that find Redis or NATS away end in a nak; 15
+                           // (the bus's backoff doubles from 1 s to a minute) outlast
+                           // about nine minutes of outage before an eval's effects are
+                           // dead-lettered; 5 gave up after 15 s.
+                           .max_deliver = static_cast<int>(c.get_int("effects-runner.max_deliver", 15)),
                            .ack_wait = ack_wait,
                            .concurrency = static_cast<int>(c.get_int("effects-runner.concurrency", 1))};
     rt.consume(spec, [&rt, &state, &bus](const bus::Delivery& d) {
