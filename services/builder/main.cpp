@@ -40,11 +40,7 @@ int main(int argc, char** argv) {
     int max_deliver = static_cast<int>(c.get_int("builder.max_attempts", 3));
     // The handler ends a job itself after max_attempts (an infrastructure
     // failure); the bus gives up on a request (dead-letters it, stranding
-    // the job) only this many deliveries later. Deliveries that find Redis
-    // or NATS unreachable (a restart) end in a nak: a few seconds of outage
-    // must not use up the attempts. With the bus's backoff (1 s doubling to
-    // a minute) they span about eight minutes.
-    constexpr int kOutageDeliveries = 10;
+    // the job) only bus::kOutageDeliveries deliveries later.
     // How long a taken request stays with a builder that stopped answering
     // (in-progress acks every third of it while nix runs) before another
     // builder gets it.
@@ -84,7 +80,7 @@ int main(int argc, char** argv) {
       return bus::ConsumerSpec{.stream = std::string(subjects::kBuildsStream),
                                .durable = subjects::durable(durable),
                                .filter_subject = subjects::build(system, feats),
-                               .max_deliver = max_deliver + kOutageDeliveries,
+                               .max_deliver = max_deliver + bus::kOutageDeliveries,
                                .ack_wait = ack_wait,
                                .concurrency = slots};
     };

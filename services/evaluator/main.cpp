@@ -77,9 +77,9 @@ int main(int argc, char** argv) {
                            .filter_subject = "flurry.change.>",
                            // The handler fails the eval itself on its max_deliver-th
                            // delivery; the bus dead-letters a change (losing the push)
-                           // only ten deliveries (about eight minutes of backoff) later,
-                           // when even that could not be stored: Redis or NATS unreachable.
-                           .max_deliver = cfg.max_deliver + 10,
+                           // only when even that could not be stored, Redis or NATS
+                           // away for bus::kOutageDeliveries more deliveries.
+                           .max_deliver = cfg.max_deliver + bus::kOutageDeliveries,
                            .ack_wait = ack_wait,  // the bus sends in-progress acks while we work
                            .concurrency = static_cast<int>(c.get_int("evaluator.concurrency", 2))};
     rt.consume(spec, [&rt, &bus, &state](const bus::Delivery& d) {

@@ -64,6 +64,13 @@ struct ConsumerSpec {
   int concurrency = 1;         // messages handled at once by this process
 };
 
+// Deliveries a consumer allows beyond its handler's own last attempt, for
+// handlers that count their attempts (builder, evaluator) and end the work
+// themselves on the last one. Deliveries that find Redis or NATS away end
+// in a nak and must not use the attempts up; with disposition_for's
+// backoff (1 s doubling to a minute) these span about eight minutes.
+inline constexpr int kOutageDeliveries = 10;
+
 // The consumers a pool drains now; asked again before every fetch.
 using ConsumerSource = std::function<std::vector<ConsumerSpec>()>;
 
