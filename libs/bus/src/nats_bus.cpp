@@ -143,17 +143,32 @@ class NatsBus final : public Bus {
     return {};
   }
 
+  // A message with an id is sent again until publish_timeout when its ack
+  // does not come within a second, or JetStream is not there yet: the ack
+  // of a publish in flight when the server died never comes, and the
+  // stream's duplicate window makes sending it again harmless. Without an
+  // id, one attempt (a second could store it twice).
   Result<void> publish(const OutMessage& msg) override {
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = options_.publish_timeout.count();
-    if (!msg.msg_id.empty()) po.MsgId = msg.msg_id.c_str();
-    jsPubAck* pa = nullptr;
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus st = js_Publish(&pa, js_, msg.subject.c_str(), msg.data.data(), static_cast<int>(msg.data.size()), &po, &jerr);
-    jsPubAck_Destroy(pa);
-    if (st != NATS_OK) return fail(Error::transient("nats: publish to " + msg.subject + " failed: " + nats_error(st, jerr)));
-    return {};
+    using Clock = std::chrono::steady_clock;
+    constexpr std::chrono::milliseconds kAttempt{1000};
+    const auto deadline = Clock::now() + options_.publish_timeout;
+    const bool resend = !msg.msg_id.empty();
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MaxWait = std::max<std::int64_t>(1, (resend ? std::min(left, kAttempt) : left).count());
+      if (resend) po.MsgId = msg.msg_id.c_str();
+      jsPubAck* pa = nullptr;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus st = js_Publish(&pa, js_, msg.subject.c_str(), msg.data.data(), static_cast<int>(msg.data.size()), &po, &jerr);
+      jsPubAck_Destroy(pa);
+      if (st == NATS_OK) return {};
+      // An answer from JetStream (jerr) is final; so is a closed connection.
+      const bool again = resend && jerr == 0 && (st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS) && Clock::now() < deadline;
+      if (!again) return fail(Error::transient("nats: publish to " + msg.subject + " failed: " + nats_error(st, jerr)));
+      if (st == NATS_NO_RESPONDERS) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
 
   bool healthy() override { return natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }

@@ -173,6 +173,48 @@ TEST_F(NatsBusTest, MessagesSurviveAServerRestart) {
   EXPECT_TRUE(got.load());
 }
 
+TEST_F(NatsBusTest, PublishesWithIdsAcrossAServerKillEachSucceedAndAreStoredOnce) {
+  // The publish in flight when the server dies never gets its ack: it
+  // must be sent again (its id makes that safe), not failed, or a webhook
+  // already being answered would get a 503 for an outage of a moment.
+  auto b = connect_nats({.url = nats->url(), .publish_timeout = 8000ms});
+  ASSERT_TRUE(b.has_value()) << b.error().message;
+  std::atomic<bool> stop{false};
+  std::atomic<int> published{0}, failed{0};
+  std::string first_error;
+  std::thread publisher([&] {
+    for (int i = 0; !stop; ++i) {
+      auto r = (*b)->publish({"flurry.build.x86_64-linux", "m" + std::to_string(i), "id-" + std::to_string(i)});
+      if (r) {
+        ++published;
+      } else if (failed++ == 0) {
+        first_error = r.error().message;
+      }
+    }
+  });
+  std::this_thread::sleep_for(300ms);
+  nats->kill();
+  std::this_thread::sleep_for(300ms);
+  nats->restart();
+  std::this_thread::sleep_for(1500ms);
+  stop = true;
+  publisher.join();
+  EXPECT_EQ(failed.load(), 0) << first_error;
+  ASSERT_GT(published.load(), 0);
+
+  std::set<std::string> seen;
+  int deliveries = 0;
+  consume_until(**b, spec("builder-x86_64-linux", "flurry.build.x86_64-linux"),
+                [&](const Delivery& d) {
+                  ++deliveries;
+                  seen.insert(d.data);
+                  return Disposition::ack();
+                },
+                [&] { return static_cast<int>(seen.size()) >= published.load(); });
+  EXPECT_EQ(static_cast<int>(seen.size()), published.load()) << "every acknowledged publish is stored";
+  EXPECT_EQ(deliveries, published.load()) << "and stored once";
+}
+
 TEST_F(NatsBusTest, PublishWithoutServerIsATransientError) {
   nats->stop();
   auto r = bus->publish({"flurry.build.x86_64-linux", "lost?", "x"});
