@@ -165,9 +165,13 @@ class NatsBus final : public Bus {
       jsPubAck_Destroy(pa);
       if (st == NATS_OK) return {};
       // An answer from JetStream (jerr) is final; so is a closed connection.
-      const bool again = resend && jerr == 0 && (st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS) && Clock::now() < deadline;
+      // A timeout, no JetStream yet, or the socket breaking as the server
+      // dies (the client reconnects by itself) are worth another send.
+      const bool lost = st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS || st == NATS_IO_ERROR ||
+                        st == NATS_CONNECTION_DISCONNECTED || st == NATS_STALE_CONNECTION;
+      const bool again = resend && jerr == 0 && lost && Clock::now() < deadline;
       if (!again) return fail(Error::transient("nats: publish to " + msg.subject + " failed: " + nats_error(st, jerr)));
-      if (st == NATS_NO_RESPONDERS) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (st != NATS_TIMEOUT) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
 
