@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "add_jobs: %s\n", t.error().message.c_str());
       return 1;
     }
-    if (auto r = pipeline::publish_transition({**bus, **store}, eval_id, {}, *t, {}); !r) {
+    if (auto r = pipeline::publish_transition({**bus, **store}, eval_id, *t, {}); !r) {
       std::fprintf(stderr, "publish: %s\n", r.error().message.c_str());
       return 1;
     }

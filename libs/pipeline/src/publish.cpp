@@ -91,59 +91,63 @@ Result<void> publish_job_finished(bus::Bus& bus, const state::JobRecord& job) {
   return bus.publish({std::string(subjects::kJobFinished), msg::encode(f), "finished:" + job.id});
 }
 
-Result<void> publish_eval_finished(bus::Bus& bus, const state::EvalRecord& eval) {
+Result<void> publish_eval_finished(bus::Bus& bus, const state::EvalRecord& eval, state::EvalState ended_as, const state::EvalTally& tally) {
   msg::EvalFinished f;
   f.eval_id = eval.id;
-  f.state = std::string(state::to_string(eval.state));
+  f.state = std::string(state::to_string(ended_as));
   f.repo = eval.repo;
   f.ref = eval.ref;
   f.branch = eval.branch;
   f.tag = eval.tag;
   f.rev = eval.rev;
-  f.jobs_total = eval.jobs_total;
-  f.jobs_failed = eval.jobs_failed;
+  f.jobs_total = tally.jobs_total;
+  f.jobs_failed = tally.jobs_failed;
   return bus.publish({std::string(subjects::kEvalFinished), msg::encode(f), "eval-finished:" + eval.id});
 }
 
-Result<void> publish_transition(Ports ports, const std::string& eval_id, const std::vector<std::string>& ended,
-                                const state::Transition& t, const Links& links) {
+Result<void> publish_transition(Ports ports, const state::EvalRecord& eval, const state::Transition& t, const Links& links) {
+  auto& bus = ports.bus;
+  auto& state = ports.state;
+  // Ends and statuses from the records the change wrote, not from reading
+  // the jobs again (see state::Transition).
+  for (const auto& job : t.ended) {
+    if (!msg::is_terminal(job.state)) continue;  // (the store never says so; a message must not either)
+    if (auto r = publish_job_finished(bus, job); !r) return r;
+    if (auto r = publish_status(bus, job_status(eval, job, links)); !r) return r;
+  }
+  // A build request carries only what never changes about a job (its
+  // attribute, derivation, system, features): reading it is safe.
+  for (const auto& id : t.ready) {
+    auto job = state.get_job(id);
+    if (!job) return fail(job.error());
+    if (!job->has_value()) continue;
+    if (auto r = publish_build_request(bus, **job); !r) return r;
+  }
+  if (t.eval_finished) {
+    if (auto r = publish_eval_finished(bus, eval, t.eval_state, t.tally); !r) return r;
+  }
+  return {};
+}
+
+Result<void> publish_transition(Ports ports, const std::string& eval_id, const state::Transition& t, const Links& links) {
+  // Nor does the eval's identity (repository, ref, commit).
   auto eval = ports.state.get_eval(eval_id);
   if (!eval) return fail(eval.error());
   if (!eval->has_value()) return fail(Error::not_found("eval " + eval_id + " not found"));
-  const auto& e = **eval;
-
-  std::vector<std::string> finished = ended;
-  finished.insert(finished.end(), t.dependency_failed.begin(), t.dependency_failed.end());
-  for (const auto& id : finished) {
-    auto job = ports.state.get_job(id);
-    if (!job) return fail(job.error());
-    if (!job->has_value()) continue;
-    if (auto r = publish_job_finished(ports.bus, **job); !r) return r;
-    if (auto r = publish_status(ports.bus, job_status(e, **job, links)); !r) return r;
-  }
-  for (const auto& id : t.ready) {
-    auto job = ports.state.get_job(id);
-    if (!job) return fail(job.error());
-    if (!job->has_value()) continue;
-    if (auto r = publish_build_request(ports.bus, **job); !r) return r;
-  }
-  if (t.eval_finished) {
-    if (auto r = publish_eval_finished(ports.bus, e); !r) return r;
-  }
-  return {};
+  return publish_transition(ports, **eval, t, links);
 }
 
 Result<state::Transition> cancel_and_publish(Ports ports, const std::string& eval_id, const std::string& reason,
                                              std::int64_t now_ms, const CancelStatus& shown, const Links& links) {
   auto t = ports.state.cancel_eval(eval_id, reason, now_ms, shown.ends_as);
   if (!t) return fail(t.error());
-  if (auto r = publish_transition(ports, eval_id, t->cancelled, *t, links); !r) return fail(r.error());
   auto e = ports.state.get_eval(eval_id);
   if (!e) return fail(e.error());
-  if (!e->has_value()) return t;
+  if (!e->has_value()) return fail(Error::not_found("eval " + eval_id + " not found"));
+  if (auto r = publish_transition(ports, **e, *t, links); !r) return fail(r.error());
   if (!shown.always && t->cancelled.empty() && !t->eval_finished) return t;
   // Later than any status the cancelled eval posted itself.
-  auto at_us = std::max<std::int64_t>((**e).finished_ms, now_ms) * 1000 + 2;
+  auto at_us = std::max<std::int64_t>(t->tally.finished_ms, now_ms) * 1000 + 2;
   if (auto r = publish_status(ports.bus, eval_status(**e, shown.state, shown.prefix + reason, at_us, links)); !r) return fail(r.error());
   return t;
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "flurry/bus/testing/memory_bus.hpp"
 #include "flurry/state/testing/memory_store.hpp"
 
@@ -32,7 +34,7 @@ class Publish : public ::testing::Test {
 TEST_F(Publish, FailureTransitionPublishesFinishedAndStatusesForDependents) {
   ASSERT_TRUE(store.add_jobs("e1", {job("a"), job("b", {"a"})}, 1000).has_value());
   auto t = *store.finish_job("a", JobState::kFailed, "exit code 3", 2000);
-  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", {"a"}, t, {"http://ci"}).has_value());
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", t, {"http://ci"}).has_value());
   EXPECT_EQ(bus.published("flurry.job.finished").size(), 2u);
   auto statuses = bus.published("flurry.status.github");
   ASSERT_EQ(statuses.size(), 2u);
@@ -48,9 +50,9 @@ TEST_F(Publish, FailureTransitionPublishesFinishedAndStatusesForDependents) {
 TEST_F(Publish, RepublishingTheSameTransitionIsDeduplicated) {
   ASSERT_TRUE(store.add_jobs("e1", {job("a"), job("b", {"a"})}, 1000).has_value());
   auto t = *store.finish_job("a", JobState::kSucceeded, "", 2000);
-  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", {"a"}, t, {}).has_value());
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", t, {}).has_value());
   auto again = *store.finish_job("a", JobState::kSucceeded, "", 3000);
-  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", {"a"}, again, {}).has_value());
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", again, {}).has_value());
   EXPECT_EQ(bus.published("flurry.build.x86_64-linux").size(), 1u);
   EXPECT_EQ(bus.published("flurry.job.finished").size(), 1u);
   EXPECT_EQ(bus.published("flurry.status.").size(), 1u);
@@ -71,7 +73,48 @@ TEST_F(Publish, PublishFailureIsReturned) {
   ASSERT_TRUE(store.add_jobs("e1", {job("a")}, 1000).has_value());
   auto t = *store.finish_job("a", JobState::kSucceeded, "", 2000);
   bus.fail_next_publishes(1);
-  auto r = pipeline::publish_transition({bus, store}, "e1", {"a"}, t, {});
+  auto r = pipeline::publish_transition({bus, store}, "e1", t, {});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::kTransient);
+}
+
+// Issue 13: a store that answers a job's end and then loses it (a Redis
+// restarted from an AOF without its last writes) must not make job.finished,
+// the job's status or eval.finished say anything but what the end was.
+TEST_F(Publish, WhatAStoreLostAfterAnsweringIsPublishedAsItAnswered) {
+  ASSERT_TRUE(store.add_jobs("e1", {job("a"), job("b", {"a"})}, 1000).has_value());
+  ASSERT_TRUE(store.start_job("a", 1500).has_value());
+  store.checkpoint();
+  store.roll_back_after("finish_job");
+  auto t = *store.finish_job("a", JobState::kFailed, "exit code 3", 2000);
+  ASSERT_EQ((**store.get_job("a")).state, JobState::kBuilding);  // lost
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", t, {}).has_value());
+
+  std::map<std::string, JobState> finished;
+  for (const auto& m : bus.published("flurry.job.finished")) {
+    auto f = *msg::decode_job_finished(m.data);
+    finished[f.job_id] = f.state;
+  }
+  EXPECT_EQ(finished, (std::map<std::string, JobState>{{"a", JobState::kFailed}, {"b", JobState::kDependencyFailed}}));
+  for (const auto& m : bus.published("flurry.status.github")) {
+    auto s = *msg::decode_status_event(m.data);
+    EXPECT_EQ(s.state, msg::StatusState::kFailure) << s.context;
+  }
+  auto ended = bus.published("flurry.eval.finished");
+  ASSERT_EQ(ended.size(), 1u);
+  auto f = *msg::decode_eval_finished(ended[0].data);
+  EXPECT_EQ(f.state, "failed");
+  EXPECT_EQ(f.jobs_total, 2);
+  EXPECT_EQ(f.jobs_failed, 2);
+}
+
+// A transition never carries a job that has not ended, whatever its ids
+// name: job.finished only ever says a terminal state.
+TEST_F(Publish, ARecordThatIsNotTerminalIsNeverPublishedAsAnEnd) {
+  ASSERT_TRUE(store.add_jobs("e1", {job("a")}, 1000).has_value());
+  state::Transition t;
+  t.ended.push_back(**store.get_job("a"));  // queued
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, "e1", t, {}).has_value());
+  EXPECT_TRUE(bus.published("flurry.job.finished").empty());
+  EXPECT_TRUE(bus.published("flurry.status.").empty());
 }

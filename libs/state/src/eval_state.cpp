@@ -20,4 +20,10 @@ std::optional<EvalState> parse_eval_state(std::string_view s) {
   return std::nullopt;
 }
 
+bool ended_by_evaluation(msg::JobState s) {
+  using msg::JobState;
+  return s == JobState::kEvalFailed || s == JobState::kSkipped || s == JobState::kUnsupportedSystem ||
+         s == JobState::kCachedFailure || s == JobState::kDependencyFailed;
+}
+
 }  // namespace flurry::state

@@ -13,8 +13,11 @@
 //   NOTFOUND, ENDED (the eval ended or takes no more jobs) or BADARG; the
 //   adapter maps them to ErrorCode::kNotFound, kRejected and kPoison.
 // - A transition comes back as {ready ids, dependency_failed ids,
-//   eval_finished 0|1, eval state}; finish_job and cancel_eval store theirs
-//   as cjson text, which keeps every byte of the ids.
+//   eval_finished 0|1, eval state, cancelled ids, ended job hashes (each
+//   HGETALL's flat field/value list), {jobs_total, jobs_pending,
+//   jobs_failed, finished_ms}}; finish_job and cancel_eval store theirs as
+//   cjson text, which keeps every byte of the ids. The ended jobs' hashes
+//   are read in the script that answers, never by the caller afterwards.
 #include <string>
 
 namespace flurry::state::lua {
@@ -29,11 +32,31 @@ local function terminal(s) return s ~= 'queued' and s ~= 'building' end
 local function success(s) return s == 'succeeded' or s == 'skipped' end
 local function eval_ended(s) return s == 'succeeded' or s == 'failed' or s == 'cancelled' end
 
+-- States only evaluation or a failed dependency give (StateStore::add_jobs).
+local evaluation_end = {eval_failed = true, skipped = true, unsupported_system = true, cached_failure = true,
+                        dependency_failed = true}
+
 local function new_transition()
-  return {ready = {}, dependency_failed = {}, eval_finished = false, eval_state = 'building', cancelled = {}}
+  return {ready = {}, dependency_failed = {}, eval_finished = false, eval_state = 'building', cancelled = {}, ended = {}}
 end
-local function transition_reply(t)
-  return {t.ready, t.dependency_failed, t.eval_finished and 1 or 0, t.eval_state, t.cancelled or {}}
+-- The eval's counters now: {jobs_total, jobs_pending, jobs_failed, finished_ms}.
+local function tally_of(ek)
+  local c = redis.call('HMGET', ek, 'jobs_total', 'jobs_pending', 'jobs_failed', 'finished_ms')
+  return {tonumber(c[1]) or 0, tonumber(c[2]) or 0, tonumber(c[3]) or 0, tonumber(c[4]) or 0}
+end
+-- The hashes of the jobs `ids` that are terminal (a job a transition ended
+-- stays as it ended: terminal states never change).
+local function ended_records(ids)
+  local out = {}
+  for _, id in ipairs(ids) do
+    local s = redis.call('HGET', job_key(id), 'state')
+    if s and terminal(s) then out[#out + 1] = redis.call('HGETALL', job_key(id)) end
+  end
+  return out
+end
+local function transition_reply(t, ek)
+  return {t.ready, t.dependency_failed, t.eval_finished and 1 or 0, t.eval_state, t.cancelled or {},
+          ended_records(t.ended or {}), t.tally or tally_of(ek)}
 end
 
 -- Fails every transitive dependent of job `id` that has not ended, naming
@@ -99,7 +122,8 @@ end
 
 -- The standing of the jobs `ids` of eval `eval_id` (each once; other
 -- evals' jobs skipped): queued ones with nothing pending into t.ready,
--- dependency_failed ones into t.dependency_failed.
+-- dependency_failed ones into t.dependency_failed, those evaluation or a
+-- failed dependency ended into t.ended.
 local function standing(eval_id, ids, t)
   local seen = {}
   for _, id in ipairs(ids) do
@@ -109,6 +133,7 @@ local function standing(eval_id, ids, t)
       if h[1] == eval_id then
         if h[2] == 'queued' and tonumber(h[3]) == 0 then t.ready[#t.ready + 1] = id end
         if h[2] == 'dependency_failed' then t.dependency_failed[#t.dependency_failed + 1] = id end
+        if evaluation_end[h[2]] then t.ended[#t.ended + 1] = id end
       end
     end
   end
@@ -144,7 +169,7 @@ if e[2] == '1' then
   standing(eval_id, redis.call('LRANGE', list_key, 0, -1), t)
   t.eval_state = es
   t.eval_finished = eval_ended(es)
-  return transition_reply(t)
+  return transition_reply(t, ek)
 end
 if e[3] == '1' or eval_ended(es) then return redis.error_reply('ENDED eval ' .. eval_id .. ' already ended') end
 
@@ -239,10 +264,10 @@ if complete then
     t.eval_finished = true
   end
 end
-t.ready, t.dependency_failed = {}, {}
+t.ready, t.dependency_failed, t.ended = {}, {}, {}
 standing(eval_id, ids, t)
 t.eval_state = redis.call('HGET', ek, 'state')
-return transition_reply(t)
+return transition_reply(t, ek)
 )LUA";
 
 // KEYS[1] eval, KEYS[2] eval-warnings. ARGV[1] most warnings kept, then the
@@ -273,20 +298,28 @@ local key, tkey = KEYS[1], KEYS[2]
 local h = redis.call('HMGET', key, 'state', 'eval_id', 'attr', 'id')
 if not h[1] then return redis.error_reply('NOTFOUND job not found') end
 local ek = eval_key(h[2])
+-- The job first, then the dependents its failure ended.
+local function with_ended(t)
+  t.ended = {h[4]}
+  for _, id in ipairs(t.dependency_failed) do t.ended[#t.ended + 1] = id end
+  return t
+end
 if terminal(h[1]) then
   local stored = redis.call('GET', tkey)
-  if stored then return transition_reply(cjson.decode(stored)) end
+  if stored then return transition_reply(with_ended(cjson.decode(stored)), ek) end
   local t = new_transition()  -- ended without a finish of its own (born terminal, dependency_failed)
   t.eval_state = redis.call('HGET', ek, 'state') or 'building'
-  return transition_reply(t)
+  return transition_reply(with_ended(t), ek)
 end
 local state, now = ARGV[2], ARGV[4]
 if not terminal(state) then return redis.error_reply('BADARG finish_job: state ' .. state .. ' is not terminal') end
 redis.call('HSET', key, 'state', state, 'error', ARGV[3], 'finished_ms', now)
 local t = new_transition()
 settle(ek, h[4], state, h[3], now, t, true)
+t.tally = tally_of(ek)
+with_ended(t)
 redis.call('SET', tkey, cjson.encode(t))
-return transition_reply(t)
+return transition_reply(t, ek)
 )LUA";
 
 // KEYS[1] eval, KEYS[2] eval-jobs, KEYS[3] eval-cancel. ARGV[1] prefix,
@@ -299,11 +332,15 @@ local ends_as = ARGV[4] == 'failed' and 'failed' or 'cancelled'
 local es = redis.call('HGET', ek, 'state')
 if not es then return redis.error_reply('NOTFOUND eval not found') end
 local stored = redis.call('GET', ckey)
-if stored then return transition_reply(cjson.decode(stored)) end
+if stored then
+  local t = cjson.decode(stored)
+  t.ended = t.cancelled
+  return transition_reply(t, ek)
+end
 local t = new_transition()
 if eval_ended(es) then
   t.eval_state = es
-  return transition_reply(t)
+  return transition_reply(t, ek)
 end
 redis.call('HSET', ek, 'cancelled', 1, 'cancel_reason', why, 'cancel_ends_as', ends_as)
 -- Evaluating or building alike: what is queued ends now; builders see the
@@ -329,8 +366,10 @@ if pending <= 0 then
   t.eval_finished = true
 end
 t.eval_state = redis.call('HGET', ek, 'state')
+t.tally = tally_of(ek)
+t.ended = t.cancelled
 redis.call('SET', ckey, cjson.encode(t))
-return transition_reply(t)
+return transition_reply(t, ek)
 )LUA";
 
 // KEYS[1] ref head. ARGV[1] eval id, ARGV[2] received ms. Returns the eval
@@ -361,13 +400,15 @@ redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 return 'building'
 )LUA";
 
-// KEYS[1] eval. ARGV[1] error, ARGV[2] now. Returns 1 if this call ended it.
+// KEYS[1] eval. ARGV[1] error, ARGV[2] now. Returns the eval's hash as the
+// call left it.
 inline constexpr const char* kFailEval = R"LUA(
 local s = redis.call('HGET', KEYS[1], 'state')
 if not s then return redis.error_reply('NOTFOUND eval not found') end
-if s == 'succeeded' or s == 'failed' or s == 'cancelled' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'failed', 'error', ARGV[1], 'finished_ms', ARGV[2])
-return 1
+if s ~= 'succeeded' and s ~= 'failed' and s ~= 'cancelled' then
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'error', ARGV[1], 'finished_ms', ARGV[2])
+end
+return redis.call('HGETALL', KEYS[1])
 )LUA";
 
 // KEYS[1] log. ARGV[1] chunk, ARGV[2] cap in bytes, ARGV[3] TTL in seconds.

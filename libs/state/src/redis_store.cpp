@@ -73,10 +73,13 @@ Result<std::vector<std::string>> string_list(const Reply& r, std::string_view wh
   return out;
 }
 
-// {ready ids, dependency_failed ids, eval_finished 0|1, eval state, cancelled ids}
+JobRecord to_job(const Reply& hash);
+
+// {ready ids, dependency_failed ids, eval_finished 0|1, eval state,
+// cancelled ids, ended job hashes, {total, pending, failed, finished_ms}}
 Result<Transition> parse_transition(const Reply& r, std::string_view what) {
-  if (!r.is_array() || r.elements.size() < 4 || r.elements.size() > 5 || !r.elements[2].is_integer() ||
-      !r.elements[3].is_string()) {
+  if (!r.is_array() || r.elements.size() != 7 || !r.elements[2].is_integer() || !r.elements[3].is_string() ||
+      !r.elements[5].is_array() || !r.elements[6].is_array() || r.elements[6].elements.size() != 4) {
     return fail(bad_reply(what));
   }
   Transition t;
@@ -84,17 +87,24 @@ Result<Transition> parse_transition(const Reply& r, std::string_view what) {
   if (!ready) return fail(ready.error());
   auto failed = string_list(r.elements[1], what);
   if (!failed) return fail(failed.error());
+  auto cancelled = string_list(r.elements[4], what);
+  if (!cancelled) return fail(cancelled.error());
   t.ready = std::move(*ready);
   t.dependency_failed = std::move(*failed);
+  t.cancelled = std::move(*cancelled);
   t.eval_finished = r.elements[2].integer != 0;
-  if (r.elements.size() == 5) {
-    auto cancelled = string_list(r.elements[4], what);
-    if (!cancelled) return fail(cancelled.error());
-    t.cancelled = std::move(*cancelled);
-  }
   auto s = parse_eval_state(r.elements[3].str);
   if (!s) return fail(Error::transient("redis: " + std::string(what) + ": unknown eval state " + r.elements[3].str));
   t.eval_state = *s;
+  for (const auto& hash : r.elements[5].elements) {
+    if (!hash.is_array() || hash.elements.empty()) return fail(bad_reply(what));
+    t.ended.push_back(to_job(hash));
+  }
+  const auto& c = r.elements[6].elements;
+  for (const auto& n : c) {
+    if (!n.is_integer()) return fail(bad_reply(what));
+  }
+  t.tally = {static_cast<int>(c[0].integer), static_cast<int>(c[1].integer), static_cast<int>(c[2].integer), c[3].integer};
   return t;
 }
 
@@ -240,10 +250,11 @@ class RedisStore final : public StateStore {
     return {};
   }
 
-  Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) override {
+  Result<EvalRecord> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) override {
     auto r = client_.eval(kFailEval, {eval_key(eval_id)}, {error, std::to_string(now_ms)});
     if (!r) return fail(r.error());
-    return {};
+    if (!r->is_array() || r->elements.empty()) return fail(bad_reply("fail_eval"));
+    return to_eval(*r);
   }
 
   Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) override {

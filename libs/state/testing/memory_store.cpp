@@ -9,24 +9,67 @@ Error down_error() { return Error::transient("memory store: down (injected)"); }
 bool eval_ended(EvalState s) { return s == EvalState::kSucceeded || s == EvalState::kFailed || s == EvalState::kCancelled; }
 }  // namespace
 
+// Held (under the store's lock) through one losable call: when the call is
+// the one roll_back_after named, the store goes back to the checkpoint as
+// the call returns, after its answer was made.
+class MemoryStore::Losing {
+ public:
+  Losing(MemoryStore& s, std::string_view op) : s_(s), op_(op) {}
+  ~Losing() {
+    if (s_.lose_after_.empty() || s_.lose_after_ != op_) return;
+    s_.lose_after_.clear();
+    s_.d_ = s_.checkpoint_;
+  }
+  Losing(const Losing&) = delete;
+  Losing& operator=(const Losing&) = delete;
+
+ private:
+  MemoryStore& s_;
+  std::string_view op_;
+};
+
+void MemoryStore::checkpoint() {
+  std::lock_guard lock(mu_);
+  checkpoint_ = d_;
+}
+
+void MemoryStore::roll_back_after(std::string op) {
+  std::lock_guard lock(mu_);
+  lose_after_ = std::move(op);
+}
+
+std::vector<JobRecord> MemoryStore::ended_locked(const std::vector<std::string>& ids) const {
+  std::vector<JobRecord> out;
+  for (const auto& id : ids) {
+    auto it = d_.jobs.find(id);
+    if (it != d_.jobs.end() && msg::is_terminal(it->second.rec.state)) out.push_back(it->second.rec);
+  }
+  return out;
+}
+
+EvalTally MemoryStore::tally_locked(const EvalRecord& e) const {
+  return {e.jobs_total, e.jobs_pending, e.jobs_failed, e.finished_ms};
+}
+
 Result<bool> MemoryStore::create_eval(const EvalRecord& eval) {
   std::lock_guard lock(mu_);
+  Losing losing(*this, "create_eval");
   if (down_) return fail(down_error());
-  if (evals_.count(eval.id)) return false;
+  if (d_.evals.count(eval.id)) return false;
   Eval e;
   e.rec = eval;
   e.rec.state = EvalState::kEvaluating;
   e.rec.jobs_total = e.rec.jobs_pending = e.rec.jobs_failed = 0;
   e.rec.warnings.clear();
-  evals_[eval.id] = std::move(e);
+  d_.evals[eval.id] = std::move(e);
   return true;
 }
 
 Result<std::optional<EvalRecord>> MemoryStore::get_eval(const std::string& eval_id) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto it = evals_.find(eval_id);
-  if (it == evals_.end()) return std::optional<EvalRecord>();
+  auto it = d_.evals.find(eval_id);
+  if (it == d_.evals.end()) return std::optional<EvalRecord>();
   return std::optional<EvalRecord>(it->second.rec);
 }
 
@@ -36,7 +79,7 @@ void MemoryStore::fail_dependents_locked(const std::vector<std::string>& childre
   while (!stack.empty()) {
     auto cid = stack.back();
     stack.pop_back();
-    auto& child = jobs_.at(cid);
+    auto& child = d_.jobs.at(cid);
     if (msg::is_terminal(child.rec.state)) continue;
     child.rec.state = JobState::kDependencyFailed;
     child.rec.error = "dependency " + attr + " failed";
@@ -54,14 +97,14 @@ void MemoryStore::settle_locked(Job& job, Eval& eval, Transition& t, std::int64_
   if (!msg::is_success(job.rec.state)) e.jobs_failed += 1;
   if (msg::is_success(job.rec.state)) {
     for (const auto& cid : job.children) {
-      auto& child = jobs_.at(cid);
+      auto& child = d_.jobs.at(cid);
       if (child.rec.state != JobState::kQueued) continue;
       if (--child.rec.deps_pending == 0) t.ready.push_back(cid);
     }
   } else {
     fail_dependents_locked(job.children, job.rec.attr, eval, t, now_ms);
     // A job released earlier in this same transition may have failed since.
-    std::erase_if(t.ready, [&](const std::string& id) { return jobs_.at(id).rec.state != JobState::kQueued; });
+    std::erase_if(t.ready, [&](const std::string& id) { return d_.jobs.at(id).rec.state != JobState::kQueued; });
   }
   // An eval whose job set is still arriving does not end when its known
   // jobs have: more may come.
@@ -77,11 +120,12 @@ Transition MemoryStore::standing_locked(const std::string& eval_id, const std::v
   Transition t;
   std::set<std::string> seen;
   for (const auto& id : ids) {
-    auto it = jobs_.find(id);
-    if (it == jobs_.end() || it->second.rec.eval_id != eval_id || !seen.insert(id).second) continue;
+    auto it = d_.jobs.find(id);
+    if (it == d_.jobs.end() || it->second.rec.eval_id != eval_id || !seen.insert(id).second) continue;
     const auto& r = it->second.rec;
     if (r.state == JobState::kQueued && r.deps_pending == 0) t.ready.push_back(id);
     if (r.state == JobState::kDependencyFailed) t.dependency_failed.push_back(id);
+    if (ended_by_evaluation(r.state)) t.ended.push_back(r);
   }
   return t;
 }
@@ -89,9 +133,10 @@ Transition MemoryStore::standing_locked(const std::string& eval_id, const std::v
 Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::vector<JobSpec>& specs, std::int64_t now_ms,
                                          bool complete) {
   std::lock_guard lock(mu_);
+  Losing losing(*this, "add_jobs");
   if (down_) return fail(down_error());
-  auto eit = evals_.find(eval_id);
-  if (eit == evals_.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
+  auto eit = d_.evals.find(eval_id);
+  if (eit == d_.evals.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
   auto& eval = eit->second;
   if (eval.complete) {
     if (!complete) return fail(Error::rejected("eval " + eval_id + ": job set already complete"));
@@ -99,6 +144,7 @@ Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::
     auto t = standing_locked(eval_id, eval.job_ids);
     t.eval_state = eval.rec.state;
     t.eval_finished = eval_ended(eval.rec.state);
+    t.tally = tally_locked(eval.rec);
     return t;
   }
   if (eval.cancelled || eval_ended(eval.rec.state)) return fail(Error::rejected("eval " + eval_id + " already ended"));
@@ -107,13 +153,13 @@ Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::
   std::vector<const JobSpec*> fresh;
   std::set<std::string> fresh_ids;
   for (const auto& s : specs) {
-    if (jobs_.count(s.id) || !fresh_ids.insert(s.id).second) continue;
+    if (d_.jobs.count(s.id) || !fresh_ids.insert(s.id).second) continue;
     fresh.push_back(&s);
     Job j;
     j.rec = JobRecord{s.id, eval_id, s.attr, s.drv_path, s.system, s.outputs, s.state, s.error, s.cache_status, 0, 0, 0, 0, s.name, s.features};
     if (msg::is_terminal(s.state)) j.rec.finished_ms = now_ms;
     j.deps = s.deps;
-    jobs_[s.id] = std::move(j);
+    d_.jobs[s.id] = std::move(j);
     eval.job_ids.push_back(s.id);
   }
   // Edges: to a new job of this batch, or to a job of this eval that has not
@@ -121,10 +167,10 @@ Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::
   // anything else (another eval's job, an unknown id, a success) is met.
   std::map<std::string, std::string> failed_by;  // new job -> attr of the ended dependency
   for (const auto* s : fresh) {
-    auto& j = jobs_.at(s->id);
+    auto& j = d_.jobs.at(s->id);
     for (const auto& d : s->deps) {
-      auto dit = jobs_.find(d);
-      if (dit == jobs_.end() || dit->second.rec.eval_id != eval_id) continue;
+      auto dit = d_.jobs.find(d);
+      if (dit == d_.jobs.end() || dit->second.rec.eval_id != eval_id) continue;
       auto& dep = dit->second;
       if (fresh_ids.count(d) || !msg::is_terminal(dep.rec.state)) {
         dep.children.push_back(s->id);
@@ -141,7 +187,7 @@ Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::
   // The eval cannot end inside this loop: its job set is not complete yet.
   Transition t;
   for (const auto* s : fresh) {
-    auto& j = jobs_.at(s->id);
+    auto& j = d_.jobs.at(s->id);
     if (msg::is_terminal(s->state)) {
       settle_locked(j, eval, t, now_ms);
     } else if (auto f = failed_by.find(s->id); f != failed_by.end() && !msg::is_terminal(j.rec.state)) {
@@ -168,15 +214,17 @@ Result<Transition> MemoryStore::add_jobs(const std::string& eval_id, const std::
   auto standing = standing_locked(eval_id, ids);
   t.ready = std::move(standing.ready);
   t.dependency_failed = std::move(standing.dependency_failed);
+  t.ended = std::move(standing.ended);
   t.eval_state = eval.rec.state;
+  t.tally = tally_locked(eval.rec);
   return t;
 }
 
 Result<void> MemoryStore::add_eval_warnings(const std::string& eval_id, const std::vector<std::string>& warnings) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto it = evals_.find(eval_id);
-  if (it == evals_.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
+  auto it = d_.evals.find(eval_id);
+  if (it == d_.evals.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
   auto& stored = it->second.rec.warnings;
   for (const auto& w : warnings) {
     if (stored.size() >= kMaxWarnings) break;
@@ -186,25 +234,29 @@ Result<void> MemoryStore::add_eval_warnings(const std::string& eval_id, const st
   return {};
 }
 
-Result<void> MemoryStore::fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) {
+Result<EvalRecord> MemoryStore::fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) {
   std::lock_guard lock(mu_);
+  Losing losing(*this, "fail_eval");
   if (down_) return fail(down_error());
-  auto it = evals_.find(eval_id);
-  if (it == evals_.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
+  auto it = d_.evals.find(eval_id);
+  if (it == d_.evals.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
   auto& e = it->second.rec;
-  if (eval_ended(e.state)) return {};
-  e.state = EvalState::kFailed;
-  e.error = error;
-  e.finished_ms = now_ms;
-  return {};
+  if (!eval_ended(e.state)) {
+    e.state = EvalState::kFailed;
+    e.error = error;
+    e.finished_ms = now_ms;
+  }
+  auto out = e;
+  out.warnings.clear();
+  return out;
 }
 
 Result<std::string> MemoryStore::supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto it = ref_heads_.find(ref_key);
-  if (it == ref_heads_.end()) {
-    ref_heads_[ref_key] = {eval_id, received_ms, ""};
+  auto it = d_.ref_heads.find(ref_key);
+  if (it == d_.ref_heads.end()) {
+    d_.ref_heads[ref_key] = {eval_id, received_ms, ""};
     return std::string();
   }
   auto& head = it->second;
@@ -220,14 +272,20 @@ Result<std::string> MemoryStore::supersede(const std::string& ref_key, const std
 Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const std::string& reason, std::int64_t now_ms,
                                             EvalState ends_as) {
   std::lock_guard lock(mu_);
+  Losing losing(*this, "cancel_eval");
   if (down_) return fail(down_error());
-  auto it = evals_.find(eval_id);
-  if (it == evals_.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
+  auto it = d_.evals.find(eval_id);
+  if (it == d_.evals.end()) return fail(Error::not_found("eval " + eval_id + " not found"));
   auto& eval = it->second;
-  if (eval.cancel) return *eval.cancel;
+  if (eval.cancel) {
+    auto t = *eval.cancel;
+    t.ended = ended_locked(t.cancelled);
+    return t;
+  }
   Transition t;
   if (eval_ended(eval.rec.state)) {
     t.eval_state = eval.rec.state;
+    t.tally = tally_locked(eval.rec);
     return t;
   }
   eval.cancelled = true;
@@ -238,7 +296,7 @@ Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const st
   // mark and stop what is building, and the last job to end ends the eval.
   if (eval.rec.state == EvalState::kEvaluating || eval.rec.cancel_ends_as == EvalState::kFailed) eval.rec.error = reason;
   for (const auto& id : eval.job_ids) {
-    auto& j = jobs_.at(id);
+    auto& j = d_.jobs.at(id);
     if (j.rec.state != JobState::kQueued) continue;
     j.rec.state = JobState::kCancelled;
     j.rec.error = reason;
@@ -253,6 +311,8 @@ Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const st
     t.eval_finished = true;
   }
   t.eval_state = eval.rec.state;
+  t.tally = tally_locked(eval.rec);
+  t.ended = ended_locked(t.cancelled);
   eval.cancel = t;
   return t;
 }
@@ -260,8 +320,8 @@ Result<Transition> MemoryStore::cancel_eval(const std::string& eval_id, const st
 Result<std::optional<JobRecord>> MemoryStore::get_job(const std::string& job_id) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return std::optional<JobRecord>();
+  auto it = d_.jobs.find(job_id);
+  if (it == d_.jobs.end()) return std::optional<JobRecord>();
   return std::optional<JobRecord>(it->second.rec);
 }
 
@@ -269,17 +329,18 @@ Result<std::vector<JobRecord>> MemoryStore::list_jobs(const std::string& eval_id
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
   std::vector<JobRecord> out;
-  auto it = evals_.find(eval_id);
-  if (it == evals_.end()) return out;
-  for (const auto& id : it->second.job_ids) out.push_back(jobs_.at(id).rec);
+  auto it = d_.evals.find(eval_id);
+  if (it == d_.evals.end()) return out;
+  for (const auto& id : it->second.job_ids) out.push_back(d_.jobs.at(id).rec);
   return out;
 }
 
 Result<msg::JobState> MemoryStore::start_job(const std::string& job_id, std::int64_t now_ms) {
   std::lock_guard lock(mu_);
+  Losing losing(*this, "start_job");
   if (down_) return fail(down_error());
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return fail(Error::not_found("job " + job_id + " not found"));
+  auto it = d_.jobs.find(job_id);
+  if (it == d_.jobs.end()) return fail(Error::not_found("job " + job_id + " not found"));
   auto& r = it->second.rec;
   if (msg::is_terminal(r.state)) return r.state;
   r.state = JobState::kBuilding;
@@ -291,25 +352,40 @@ Result<msg::JobState> MemoryStore::start_job(const std::string& job_id, std::int
 Result<Transition> MemoryStore::finish_job(const std::string& job_id, msg::JobState state, const std::string& error,
                                            std::int64_t now_ms) {
   std::lock_guard lock(mu_);
+  Losing losing(*this, "finish_job");
   if (down_) return fail(down_error());
   if (!msg::is_terminal(state)) return fail(Error::poison("finish_job: state must be terminal"));
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return fail(Error::not_found("job " + job_id + " not found"));
+  auto it = d_.jobs.find(job_id);
+  if (it == d_.jobs.end()) return fail(Error::not_found("job " + job_id + " not found"));
   auto& job = it->second;
-  if (msg::is_terminal(job.rec.state)) return job.transition.value_or(Transition{{}, {}, false, evals_.at(job.rec.eval_id).rec.state});
+  const auto& eval = d_.evals.at(job.rec.eval_id).rec;
+  // The job first, then the dependents its failure ended.
+  auto with_ended = [&](Transition t) {
+    std::vector<std::string> ids{job_id};
+    ids.insert(ids.end(), t.dependency_failed.begin(), t.dependency_failed.end());
+    t.ended = ended_locked(ids);
+    return t;
+  };
+  if (msg::is_terminal(job.rec.state)) {
+    // Ended without a finish of its own (born terminal, dependency_failed):
+    // an empty transition.
+    if (!job.transition) return with_ended(Transition{{}, {}, false, eval.state, {}, {}, tally_locked(eval)});
+    return with_ended(*job.transition);
+  }
   job.rec.state = state;
   job.rec.error = error;
   job.rec.finished_ms = now_ms;
   Transition t;
-  settle_locked(job, evals_.at(job.rec.eval_id), t, now_ms);
-  job.transition = t;
-  return t;
+  settle_locked(job, d_.evals.at(job.rec.eval_id), t, now_ms);
+  t.tally = tally_locked(eval);
+  job.transition = with_ended(t);
+  return *job.transition;
 }
 
 Result<void> MemoryStore::append_log(const std::string& job_id, const std::string& chunk, std::size_t cap) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto& log = logs_[job_id];
+  auto& log = d_.logs[job_id];
   log += chunk;
   if (log.size() > cap) log.erase(0, log.size() - cap);
   return {};
@@ -318,74 +394,75 @@ Result<void> MemoryStore::append_log(const std::string& job_id, const std::strin
 Result<std::string> MemoryStore::get_log(const std::string& job_id) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto it = logs_.find(job_id);
-  return it == logs_.end() ? std::string() : it->second;
+  auto it = d_.logs.find(job_id);
+  return it == d_.logs.end() ? std::string() : it->second;
 }
 
 Result<std::string> MemoryStore::ref_head(const std::string& ref_key) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto it = ref_heads_.find(ref_key);
-  return it == ref_heads_.end() ? std::string() : it->second.eval;
+  auto it = d_.ref_heads.find(ref_key);
+  return it == d_.ref_heads.end() ? std::string() : it->second.eval;
 }
 
 Result<void> MemoryStore::put_forge_ref(const std::string& key, const std::string& value, int) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  forge_refs_[key] = value;
+  d_.forge_refs[key] = value;
   return {};
 }
 
 Result<std::optional<std::string>> MemoryStore::get_forge_ref(const std::string& key) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto it = forge_refs_.find(key);
-  if (it == forge_refs_.end()) return std::optional<std::string>();
+  auto it = d_.forge_refs.find(key);
+  if (it == d_.forge_refs.end()) return std::optional<std::string>();
   return std::optional<std::string>(it->second);
 }
 
 Result<void> MemoryStore::set_projects(const std::string& forge, const std::vector<std::string>& full_names) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  projects_[forge] = std::set<std::string>(full_names.begin(), full_names.end());
+  d_.projects[forge] = std::set<std::string>(full_names.begin(), full_names.end());
   return {};
 }
 
 Result<std::optional<bool>> MemoryStore::is_project(const std::string& forge, const std::string& full_name) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto it = projects_.find(forge);
-  if (it == projects_.end()) return std::optional<bool>();
+  auto it = d_.projects.find(forge);
+  if (it == d_.projects.end()) return std::optional<bool>();
   return std::optional<bool>(it->second.count(full_name) > 0);
 }
 
 Result<std::vector<std::string>> MemoryStore::list_projects(const std::string& forge) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto it = projects_.find(forge);
-  if (it == projects_.end()) return std::vector<std::string>();
+  auto it = d_.projects.find(forge);
+  if (it == d_.projects.end()) return std::vector<std::string>();
   return std::vector<std::string>(it->second.begin(), it->second.end());
 }
 
 Result<bool> MemoryStore::claim_once(const std::string& key, int) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  return claims_.insert(key).second;
+  return d_.claims.insert(key).second;
 }
 
 Result<bool> MemoryStore::advance_status(const std::string& key, std::int64_t at_us) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto it = statuses_.find(key);
-  if (it != statuses_.end() && it->second > at_us) return false;
-  statuses_[key] = at_us;
+  auto it = d_.statuses.find(key);
+  if (it != d_.statuses.end() && it->second > at_us) return false;
+  d_.statuses[key] = at_us;
   return true;
 }
 
 Result<void> MemoryStore::put_effect(const EffectRecord& effect) {
   std::lock_guard lock(mu_);
+  Losing losing(*this, "put_effect");
   if (down_) return fail(down_error());
-  effects_[effect.eval_id][effect.name] = effect;
+  d_.effects[effect.eval_id][effect.name] = effect;
   return {};
 }
 
@@ -393,8 +470,8 @@ Result<std::vector<EffectRecord>> MemoryStore::list_effects(const std::string& e
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
   std::vector<EffectRecord> out;
-  auto it = effects_.find(eval_id);
-  if (it == effects_.end()) return out;
+  auto it = d_.effects.find(eval_id);
+  if (it == d_.effects.end()) return out;
   for (const auto& [_, e] : it->second) out.push_back(e);
   return out;
 }
@@ -402,7 +479,7 @@ Result<std::vector<EffectRecord>> MemoryStore::list_effects(const std::string& e
 Result<void> MemoryStore::record_failed_build(const std::string& drv_path, const FailedBuild& failure) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  failed_builds_.emplace(drv_path, failure);  // the first one stays
+  d_.failed_builds.emplace(drv_path, failure);  // the first one stays
   return {};
 }
 
@@ -411,7 +488,7 @@ Result<std::map<std::string, FailedBuild>> MemoryStore::failed_builds(const std:
   if (down_) return fail(down_error());
   std::map<std::string, FailedBuild> out;
   for (const auto& d : drv_paths) {
-    if (auto it = failed_builds_.find(d); it != failed_builds_.end()) out.emplace(d, it->second);
+    if (auto it = d_.failed_builds.find(d); it != d_.failed_builds.end()) out.emplace(d, it->second);
   }
   return out;
 }
@@ -419,13 +496,13 @@ Result<std::map<std::string, FailedBuild>> MemoryStore::failed_builds(const std:
 Result<bool> MemoryStore::clear_failed_build(const std::string& drv_path) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  return failed_builds_.erase(drv_path) > 0;
+  return d_.failed_builds.erase(drv_path) > 0;
 }
 
 Result<void> MemoryStore::register_builder(const BuilderInfo& b, std::int64_t ttl_ms) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  builders_[b.id] = {b, b.seen_ms + ttl_ms};
+  d_.builders[b.id] = {b, b.seen_ms + ttl_ms};
   return {};
 }
 
@@ -433,7 +510,7 @@ Result<std::vector<BuilderInfo>> MemoryStore::list_builders(std::int64_t now_ms)
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
   std::vector<BuilderInfo> out;
-  for (const auto& [_, entry] : builders_) {
+  for (const auto& [_, entry] : d_.builders) {
     if (entry.second > now_ms) out.push_back(entry.first);
   }
   return out;
@@ -443,7 +520,7 @@ Result<bool> MemoryStore::claim_drv_build(const std::string& drv, const std::str
                                           std::int64_t lease_ms) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto& b = drv_builds_[drv];
+  auto& b = d_.drv_builds[drv];
   if (!b.owner.empty() && b.owner != job_id && b.owner_until > now_ms) return false;
   b.owner = job_id;
   b.owner_until = now_ms + lease_ms;
@@ -454,7 +531,7 @@ Result<void> MemoryStore::finish_drv_build(const std::string& drv, const std::st
                                            const std::optional<DrvBuildResult>& result, std::int64_t result_ttl_ms) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  auto& b = drv_builds_[drv];
+  auto& b = d_.drv_builds[drv];
   if (result) {
     b.last = result;
     b.last_until = result->at_ms + result_ttl_ms;
@@ -468,8 +545,8 @@ Result<void> MemoryStore::finish_drv_build(const std::string& drv, const std::st
 
 DrvBuildStatus MemoryStore::drv_status_locked(const std::string& drv, std::int64_t now_ms) {
   DrvBuildStatus st;
-  auto it = drv_builds_.find(drv);
-  if (it == drv_builds_.end()) return st;
+  auto it = d_.drv_builds.find(drv);
+  if (it == d_.drv_builds.end()) return st;
   auto& b = it->second;
   if (!b.owner.empty() && b.owner_until > now_ms) st.owner = b.owner;
   if (b.last && b.last_until > now_ms) st.last = b.last;
@@ -481,7 +558,7 @@ Result<DrvBuildStatus> MemoryStore::await_drv_build(const std::string& drv, cons
                                                     std::int64_t lease_ms) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());
-  drv_builds_[drv].waiters[job_id] = now_ms + lease_ms;
+  d_.drv_builds[drv].waiters[job_id] = now_ms + lease_ms;
   return drv_status_locked(drv, now_ms);
 }
 

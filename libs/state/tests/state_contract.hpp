@@ -1035,6 +1035,123 @@ TYPED_TEST_P(StateContract, OneJobAtATimeBuildsADerivationAndOthersTakeItsResult
   EXPECT_EQ(s.drv_build_status(drv, 53000)->last, done);  // no result: the last one stays
 }
 
+// Issue 13: what a change ended comes back with it, as the change wrote it,
+// so that nothing published about it depends on reading the store again.
+TYPED_TEST_P(StateContract, FinishCarriesTheRecordsOfEveryJobItEndedAndTheEvalsCounters) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b", {"a"}), this->job("c", {"b"}), this->job("d")}, 10).has_value());
+  ASSERT_TRUE(s.start_job("a", 11).has_value());
+  auto t = *s.finish_job("a", JobState::kFailed, "exit code 3", 12);
+  ASSERT_EQ(t.ended.size(), 3u);
+  // The job itself first, whole, then the dependents its failure ended.
+  EXPECT_EQ(t.ended[0], **s.get_job("a"));
+  EXPECT_EQ(t.ended[0].state, JobState::kFailed);
+  EXPECT_EQ(t.ended[0].error, "exit code 3");
+  EXPECT_EQ(t.ended[0].finished_ms, 12);
+  EXPECT_EQ(t.ended[0].outputs.at("out"), "/nix/store/a");
+  EXPECT_EQ(t.ended[0].attempts, 1);
+  std::vector<std::string> dependents{t.ended[1].id, t.ended[2].id};
+  EXPECT_EQ(this->sorted(dependents), (std::vector<std::string>{"b", "c"}));
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(t.ended[i].state, JobState::kDependencyFailed);
+    EXPECT_EQ(t.ended[i].attr, "checks.x86_64-linux." + t.ended[i].id);
+    EXPECT_EQ(t.ended[i].finished_ms, 12);
+  }
+  EXPECT_EQ(t.tally, (EvalTally{4, 1, 3, 0}));
+  // A repeat answers the same, records and counters as they were then.
+  auto td = *s.finish_job("d", JobState::kSucceeded, "", 13);
+  EXPECT_TRUE(td.eval_finished);
+  EXPECT_EQ(td.tally, (EvalTally{4, 0, 3, 13}));
+  EXPECT_EQ(*s.finish_job("a", JobState::kSucceeded, "late", 14), t);
+  // A job ended by its dependency: its own record, and nothing else.
+  auto tb = *s.finish_job("b", JobState::kSucceeded, "", 15);
+  ASSERT_EQ(tb.ended.size(), 1u);
+  EXPECT_EQ(tb.ended[0].id, "b");
+  EXPECT_EQ(tb.ended[0].state, JobState::kDependencyFailed);
+  EXPECT_TRUE(tb.dependency_failed.empty());
+  EXPECT_EQ(tb.tally, (EvalTally{4, 0, 3, 13}));
+}
+
+// A batch reports the jobs evaluation or a failed dependency ended, from
+// the store: a job an earlier delivery recorded queued stays queued (and
+// ready) when a later delivery calls it skipped.
+TYPED_TEST_P(StateContract, AddJobsCarriesTheJobsEvaluationEndedAsTheStoreHoldsThem) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto first = *s.add_jobs("e1", {this->job("a"), this->job("bad", {}, JobState::kEvalFailed)}, 10, false);
+  ASSERT_EQ(first.ended.size(), 1u);
+  EXPECT_EQ(first.ended[0], **s.get_job("bad"));
+  EXPECT_EQ(first.ended[0].error, "error: boom");
+  EXPECT_EQ(first.ready, std::vector<std::string>{"a"});
+  EXPECT_EQ(first.tally, (EvalTally{2, 1, 1, 0}));
+  // Evaluated again: "a" is skipped now (its outputs were built meanwhile).
+  auto again = *s.add_jobs("e1",
+                           {this->job("a", {}, JobState::kSkipped), this->job("bad", {}, JobState::kEvalFailed),
+                            this->job("done", {}, JobState::kSkipped), this->job("x", {"bad"})},
+                           11, false);
+  EXPECT_EQ(again.ready, std::vector<std::string>{"a"});
+  EXPECT_EQ(this->state_of("a"), JobState::kQueued);
+  std::vector<std::string> ended;
+  for (const auto& j : again.ended) {
+    EXPECT_TRUE(msg::is_terminal(j.state)) << j.id;
+    ended.push_back(j.id);
+  }
+  EXPECT_EQ(ended, (std::vector<std::string>{"bad", "done", "x"}));
+  EXPECT_EQ(again.ended[2].state, JobState::kDependencyFailed);
+  // The replay: every job of the eval evaluation ended, none a builder did.
+  ASSERT_TRUE(s.add_jobs("e1", {}, 12).has_value());
+  ASSERT_TRUE(s.finish_job("a", JobState::kSucceeded, "", 13).has_value());
+  auto replay = *s.add_jobs("e1", {}, 14);
+  ended.clear();
+  for (const auto& j : replay.ended) ended.push_back(j.id);
+  EXPECT_EQ(ended, (std::vector<std::string>{"bad", "done", "x"}));
+  EXPECT_TRUE(replay.eval_finished);
+  EXPECT_EQ(replay.tally, (EvalTally{4, 0, 2, 13}));
+}
+
+TYPED_TEST_P(StateContract, CancelCarriesTheCancelledJobsRecords) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  ASSERT_TRUE(s.add_jobs("e1", {this->job("a"), this->job("b")}, 10).has_value());
+  ASSERT_TRUE(s.start_job("a", 11).has_value());
+  auto t = *s.cancel_eval("e1", "superseded", 12);
+  ASSERT_EQ(t.ended.size(), 1u);
+  EXPECT_EQ(t.ended[0], **s.get_job("b"));
+  EXPECT_EQ(t.ended[0].state, JobState::kCancelled);
+  EXPECT_EQ(t.ended[0].error, "superseded");
+  EXPECT_EQ(t.tally, (EvalTally{2, 1, 1, 0}));
+  EXPECT_EQ(*s.cancel_eval("e1", "again", 13), t);
+  auto ta = *s.finish_job("a", JobState::kCancelled, "superseded", 14);
+  EXPECT_TRUE(ta.eval_finished);
+  EXPECT_EQ(ta.eval_state, EvalState::kCancelled);
+  EXPECT_EQ(ta.tally, (EvalTally{2, 0, 2, 14}));
+  EXPECT_EQ(*s.cancel_eval("e1", "late", 15), t);  // the first call's transition
+  // Cancelling an eval that ended by itself: nothing ended, its counters.
+  ASSERT_TRUE(*s.create_eval(this->eval("e2")));
+  ASSERT_TRUE(s.add_jobs("e2", {this->job("x")}, 10).has_value());
+  ASSERT_TRUE(s.finish_job("x", JobState::kSucceeded, "", 16).has_value());
+  auto late = *s.cancel_eval("e2", "late", 17);
+  EXPECT_TRUE(late.ended.empty());
+  EXPECT_FALSE(late.eval_finished);
+  EXPECT_EQ(late.tally, (EvalTally{1, 0, 0, 16}));
+}
+
+TYPED_TEST_P(StateContract, FailEvalAnswersTheEvalAsTheCallLeftIt) {
+  auto& s = *this->store;
+  ASSERT_TRUE(*s.create_eval(this->eval()));
+  auto e = *s.fail_eval("e1", "error: syntax error", 20);
+  EXPECT_EQ(e.id, "e1");
+  EXPECT_EQ(e.repo.owner, "octo");
+  EXPECT_EQ(e.state, EvalState::kFailed);
+  EXPECT_EQ(e.error, "error: syntax error");
+  EXPECT_EQ(e.finished_ms, 20);
+  auto again = *s.fail_eval("e1", "second", 21);
+  EXPECT_EQ(again.error, "error: syntax error");
+  EXPECT_EQ(again.finished_ms, 20);
+  EXPECT_EQ(s.fail_eval("nope", "x", 1).error().code, ErrorCode::kNotFound);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBuildingJobsFinish,
                             CancelOfAnEvaluatingEvalEndsItAndRefusesItsJobs, CancelOfAnEndedEvalChangesNothing,
                             SupersedeKeepsTheNewestEvalPerRef, CreateEvalIsIdempotent, AddJobsReleasesOnlyJobsWithoutDependencies,
@@ -1058,6 +1175,9 @@ REGISTER_TYPED_TEST_SUITE_P(StateContract, CancelEndsQueuedJobsAndTheEvalWhenBui
                             RepeatedBatchReturnsTheStandingOfItsJobs, CompleteReplayReturnsTheStandingOfEveryJob,
                             AddJobsIsRefusedOnceTheJobSetIsCompleteOrTheEvalWasStopped,
                             CancelOfAnEvaluatingEvalWithJobsEndsWhenItsBuildingJobsFinish,
-                            WarningsAreKeptOnceInOrderAndCapped, JobRecordsShowTheirPendingDependencies, FailedBuildCacheKeepsTheFirstFailureUntilCleared, BuildersArePresentWhileTheyKeepAnnouncingThemselves, OneJobAtATimeBuildsADerivationAndOthersTakeItsResult);
+                            WarningsAreKeptOnceInOrderAndCapped, JobRecordsShowTheirPendingDependencies, FailedBuildCacheKeepsTheFirstFailureUntilCleared, BuildersArePresentWhileTheyKeepAnnouncingThemselves, OneJobAtATimeBuildsADerivationAndOthersTakeItsResult,
+                            FinishCarriesTheRecordsOfEveryJobItEndedAndTheEvalsCounters,
+                            AddJobsCarriesTheJobsEvaluationEndedAsTheStoreHoldsThem, CancelCarriesTheCancelledJobsRecords,
+                            FailEvalAnswersTheEvalAsTheCallLeftIt);
 
 }  // namespace flurry::state::contract

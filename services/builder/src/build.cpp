@@ -124,12 +124,13 @@ BuildOutcome finish_and_publish(const state::JobRecord& job, JobState st, const 
                                 const BuilderConfig& cfg, std::uint64_t delivered, const std::string& result) {
   auto t = store_end(job, st, error, ports, cfg);
   if (!t) return retry(t.error(), delivered);
-  if (auto r = pipeline::publish_transition({ports.bus, ports.state}, job.eval_id, {job.id}, *t, {cfg.public_url}); !r) {
+  if (auto r = pipeline::publish_transition({ports.bus, ports.state}, job.eval_id, *t, {cfg.public_url}); !r) {
     return retry(r.error(), delivered);
   }
   BuildOutcome o;
   o.result = result;
-  o.state = st;
+  // The state the job is in, which is not ours when it had ended before.
+  o.state = !t->ended.empty() && t->ended.front().id == job.id ? t->ended.front().state : st;
   o.disposition = bus::Disposition::ack();
   return o;
 }

@@ -365,3 +365,21 @@ TEST(FeatureQueues, OnlySetsThisBuilderOffersAllOfForItsSystem) {
   EXPECT_TRUE(feature_queues(stored, "x86_64-linux", {}).empty());
   EXPECT_TRUE(feature_queues(stored, "x86_64-linux", {"kvm"}).empty());  // kvm alone does not serve kvm+nixos-test
 }
+
+// Issue 13: Redis answered the build's end and then lost it (restarted from
+// an AOF without its last writes: the job is queued again there). What the
+// builder publishes is the end it stored, never what a read finds later.
+TEST_F(Build, AnEndTheStoreLostAfterAnsweringIsStillPublishedAsTheEnd) {
+  store.checkpoint();  // a queued, as before the build
+  store.roll_back_after("finish_job");
+  auto o = build("a");
+  EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  ASSERT_EQ((**store.get_job("a")).state, JobState::kQueued);  // the store lost the start and the end
+  auto finished = bus.published("flurry.job.finished");
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(msg::decode_job_finished(finished[0].data)->state, JobState::kSucceeded);
+  for (const auto& m : bus.published("flurry.status.")) {
+    EXPECT_EQ(msg::decode_status_event(m.data)->state, msg::StatusState::kSuccess);
+  }
+  EXPECT_EQ(build_requests(), std::vector<std::string>{"b"});
+}

@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -121,6 +123,17 @@ std::vector<std::string> sandbox_argv(const EffectsConfig& cfg, const nix::Deriv
   return a;
 }
 
+namespace {
+
+// flurry/effects once every effect ended: "2 effects succeeded", or the
+// first failure by name.
+std::string ended_description(std::size_t effects, const std::vector<std::string>& failed_names) {
+  if (!failed_names.empty()) return "effect " + failed_names.front() + " failed";
+  return std::to_string(effects) + (effects == 1 ? " effect succeeded" : " effects succeeded");
+}
+
+}  // namespace
+
 EffectsOutcome handle_eval_finished(const msg::EvalFinished& eval, std::uint64_t num_delivered, EffectsPorts ports,
                                     const EffectsConfig& cfg) {
   EffectsOutcome o;
@@ -152,30 +165,6 @@ EffectsOutcome handle_eval_finished(const msg::EvalFinished& eval, std::uint64_t
     }
     if (!effects_allowed(eval, rules->effects_branches, rules->effects_on_pull_requests)) return not_allowed();
   }
-  // A redelivery after every effect ran: republish the result only.
-  auto recorded = ports.state.list_effects(eval.eval_id);
-  if (!recorded) return retry(recorded.error(), num_delivered);
-  if (!recorded->empty()) {
-    bool all_done = true;
-    int failed = 0;
-    for (const auto& e : *recorded) {
-      all_done = all_done && e.state != "running";
-      failed += e.state == "failed";
-    }
-    if (all_done) {
-      auto st = failed ? msg::StatusState::kFailure : msg::StatusState::kSuccess;
-      auto desc = failed ? std::to_string(failed) + " effect(s) failed" : std::to_string(recorded->size()) + " effects succeeded";
-      std::int64_t at = 0;
-      for (const auto& e : *recorded) at = std::max(at, e.finished_ms * 1000 + 1);
-      if (auto r = pipeline::publish_status(ports.bus, effects_status(eval, st, desc, at, cfg)); !r) return retry(r.error(), num_delivered);
-      o.result = "replayed";
-      o.effects = static_cast<int>(recorded->size());
-      o.failed = failed;
-      o.disposition = bus::Disposition::ack();
-      return o;
-    }
-  }
-
   auto flake = ports.git.fetch({eval.repo.clone_url, eval.ref, eval.rev, mirror, auth});
   if (!flake) return retry(flake.error(), num_delivered);
 
@@ -207,6 +196,34 @@ EffectsOutcome handle_eval_finished(const msg::EvalFinished& eval, std::uint64_t
   std::sort(effects.begin(), effects.end());
   if (effects.empty()) {
     o.result = "none";
+    o.disposition = bus::Disposition::ack();
+    return o;
+  }
+
+  // A redelivery after every effect ran: republish the result only. Every
+  // effect listed must have its end recorded: records a store lost (a Redis
+  // restarted without its last writes) must not pass for a finished run.
+  auto recorded = ports.state.list_effects(eval.eval_id);
+  if (!recorded) return retry(recorded.error(), num_delivered);
+  std::map<std::string, const state::EffectRecord*> by_name;
+  for (const auto& e : *recorded) by_name[e.name] = &e;
+  const bool all_done = !recorded->empty() && std::all_of(effects.begin(), effects.end(), [&](const auto& fx) {
+    auto it = by_name.find(fx.first);
+    return it != by_name.end() && it->second->state != "running";
+  });
+  if (all_done) {
+    std::vector<std::string> failed_names;
+    std::int64_t at = 0;
+    for (const auto& [name, _] : effects) {
+      if (by_name[name]->state == "failed") failed_names.push_back(name);
+      at = std::max(at, by_name[name]->finished_ms * 1000 + 1);
+    }
+    auto st = failed_names.empty() ? msg::StatusState::kSuccess : msg::StatusState::kFailure;
+    auto desc = ended_description(effects.size(), failed_names);
+    if (auto r = pipeline::publish_status(ports.bus, effects_status(eval, st, desc, at, cfg)); !r) return retry(r.error(), num_delivered);
+    o.result = "replayed";
+    o.effects = static_cast<int>(effects.size());
+    o.failed = static_cast<int>(failed_names.size());
     o.disposition = bus::Disposition::ack();
     return o;
   }
@@ -275,8 +292,7 @@ EffectsOutcome handle_eval_finished(const msg::EvalFinished& eval, std::uint64_t
   o.effects = static_cast<int>(effects.size());
   o.failed = static_cast<int>(failed_names.size());
   auto st = failed_names.empty() ? msg::StatusState::kSuccess : msg::StatusState::kFailure;
-  auto desc = failed_names.empty() ? std::to_string(effects.size()) + (effects.size() == 1 ? " effect succeeded" : " effects succeeded")
-                                   : "effect " + failed_names.front() + " failed";
+  auto desc = ended_description(effects.size(), failed_names);
   if (auto r = pipeline::publish_status(ports.bus, effects_status(eval, st, desc, ports.clock.now_us(), cfg)); !r) {
     return retry(r.error(), num_delivered);
   }

@@ -165,6 +165,25 @@ TEST_F(Effects, RedeliveryAfterCompletionDoesNotRunAgain) {
   EXPECT_EQ(runner.specs.size(), 1u);
 }
 
+// A store that lost the record of an effect's run (a Redis restarted
+// without its last writes) must not make a redelivery report every effect
+// done: an effect without an end on record runs.
+TEST_F(Effects, ARedeliveryRunsEveryEffectWhoseEndTheStoreLost) {
+  nix.json_results["herculesCI"] = std::string(R"({"default":{"deploy":"/nix/store/deploy.drv","notify":"/nix/store/deploy.drv"}})");
+  handle(eval());
+  ASSERT_EQ(runner.specs.size(), 2u);
+  // Only the first effect's records survived.
+  state::testing::MemoryStore lossy;
+  ASSERT_TRUE(lossy.put_effect((*store.list_effects("e1"))[0]).has_value());
+  bus.clear();
+  clock.advance_ms(5000);
+  auto o = handle_eval_finished(eval(), 2, {lossy, bus, nix, git, runner, clock}, cfg);
+  EXPECT_EQ(o.result, "succeeded");
+  EXPECT_EQ(runner.specs.size(), 4u);
+  EXPECT_EQ(lossy.list_effects("e1")->size(), 2u);
+  EXPECT_EQ(statuses().back().description, "2 effects succeeded");
+}
+
 TEST_F(Effects, NoHerculesCIOutputMeansNothingToDo) {
   nix.json_results.clear();
   auto o = handle(eval());

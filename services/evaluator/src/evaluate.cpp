@@ -17,12 +17,6 @@ namespace {
 
 using msg::JobState;
 
-// States only evaluation assigns: a job in one of them was created terminal.
-bool born_terminal(JobState s) {
-  return s == JobState::kEvalFailed || s == JobState::kSkipped || s == JobState::kUnsupportedSystem ||
-         s == JobState::kCachedFailure;
-}
-
 // The flurry/eval description once the jobs are known: "12 jobs, 1 failed
 // to evaluate, 2 warnings".
 std::string describe_jobs(int jobs, int eval_errors, std::size_t warnings) {
@@ -140,17 +134,18 @@ EvalOutcome Handler::infrastructure(const std::string& what, const Error& e) {
 
 EvalOutcome Handler::fail_eval(const std::string& error, const std::string& result) {
   const std::string text = error.empty() ? "evaluation failed" : error;
-  if (auto r = ports_.state.fail_eval(eval_id_, text, ports_.clock.now_ms()); !r) return retry(r.error());
-  auto loaded = load();
-  if (!loaded) return retry(loaded.error());
-  if (!loaded->has_value()) return retry(Error::transient("eval " + eval_id_ + " vanished"));
-  const auto& e = **loaded;
+  auto failed = ports_.state.fail_eval(eval_id_, text, ports_.clock.now_ms());
+  if (!failed) return retry(failed.error());
+  const auto& e = *failed;
   // The stored error and finish time, not ours: a replay (or an eval that
-  // ended another way meanwhile) publishes what the store says.
+  // ended another way meanwhile) publishes what the store answered.
   if (e.state == state::EvalState::kFailed && e.jobs_total == 0) {
     auto status = pipeline::eval_status(e, msg::StatusState::kFailure, e.error, e.finished_ms * 1000 + 1, links_);
     if (auto r = pipeline::publish_status(ports_.bus, status); !r) return retry(r.error());
-    if (auto r = pipeline::publish_eval_finished(ports_.bus, e); !r) return retry(r.error());
+    if (auto r = pipeline::publish_eval_finished(ports_.bus, e, e.state, {e.jobs_total, e.jobs_pending, e.jobs_failed, e.finished_ms});
+        !r) {
+      return retry(r.error());
+    }
   }
   auto o = outcome(result);
   o.error = e.error;
@@ -163,40 +158,38 @@ Result<void> Handler::publish_jobs(const state::Transition& t, EvalOutcome& o) {
   if (!loaded) return fail(loaded.error());
   if (!loaded->has_value()) return fail(Error::transient("eval " + eval_id_ + " vanished"));
   const auto& eval = **loaded;
+  // The jobs' identities, for their pending statuses.
   auto jobs = ports_.state.list_jobs(eval_id_);
   if (!jobs) return fail(jobs.error());
 
-  std::set<std::string> dependency_failed(t.dependency_failed.begin(), t.dependency_failed.end());
-  std::vector<std::string> ended;
+  std::set<std::string> ended;
   int eval_errors = 0;
-  for (const auto& j : *jobs) {
+  for (const auto& j : t.ended) {
+    ended.insert(j.id);
     eval_errors += j.state == JobState::kEvalFailed;
     o.skipped += j.state == JobState::kSkipped;
-    if (dependency_failed.count(j.id)) continue;  // published with the transition
-    if (born_terminal(j.state)) {
-      ended.push_back(j.id);
-      continue;
-    }
+  }
+  for (const auto& j : *jobs) {
+    if (ended.count(j.id)) continue;  // published with the transition
     // Queued when created, whatever it is now (a replay may come after
     // builds started): the same pending status as the first time.
     auto as_created = j;
     as_created.state = JobState::kQueued;
     if (auto r = pipeline::publish_status(ports_.bus, pipeline::job_status(eval, as_created, links_)); !r) return r;
   }
-  // Terminal statuses and job.finished for born-terminal and
-  // dependency_failed jobs, build requests for the ready ones.
+  // Terminal statuses and job.finished for the jobs evaluation or a failed
+  // dependency ended, build requests for the ready ones.
   state::Transition without_end = t;
   without_end.eval_finished = false;
-  if (auto r = pipeline::publish_transition({ports_.bus, ports_.state}, eval_id_, ended, without_end, links_); !r) return r;
+  if (auto r = pipeline::publish_transition({ports_.bus, ports_.state}, eval, without_end, links_); !r) return r;
 
-  const auto total = jobs->size();
-  const auto desc = describe_jobs(static_cast<int>(total), eval_errors, eval.warnings.size());
+  const auto desc = describe_jobs(t.tally.jobs_total, eval_errors, eval.warnings.size());
   auto status = pipeline::eval_status(eval, msg::StatusState::kSuccess, desc, eval.created_ms * 1000 + 1, links_);
   if (auto r = pipeline::publish_status(ports_.bus, status); !r) return r;
   if (t.eval_finished) {
-    if (auto r = pipeline::publish_eval_finished(ports_.bus, eval); !r) return r;
+    if (auto r = pipeline::publish_eval_finished(ports_.bus, eval, t.eval_state, t.tally); !r) return r;
   }
-  o.jobs = static_cast<int>(total);
+  o.jobs = t.tally.jobs_total;
   o.eval_errors = eval_errors;
   o.ready = static_cast<int>(t.ready.size());
   return {};
@@ -481,19 +474,20 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
     return c;
   }
   if (!t) return retry(t.error());
+  // The eval's identity and warnings; its counters and end come from `t`.
   auto done = load();
   if (!done) return retry(done.error());
   if (!done->has_value()) return retry(Error::transient("eval " + eval_id_ + " vanished"));
   const auto& e = **done;
-  o.jobs = e.jobs_total;
+  o.jobs = t->tally.jobs_total;
   o.eval_errors = eval_errors;
-  const auto desc = describe_jobs(e.jobs_total, eval_errors, e.warnings.size());
+  const auto desc = describe_jobs(t->tally.jobs_total, eval_errors, e.warnings.size());
   if (auto r = pipeline::publish_status(ports_.bus, pipeline::eval_status(e, msg::StatusState::kSuccess, desc, e.created_ms * 1000 + 1, links_));
       !r) {
     return retry(r.error());
   }
   if (t->eval_finished) {
-    if (auto r = pipeline::publish_eval_finished(ports_.bus, e); !r) return retry(r.error());
+    if (auto r = pipeline::publish_eval_finished(ports_.bus, e, t->eval_state, t->tally); !r) return retry(r.error());
   }
   o.disposition = bus::Disposition::ack();
   return o;
@@ -501,14 +495,13 @@ EvalOutcome Handler::evaluate(const state::EvalRecord& eval) {
 
 Result<void> Handler::publish_batch(const state::EvalRecord& eval, const std::vector<state::JobSpec>& jobs,
                                     const state::Transition& t) {
-  std::set<std::string> dependency_failed(t.dependency_failed.begin(), t.dependency_failed.end());
-  std::vector<std::string> ended;
+  // What the store holds decides, not what this evaluation found: a job
+  // recorded queued by an earlier delivery stays queued (and is built)
+  // even if its outputs are valid by now.
+  std::set<std::string> ended;
+  for (const auto& j : t.ended) ended.insert(j.id);
   for (const auto& j : jobs) {
-    if (dependency_failed.count(j.id)) continue;  // published with the transition
-    if (born_terminal(j.state)) {
-      ended.push_back(j.id);
-      continue;
-    }
+    if (ended.count(j.id)) continue;  // published with the transition
     state::JobRecord queued;
     queued.id = j.id;
     queued.eval_id = eval_id_;
@@ -523,7 +516,7 @@ Result<void> Handler::publish_batch(const state::EvalRecord& eval, const std::ve
   }
   state::Transition without_end = t;
   without_end.eval_finished = false;
-  return pipeline::publish_transition({ports_.bus, ports_.state}, eval_id_, ended, without_end, links_);
+  return pipeline::publish_transition({ports_.bus, ports_.state}, eval, without_end, links_);
 }
 
 EvalOutcome Handler::await_approval(const std::string& why) {

@@ -13,6 +13,7 @@
 #include "flurry/core/text.hpp"
 #include "flurry/git/testing/fake_git.hpp"
 #include "flurry/nix/testing/fake_nix_runner.hpp"
+#include "flurry/pipeline/publish.hpp"
 #include "flurry/state/ids.hpp"
 #include "flurry/state/testing/memory_store.hpp"
 
@@ -295,6 +296,48 @@ TEST_F(Evaluate, ACrashWhileRecordingBatchesIsCompletedByEvaluatingAgain) {
   EXPECT_EQ(nix.evals.size(), 2u);
   EXPECT_EQ((**store.get_eval(eval_id())).jobs_total, 5);
   EXPECT_EQ(contents(bus), expected);
+}
+
+// Issue 13, the case the fault run met: a delivery records a batch with a
+// job queued and dies before the job set is complete; meanwhile another
+// eval's job builds the same derivation, so the redelivery's evaluation
+// finds the outputs valid and would call the job skipped. The store keeps
+// it queued (a job that exists is not added again): it must be built like
+// any queued job, and no job.finished may say it ended, let alone that it
+// is queued.
+TEST_F(Evaluate, AJobRecordedQueuedIsBuiltEvenIfARedeliveryFindsItsOutputsValid) {
+  nix.stream_batch = 2;  // ok and fail first
+  DyingBus dying(bus, 4);
+  EXPECT_EQ(handle_change(change, 1, {dying, store, nix, git, clock}, cfg).result, "retry");
+  ASSERT_EQ(state_of("ok"), JobState::kQueued);
+  nix.valid.insert("/nix/store/ok-out");  // built by another eval's job of the same derivation
+
+  EXPECT_EQ(run(2).result, "evaluated");
+  EXPECT_EQ(state_of("ok"), JobState::kQueued);
+  EXPECT_TRUE(build_requests().count(id("ok")));
+  std::map<std::string, JobState> finished;
+  for (const auto& m : bus.published("flurry.job.finished")) {
+    auto f = *msg::decode_job_finished(m.data);
+    EXPECT_TRUE(msg::is_terminal(f.state)) << f.attr << ": job.finished says " << msg::to_string(f.state);
+    finished[f.job_id] = f.state;
+  }
+  EXPECT_FALSE(finished.count(id("ok")));
+  for (const auto& [context, list] : statuses()) {
+    if (context == "flurry/checks.x86_64-linux.ok") {
+      for (const auto& s : list) EXPECT_EQ(s.state, msg::StatusState::kPending);
+    }
+  }
+  // Its builder ends it; then its one job.finished says how.
+  auto t = *store.finish_job(id("ok"), JobState::kSucceeded, "", 50);
+  ASSERT_TRUE(pipeline::publish_transition({bus, store}, eval_id(), t, {}).has_value());
+  int ok_finished = 0;
+  for (const auto& m : bus.published("flurry.job.finished")) {
+    auto f = *msg::decode_job_finished(m.data);
+    if (f.job_id != id("ok")) continue;
+    ++ok_finished;
+    EXPECT_EQ(f.state, JobState::kSucceeded);
+  }
+  EXPECT_EQ(ok_finished, 1);
 }
 
 TEST_F(Evaluate, ACrashAfterTheJobSetIsCompleteIsReplayedWithoutEvaluating) {

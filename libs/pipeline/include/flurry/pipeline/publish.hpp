@@ -43,12 +43,20 @@ msg::StatusEvent make_status(const std::string& eval_id, const msg::Repo& repo, 
 Result<void> publish_status(bus::Bus& bus, const msg::StatusEvent& status);
 Result<void> publish_build_request(bus::Bus& bus, const state::JobRecord& job);
 Result<void> publish_job_finished(bus::Bus& bus, const state::JobRecord& job);
-Result<void> publish_eval_finished(bus::Bus& bus, const state::EvalRecord& eval);
+// eval.finished for `eval` (its identity) ending `ended_as` with the
+// counters of the change that ended it.
+Result<void> publish_eval_finished(bus::Bus& bus, const state::EvalRecord& eval, state::EvalState ended_as,
+                                   const state::EvalTally& tally);
 
-// Publishes what `t` implies. `ended` are job ids the caller ended itself
-// (dependency_failed ones come from `t`). Reads the records it needs.
-Result<void> publish_transition(Ports ports, const std::string& eval_id, const std::vector<std::string>& ended,
-                                const state::Transition& t, const Links& links);
+// Publishes what `t` implies: job.finished and a terminal status for each
+// record in `t.ended` (as the change wrote it, never read again: a store
+// restarted without its last writes, or a job that moved on, must not put
+// a non-terminal state in a job.finished), build requests for `t.ready`,
+// and eval.finished (with `t`'s state and counters) when the change ended
+// the eval. `eval` gives the eval's identity only; the overload taking an
+// id reads it.
+Result<void> publish_transition(Ports ports, const state::EvalRecord& eval, const state::Transition& t, const Links& links);
+Result<void> publish_transition(Ports ports, const std::string& eval_id, const state::Transition& t, const Links& links);
 
 // How a cancelled eval shows on flurry/eval.
 struct CancelStatus {

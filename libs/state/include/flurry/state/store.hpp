@@ -86,18 +86,45 @@ struct JobRecord {
   int deps_pending = 0;  // dependencies not yet ended (counted down only while queued)
   std::string name;  // the derivation's name
   std::vector<std::string> features;  // requiredSystemFeatures: only builders offering all of them build it
+  bool operator==(const JobRecord&) const = default;
 };
 
-// What one job reaching a terminal state set in motion. Stored with the job
-// so that a repeated finish returns it again and the caller can republish.
+// An eval's counters as one change left them.
+struct EvalTally {
+  int jobs_total = 0;
+  int jobs_pending = 0;
+  int jobs_failed = 0;
+  std::int64_t finished_ms = 0;  // when the eval ended; 0 while it runs
+  bool operator==(const EvalTally&) const = default;
+};
+
+// What one change (a job reaching a terminal state, a batch of jobs, a
+// cancel) set in motion, as the store made it: everything a caller
+// publishes comes from here, never from reading the store again, because a
+// read after the write can see a store that lost the write (a Redis
+// restarted from an AOF without its last writes) or a job that moved on.
+// Stored with the job (or the cancel) so that a repeat returns it again and
+// the caller can republish.
 struct Transition {
   std::vector<std::string> ready;              // job ids that may build now
   std::vector<std::string> dependency_failed;  // job ids that ended dependency_failed
   bool eval_finished = false;                  // this change ended the eval
   EvalState eval_state = EvalState::kBuilding;
   std::vector<std::string> cancelled;  // job ids that ended cancelled (cancel_eval)
+  // The records of the jobs whose end the caller announces (job.finished, a
+  // terminal status), as the store wrote them; always terminal. finish_job:
+  // the job itself, then its dependency_failed dependents; cancel_eval: the
+  // cancelled jobs; add_jobs: the jobs of the batch (the replay: of the
+  // eval) that evaluation or a failed dependency ended (eval_failed,
+  // skipped, unsupported_system, cached_failure, dependency_failed).
+  std::vector<JobRecord> ended;
+  EvalTally tally;  // the eval's counters right after the change
   bool operator==(const Transition&) const = default;
 };
+
+// States only evaluation or a failed dependency give a job: add_jobs
+// reports jobs in them among Transition::ended.
+bool ended_by_evaluation(msg::JobState s);
 
 struct EffectRecord {
   std::string eval_id;
@@ -187,8 +214,10 @@ class StateStore {
   // kNotFound for an unknown eval.
   virtual Result<void> add_eval_warnings(const std::string& eval_id, const std::vector<std::string>& warnings) = 0;
   // The eval could not be evaluated at all: failed with `error`, finished.
-  // No-op if the eval already ended.
-  virtual Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) = 0;
+  // No-op if the eval already ended. Returns the eval as the call left it
+  // (without warnings): what the caller publishes. kNotFound for an
+  // unknown eval.
+  virtual Result<EvalRecord> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) = 0;
 
   // Makes `eval_id` the newest eval of `ref_key` (one branch or pull
   // request of one project) unless a change received later already holds
@@ -223,7 +252,8 @@ class StateStore {
   // whose last dependency this was, counts down the eval and ends it when
   // nothing is pending and its job set is complete (or it was cancelled).
   // If the job is already terminal, changes nothing and returns the
-  // transition stored when it ended.
+  // transition stored when it ended, with the job's own record first in
+  // `ended` however it ended.
   virtual Result<Transition> finish_job(const std::string& job_id, msg::JobState state, const std::string& error, std::int64_t now_ms) = 0;
 
   // Build logs, capped to the last `cap` bytes.

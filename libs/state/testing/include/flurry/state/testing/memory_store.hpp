@@ -17,7 +17,7 @@ class MemoryStore final : public StateStore {
   Result<Transition> add_jobs(const std::string& eval_id, const std::vector<JobSpec>& jobs, std::int64_t now_ms,
                               bool complete = true) override;
   Result<void> add_eval_warnings(const std::string& eval_id, const std::vector<std::string>& warnings) override;
-  Result<void> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) override;
+  Result<EvalRecord> fail_eval(const std::string& eval_id, const std::string& error, std::int64_t now_ms) override;
   Result<std::string> supersede(const std::string& ref_key, const std::string& eval_id, std::int64_t received_ms) override;
   Result<std::string> ref_head(const std::string& ref_key) override;
   Result<void> put_forge_ref(const std::string& key, const std::string& value, int ttl_seconds) override;
@@ -53,6 +53,15 @@ class MemoryStore final : public StateStore {
   // Makes every call fail as a lost connection would (from any thread).
   void set_down(bool down) { down_ = down; }
 
+  // A store that loses writes it acknowledged, as a Redis restarted from an
+  // AOF without its last writes does: checkpoint() remembers everything as
+  // it is now, and once the next call of `op` (a method name such as
+  // "finish_job") has answered, the store is put back to that checkpoint.
+  // Methods that can lose their writes: create_eval, add_jobs, fail_eval,
+  // cancel_eval, start_job, finish_job, put_effect.
+  void checkpoint();
+  void roll_back_after(std::string op);
+
  private:
   struct Job {
     JobRecord rec;  // rec.deps_pending: edges to jobs that have not ended
@@ -78,7 +87,6 @@ class MemoryStore final : public StateStore {
   // with nothing pending, and those that ended dependency_failed.
   Transition standing_locked(const std::string& eval_id, const std::vector<std::string>& ids) const;
 
-  std::map<std::string, FailedBuild> failed_builds_;
   struct DrvBuild {
     std::string owner;
     std::int64_t owner_until = 0;
@@ -86,25 +94,38 @@ class MemoryStore final : public StateStore {
     std::int64_t last_until = 0;
     std::map<std::string, std::int64_t> waiters;  // job -> waiting until
   };
-  std::map<std::string, DrvBuild> drv_builds_;
   DrvBuildStatus drv_status_locked(const std::string& drv, std::int64_t now_ms);
-  std::map<std::string, std::pair<BuilderInfo, std::int64_t>> builders_;  // id -> (info, present until)
-  std::mutex mu_;
-  std::atomic<bool> down_{false};
-  std::map<std::string, Eval> evals_;
-  std::map<std::string, Job> jobs_;
-  std::map<std::string, std::string> logs_;
-  std::set<std::string> claims_;
-  std::map<std::string, std::string> forge_refs_;
-  std::map<std::string, std::set<std::string>> projects_;  // forge -> full names (present once set_projects ran)
-  std::map<std::string, std::int64_t> statuses_;
+  // The jobs `ids` that are terminal, as they are now.
+  std::vector<JobRecord> ended_locked(const std::vector<std::string>& ids) const;
+  EvalTally tally_locked(const EvalRecord& e) const;
+  // Puts the store back to the checkpoint if `op` is the call to lose.
+  class Losing;
+
   struct RefHead {
     std::string eval;
     std::int64_t received_ms = 0;
     std::string replaced;
   };
-  std::map<std::string, RefHead> ref_heads_;
-  std::map<std::string, std::map<std::string, EffectRecord>> effects_;
+  // Everything stored: one value, so that a checkpoint is a copy.
+  struct Data {
+    std::map<std::string, FailedBuild> failed_builds;
+    std::map<std::string, DrvBuild> drv_builds;
+    std::map<std::string, std::pair<BuilderInfo, std::int64_t>> builders;  // id -> (info, present until)
+    std::map<std::string, Eval> evals;
+    std::map<std::string, Job> jobs;
+    std::map<std::string, std::string> logs;
+    std::set<std::string> claims;
+    std::map<std::string, std::string> forge_refs;
+    std::map<std::string, std::set<std::string>> projects;  // forge -> full names (present once set_projects ran)
+    std::map<std::string, std::int64_t> statuses;
+    std::map<std::string, RefHead> ref_heads;
+    std::map<std::string, std::map<std::string, EffectRecord>> effects;
+  };
+  std::mutex mu_;
+  std::atomic<bool> down_{false};
+  Data d_;
+  Data checkpoint_;
+  std::string lose_after_;  // the call whose answer is followed by a roll back
 };
 
 }  // namespace flurry::state::testing
