@@ -44,6 +44,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--shapes", default="wide,deep,mixed")
     ap.add_argument("--slots", type=int, default=8)
+    ap.add_argument("--appendfsync", default="everysec", choices=["everysec", "always", "no"],
+                    help="redis-server's AOF fsync policy (README: always is advised in production)")
     ap.add_argument("--build-dir", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     args = ap.parse_args()
     tool = os.path.join(args.build_dir, "tools", "dispatch-bench", "flurry-dispatch-bench")
@@ -56,7 +58,7 @@ def main() -> int:
         subprocess.Popen(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(nats_port), "-sd", os.path.join(root, "nats")],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-                          "--dir", root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                          "--appendfsync", args.appendfsync, "--dir", root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     try:
         wait_port(nats_port)
