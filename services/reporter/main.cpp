@@ -64,10 +64,19 @@ int main(int argc, char** argv) {
       auto o = reporter::handle_status(*status, d.num_delivered, {state, [](const std::string& f) { return forges.poster(f); }, clock}, cfg);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       rt.metrics().counter("statuses_total", "Statuses handled, by forge and result.", {{"forge", status->repo.forge}, {"result", o.result}}).Increment();
-      if (o.result == "posted" || o.result == "retry" || o.result == "rejected") {
+      if (o.result == "posted" || o.result == "retry" || o.result == "reduced" || o.result == "refused") {
         rt.metrics().histogram("status_post_duration_seconds", "Time to post one status.", {{"forge", status->repo.forge}}).Observe(secs);
       }
-      auto level = o.result == "posted" || o.result == "stale" ? log::Level::kDebug : log::Level::kInfo;
+      if (o.refused_status != 0) {
+        rt.metrics()
+            .counter("status_refusals_total", "Statuses a forge refused, by forge, HTTP status and whether the reduced retry was taken.",
+                     {{"forge", status->repo.forge}, {"status", std::to_string(o.refused_status)},
+                      {"reduced_taken", o.result == "reduced" ? "true" : "false"}})
+            .Increment();
+      }
+      auto level = o.result == "posted" || o.result == "stale"                            ? log::Level::kDebug
+                   : o.result == "reduced" || o.result == "refused" ? log::Level::kWarn
+                                                                                          : log::Level::kInfo;
       log::write(level, "status." + o.result, o.detail.empty() ? o.result : o.detail,
                  {{"eval_id", status->eval_id}, {"forge", status->repo.forge}, {"repo", status->repo.full_name()}, {"rev", status->rev},
                   {"context", status->context}, {"state", std::string(msg::to_string(status->state))}});

@@ -159,7 +159,7 @@ class Builders : public ::testing::Test {
       auto job = store->get_job(id);
       EXPECT_TRUE(job && job->has_value()) << id;
       if (!job || !job->has_value()) continue;
-      auto p = pipeline::publish_build_request(*bus_, **job);
+      auto p = pipeline::publish_build_request(*bus_, e, **job);
       EXPECT_TRUE(p.has_value()) << (p ? "" : p.error().message);
     }
     return ids;

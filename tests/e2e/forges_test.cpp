@@ -4,6 +4,7 @@
 // received through that forge's status API.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -11,6 +12,7 @@
 
 #include "flurry/core/crypto.hpp"
 #include "flurry/core/process.hpp"
+#include "flurry/core/text.hpp"
 #include "flurry/fakes/fake_forge.hpp"
 #include "flurry/http/http.hpp"
 #include "flurry/stack/stack.hpp"
@@ -416,4 +418,42 @@ TEST_F(ChecksFlow, EachAttributeIsACheckRunWithItsLogAndTheReRunButtonBuildsAFai
   auto e = store->get_eval(state::eval_id_for_change("github:checks-rerun"));
   ASSERT_TRUE(e && e->has_value());
   EXPECT_EQ((*e)->rev, rev);
+}
+
+// Issue 14, through the whole stack as a GitHub App: a build shows "in
+// progress" from its start, an attribute that fails to evaluate carries
+// nix's whole message in its run, and a webhook that names the App's
+// installation saves the installation look-up.
+TEST_F(ChecksFlow, BuildsShowInProgressAndAnEvaluationErrorShowsNixsWholeMessage) {
+  const auto rev = commit("main", {{"flake.nix", flake(false)},
+                                   {"extra.nix", "mk: { slowish = mk \"slowish\" \"/bin/sleep 2; echo > $out\";\n"
+                                                 "      broken = throw \"intentional evaluation error for issue 14\"; }\n"}});
+  auto push = fixture("github", "push");
+  push["after"] = rev;
+  push["repository"]["clone_url"] = "file://" + repo;
+  push["installation"] = {{"id", 99}};
+  github_event("push", "checks-progress", push);
+  auto runs = wait_completed(rev, {"flurry/eval", ctx("ok"), ctx("slowish"), ctx("broken")});
+  EXPECT_EQ(runs[ctx("slowish")].conclusion, "success");
+  EXPECT_EQ(runs[ctx("broken")].conclusion, "failure");
+  const auto& text = runs[ctx("broken")].text;
+  EXPECT_NE(text.find("Evaluation error:"), std::string::npos) << text;
+  EXPECT_NE(text.find("intentional evaluation error for issue 14"), std::string::npos) << text;
+
+  std::vector<std::string> states;
+  for (const auto& r : forge.check_run_history()) {
+    if (r.name != ctx("slowish")) continue;
+    states.push_back(r.status);
+    if (r.status == "in_progress") {
+      EXPECT_FALSE(r.started_at.empty());
+    }
+  }
+  ASSERT_FALSE(states.empty());
+  EXPECT_EQ(states.front(), "queued");
+  EXPECT_NE(std::find(states.begin(), states.end(), "in_progress"), states.end());
+  EXPECT_EQ(states.back(), "completed");
+  for (const auto& call : forge.calls()) {
+    EXPECT_FALSE(text::ends_with(call.path, "/installation")) << call.method << " " << call.path;
+    EXPECT_EQ(call.status / 100, 2) << call.method << " " << call.path << " answered " << call.status << ": " << call.body.substr(0, 300);
+  }
 }

@@ -102,7 +102,7 @@ Result<std::string> Forges::clone_auth(const msg::Repo& repo, const std::string&
   auto host = clone_hosts_.find(repo.forge);
   if (host == clone_hosts_.end() || host->second.empty() || url_host(url) != host->second) return std::string();
   if (repo.forge == "github") {
-    auto token = github_tokens_->token_for(repo.owner, repo.name);
+    auto token = github_tokens_->token_for(repo.owner, repo.name, repo.installation_id);
     if (!token) return fail(token.error());
     return "Authorization: Basic " + crypto::base64("x-access-token:" + *token);
   }

@@ -11,9 +11,10 @@ GiteaStatusClient::GiteaStatusClient(http::Client& client, std::string api_url, 
   log::register_secret(token_);  // never in a log line, whoever writes it
 }
 
-PostResult GiteaStatusClient::post(const msg::StatusEvent& s) {
-  nlohmann::json body = {{"state", msg::to_string(s.state)}, {"context", s.context}, {"description", s.description}};
-  if (!s.target_url.empty()) body["target_url"] = s.target_url;
+PostResult GiteaStatusClient::post(const msg::StatusEvent& s, Detail detail) {
+  const auto shown = status_text(s, detail, 255);
+  nlohmann::json body = {{"state", msg::to_string(s.state)}, {"context", s.context}, {"description", shown.description}};
+  if (!shown.target_url.empty()) body["target_url"] = shown.target_url;
   auto resp = client_.send({.method = "POST",
                             .url = api(api_url_, "/api/v1/repos/" + path_segment(s.repo.owner) + "/" + path_segment(s.repo.name) +
                                                      "/statuses/" + path_segment(s.rev)),

@@ -81,7 +81,22 @@ Result<std::int64_t> GitHubAppTokens::installation_for(const std::string& owner,
   {
     std::lock_guard lock(mu_);
     if (auto it = installations_.find(key); it != installations_.end()) return it->second;
+    if (auto it = failed_lookups_.find(key); it != failed_lookups_.end() && clock_.now_ms() < it->second.until_ms) {
+      return fail(it->second.error);
+    }
   }
+  auto found = look_up_installation(owner, repo);
+  std::lock_guard lock(mu_);
+  if (!found) {
+    failed_lookups_[key] = {found.error(), clock_.now_ms() + options_.failed_lookup_ttl.count() * 1000};
+    return fail(found.error());
+  }
+  failed_lookups_.erase(key);
+  return installations_[key] = *found;
+}
+
+Result<std::int64_t> GitHubAppTokens::look_up_installation(const std::string& owner, const std::string& repo) {
+  const std::string key = owner + "/" + repo;
   auto jwt = app_jwt();
   if (!jwt) return fail(jwt.error());
   auto r = call("GET", "/repos/" + path_segment(owner) + "/" + path_segment(repo) + "/installation", *jwt);
@@ -95,8 +110,7 @@ Result<std::int64_t> GitHubAppTokens::installation_for(const std::string& owner,
   if (!j.is_object() || !j.contains("id") || !j["id"].is_number_integer()) {
     return fail(Error::transient("github app: no installation id for " + key));
   }
-  std::lock_guard lock(mu_);
-  return installations_[key] = j["id"].get<std::int64_t>();
+  return j["id"].get<std::int64_t>();
 }
 
 Result<std::string> GitHubAppTokens::new_token(std::int64_t installation) {
@@ -121,7 +135,19 @@ Result<std::string> GitHubAppTokens::new_token(std::int64_t installation) {
   return t.value;
 }
 
-Result<std::string> GitHubAppTokens::token_for(const std::string& owner, const std::string& repo) {
+Result<std::string> GitHubAppTokens::token_for(const std::string& owner, const std::string& repo, std::int64_t named) {
+  if (named > 0) {
+    auto token = token_for_installation(named);
+    // GitHub knows it: it is this repository's from now on. Refused (the
+    // App was reinstalled under another id): the look-up decides.
+    if (token || token.error().code == ErrorCode::kTransient) {
+      if (token) {
+        std::lock_guard lock(mu_);
+        installations_[owner + "/" + repo] = named;
+      }
+      return token;
+    }
+  }
   auto installation = installation_for(owner, repo);
   if (!installation) return fail(installation.error());
   return token_for_installation(*installation);

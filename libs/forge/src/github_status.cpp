@@ -12,10 +12,12 @@ std::map<std::string, std::string> github_headers(const std::string& token) {
           {"Content-Type", "application/json"}};
 }
 
-PostResult GitHubStatusClient::post(const msg::StatusEvent& s) {
-  nlohmann::json body = {{"state", msg::to_string(s.state)}, {"context", s.context}, {"description", s.description}};
-  if (!s.target_url.empty()) body["target_url"] = s.target_url;
-  auto token = tokens_.token_for(s.repo.owner, s.repo.name);
+PostResult GitHubStatusClient::post(const msg::StatusEvent& s, Detail detail) {
+  // GitHub: descriptions of at most 140 characters.
+  const auto shown = status_text(s, detail, 140);
+  nlohmann::json body = {{"state", msg::to_string(s.state)}, {"context", s.context}, {"description", shown.description}};
+  if (!shown.target_url.empty()) body["target_url"] = shown.target_url;
+  auto token = tokens_.token_for(s.repo.owner, s.repo.name, s.repo.installation_id);
   if (!token) return not_sent(token.error(), "no GitHub token");
   auto resp = client_.send({.method = "POST",
                             .url = api(api_url_, "/repos/" + path_segment(s.repo.owner) + "/" + path_segment(s.repo.name) +

@@ -22,11 +22,14 @@ GitLabStatusClient::GitLabStatusClient(http::Client& client, std::string api_url
   log::register_secret(token_);  // never in a log line, whoever writes it
 }
 
-PostResult GitLabStatusClient::post(const msg::StatusEvent& s) {
+PostResult GitLabStatusClient::post(const msg::StatusEvent& s, Detail detail) {
   // GitLab cuts descriptions at 255 characters and refuses longer ones on
   // some versions.
-  nlohmann::json body = {{"state", gitlab_state(s.state)}, {"name", s.context}, {"description", text::truncate_utf8(s.description, 250)}};
-  if (!s.target_url.empty()) body["target_url"] = s.target_url;
+  const auto shown = status_text(s, detail, 250);
+  // A job being built is GitLab's "running".
+  const auto state = s.job_state == "building" && s.state == msg::StatusState::kPending ? std::string_view("running") : gitlab_state(s.state);
+  nlohmann::json body = {{"state", state}, {"name", s.context}, {"description", shown.description}};
+  if (!shown.target_url.empty()) body["target_url"] = shown.target_url;
   auto resp = client_.send({.method = "POST",
                             .url = api(api_url_, "/api/v4/projects/" + path_segment(s.repo.owner + "/" + s.repo.name) + "/statuses/" +
                                                      path_segment(s.rev)),

@@ -42,7 +42,7 @@ GitHubPermissions::GitHubPermissions(http::Client& client, std::string api_url, 
 
 Result<bool> GitHubPermissions::can_write(const std::string& owner, const std::string& repo, const std::string& user) {
   if (user.empty()) return false;
-  auto token = tokens_.token_for(owner, repo);
+  auto token = tokens_.token_for(owner, repo, 0);
   if (!token) return fail(token.error());
   auto j = get_json(client_,
                     api(api_url_, "/repos/" + path_segment(owner) + "/" + path_segment(repo) + "/collaborators/" + path_segment(user) +

@@ -38,6 +38,11 @@ std::string api(const std::string& api_url, const std::string& path) {
   return url + path;
 }
 
+StatusText status_text(const msg::StatusEvent& s, Detail detail, std::size_t max_description) {
+  if (detail == Detail::kReduced) return {text::truncate_utf8(s.description, std::min(max_description, kReducedDescriptionBytes)), ""};
+  return {text::truncate_utf8(s.description, max_description), s.target_url};
+}
+
 PostResult not_sent(const Error& e, const std::string& what) {
   PostResult r;
   r.retry = e.code == ErrorCode::kTransient;

@@ -31,7 +31,7 @@ TEST(GiteaStatus, PostsTheDocumentedRequestWithATokenHeader) {
   http::testing::FakeHttpClient http;
   ManualClock clock;
   GiteaStatusClient gitea(http, "https://gitea.example/", "gtok", clock);
-  EXPECT_TRUE(gitea.post(status("gitea", "org")).ok);
+  EXPECT_TRUE(gitea.post(status("gitea", "org"), forge::Detail::kFull).ok);
   ASSERT_EQ(http.requests.size(), 1u);
   const auto& req = http.requests[0];
   EXPECT_EQ(req.method, "POST");
@@ -47,7 +47,7 @@ TEST(GitLabStatus, PostsToTheProjectByItsEncodedPathWithGitLabsStateNames) {
   http::testing::FakeHttpClient http;
   ManualClock clock;
   GitLabStatusClient gitlab(http, "https://gitlab.example", "ltok", clock);
-  EXPECT_TRUE(gitlab.post(status("gitlab", "infra/nix")).ok);
+  EXPECT_TRUE(gitlab.post(status("gitlab", "infra/nix"), forge::Detail::kFull).ok);
   ASSERT_EQ(http.requests.size(), 1u);
   const auto& req = http.requests[0];
   EXPECT_EQ(req.url, "https://gitlab.example/api/v4/projects/infra%2Fnix%2Fhello/statuses/" + std::string(40, 'a'));
@@ -65,9 +65,9 @@ TEST(GitLabStatus, RepeatingTheStateAStatusHasCountsAsPostedButOther400sDoNot) {
   ManualClock clock;
   GitLabStatusClient gitlab(http, "https://gitlab.example", "ltok", clock);
   http.answers.push_back(http::Response{400, R"({"message":"Cannot transition status via :enqueue from :pending"})"});
-  EXPECT_TRUE(gitlab.post(status("gitlab", "g", msg::StatusState::kPending)).ok);
+  EXPECT_TRUE(gitlab.post(status("gitlab", "g", msg::StatusState::kPending), forge::Detail::kFull).ok);
   http.answers.push_back(http::Response{400, R"({"message":{"state":["is invalid"]}})"});
-  auto r = gitlab.post(status("gitlab", "g"));
+  auto r = gitlab.post(status("gitlab", "g"), forge::Detail::kFull);
   EXPECT_FALSE(r.ok);
   EXPECT_FALSE(r.retry);
   EXPECT_EQ(r.message.find("ltok"), std::string::npos);
@@ -110,7 +110,7 @@ TEST(Forges, EachConfiguredForgeGetsItsPosterAndAnIncompleteSectionIsRefused) {
   EXPECT_EQ(forges.configured(), (std::vector<std::string>{"gitea", "gitlab"}));
   EXPECT_EQ(forges.poster("github"), nullptr);
   ASSERT_NE(forges.poster("gitlab"), nullptr);
-  EXPECT_TRUE(forges.poster("gitlab")->post(status("gitlab", "g")).ok);
+  EXPECT_TRUE(forges.poster("gitlab")->post(status("gitlab", "g"), forge::Detail::kFull).ok);
   EXPECT_EQ(http.requests.back().url.rfind("https://gitlab.com/api/v4/", 0), 0u);  // gitlab.com unless told
   EXPECT_EQ(http.requests.back().headers.at("PRIVATE-TOKEN"), "gitlab-token-value");
 

@@ -63,7 +63,7 @@ class AppTokens : public ::testing::Test {
 
 TEST_F(AppTokens, AnInstallationTokenIsFetchedOnceAndRefreshedBeforeItExpires) {
   http.answers = {installation(42), token("ghs_first_token_value")};
-  auto t = tokens->token_for("octo", "hello");
+  auto t = tokens->token_for("octo", "hello", 0);
   ASSERT_TRUE(t.has_value()) << t.error().message;
   EXPECT_EQ(*t, "ghs_first_token_value");
   ASSERT_EQ(http.requests.size(), 2u);
@@ -80,16 +80,16 @@ TEST_F(AppTokens, AnInstallationTokenIsFetchedOnceAndRefreshedBeforeItExpires) {
 
   // Cached: no call for the same repository, nor for another repository
   // of the same installation (once its installation is known).
-  EXPECT_EQ(*tokens->token_for("octo", "hello"), "ghs_first_token_value");
+  EXPECT_EQ(*tokens->token_for("octo", "hello", 0), "ghs_first_token_value");
   EXPECT_EQ(http.requests.size(), 2u);
   http.answers = {installation(42)};
-  EXPECT_EQ(*tokens->token_for("octo", "other"), "ghs_first_token_value");
+  EXPECT_EQ(*tokens->token_for("octo", "other", 0), "ghs_first_token_value");
   EXPECT_EQ(http.requests.size(), 3u);
 
   // 56 minutes later (under 5 minutes left): a new token.
   clock.advance_ms(56 * 60 * 1000);
   http.answers = {token("ghs_second_token_value")};
-  EXPECT_EQ(*tokens->token_for("octo", "hello"), "ghs_second_token_value");
+  EXPECT_EQ(*tokens->token_for("octo", "hello", 0), "ghs_second_token_value");
   EXPECT_EQ(http.requests.size(), 4u);
   // Tokens are secrets: log lines never show them.
   EXPECT_EQ(log::redact("token ghs_second_token_value"), "token [redacted]");
@@ -97,21 +97,56 @@ TEST_F(AppTokens, AnInstallationTokenIsFetchedOnceAndRefreshedBeforeItExpires) {
 
 TEST_F(AppTokens, FailuresSayWhetherToTryAgain) {
   http.answers = {http::Response{404, R"({"message":"Not Found"})"}};
-  auto missing = tokens->token_for("octo", "private");
+  auto missing = tokens->token_for("octo", "private", 0);
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code, ErrorCode::kRejected);
   EXPECT_NE(missing.error().message.find("not installed on octo/private"), std::string::npos);
 
   http.answers = {installation(7), http::Response{502, "bad gateway"}};
-  auto down = tokens->token_for("octo", "hello");
+  auto down = tokens->token_for("octo", "hello", 0);
   ASSERT_FALSE(down.has_value());
   EXPECT_EQ(down.error().code, ErrorCode::kTransient);
 
   http.answers = {Result<http::Response>(fail(Error::transient("connection refused")))};
-  auto unreachable = tokens->token_for("octo", "hello");
+  auto unreachable = tokens->token_for("octo", "hello", 0);
   ASSERT_FALSE(unreachable.has_value());
   EXPECT_EQ(unreachable.error().code, ErrorCode::kTransient);
 
   http.answers = {http::Response{201, R"({"token": "x"})"}};
-  EXPECT_FALSE(tokens->token_for("octo", "hello").has_value());  // no expiry: not used
+  EXPECT_FALSE(tokens->token_for("octo", "hello", 0).has_value());  // no expiry: not used
+}
+
+// Issue 14: webhooks to an App name its installation; then no look-up.
+TEST_F(AppTokens, TheInstallationAWebhookNamedNeedsNoLookUp) {
+  http.answers = {token("ghs_named")};
+  EXPECT_EQ(*tokens->token_for("octo", "hello", 42), "ghs_named");
+  ASSERT_EQ(http.requests.size(), 1u);
+  EXPECT_EQ(http.requests[0].url, "https://api.example/app/installations/42/access_tokens");
+  // Known from now on for that repository, also where nothing names it.
+  EXPECT_EQ(*tokens->token_for("octo", "hello", 0), "ghs_named");
+  EXPECT_EQ(http.requests.size(), 1u);
+  // A named installation GitHub no longer knows (the App was reinstalled):
+  // the look-up finds the current one.
+  http.answers = {http::Response{404, R"({"message":"Not Found"})"}, installation(43), token("ghs_current")};
+  EXPECT_EQ(*tokens->token_for("octo", "moved", 41), "ghs_current");
+  EXPECT_EQ(http.requests.size(), 4u);
+  EXPECT_EQ(http.requests[2].url, "https://api.example/repos/octo/moved/installation");
+}
+
+// A look-up that failed is answered from memory for a while, so that every
+// status of a repository the App cannot reach does not ask GitHub again.
+TEST_F(AppTokens, AFailedLookUpIsRememberedForAWhile) {
+  http.answers = {http::Response{404, R"({"message":"Not Found"})"}};
+  auto first = tokens->token_for("octo", "private", 0);
+  ASSERT_FALSE(first.has_value());
+  auto again = tokens->token_for("octo", "private", 0);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code, ErrorCode::kRejected);
+  EXPECT_EQ(again.error().message, first.error().message);
+  EXPECT_EQ(http.requests.size(), 1u);
+  // A minute later GitHub is asked again (the App may have been installed).
+  clock.advance_ms(61 * 1000);
+  http.answers = {installation(9), token("ghs_now_installed")};
+  EXPECT_EQ(*tokens->token_for("octo", "private", 0), "ghs_now_installed");
+  EXPECT_EQ(http.requests.size(), 3u);
 }

@@ -26,7 +26,7 @@ TEST(GitHubStatus, PostsTheDocumentedRequest) {
   FixedToken tok("tok");
   ManualClock clock;
   GitHubStatusClient gh(http, "https://api.example/", tok, clock);
-  auto r = gh.post(status());
+  auto r = gh.post(status(), forge::Detail::kFull);
   EXPECT_TRUE(r.ok);
   ASSERT_EQ(http.requests.size(), 1u);
   const auto& req = http.requests[0];
@@ -46,18 +46,18 @@ TEST(GitHubStatus, ServerErrorsAndRateLimitsAreRetriedHonouringRetryAfter) {
   ManualClock clock;
   GitHubStatusClient gh(http, "https://api.example", tok, clock);
   http.answers.push_back(http::Response{502, "bad gateway"});
-  auto r = gh.post(status());
+  auto r = gh.post(status(), forge::Detail::kFull);
   EXPECT_FALSE(r.ok);
   EXPECT_TRUE(r.retry);
   http::Response limited{403, "{\"message\":\"You have exceeded a secondary rate limit\"}"};
   limited.headers["Retry-After"] = "60";
   http.answers.push_back(limited);
-  r = gh.post(status());
+  r = gh.post(status(), forge::Detail::kFull);
   EXPECT_TRUE(r.retry);
   ASSERT_TRUE(r.retry_after.has_value());
   EXPECT_EQ(r.retry_after->count(), 60);
   http.answers.push_back(fail(Error::transient("connection refused")));
-  EXPECT_TRUE(gh.post(status()).retry);
+  EXPECT_TRUE(gh.post(status(), forge::Detail::kFull).retry);
 }
 
 TEST(GitHubStatus, ClientErrorsAreNotRetried) {
@@ -66,7 +66,7 @@ TEST(GitHubStatus, ClientErrorsAreNotRetried) {
   ManualClock clock;
   GitHubStatusClient gh(http, "https://api.example", tok, clock);
   http.answers.push_back(http::Response{422, "{\"message\":\"This SHA and context has reached the maximum number of statuses.\"}"});
-  auto r = gh.post(status());
+  auto r = gh.post(status(), forge::Detail::kFull);
   EXPECT_FALSE(r.ok);
   EXPECT_FALSE(r.retry);
   EXPECT_EQ(r.http_status, 422);

@@ -129,8 +129,10 @@ Result<json> parse(std::string_view text, std::string_view type) {
 }
 
 json repo_json(const Repo& r) {
-  return {{"forge", r.forge},         {"owner", r.owner},       {"name", r.name},
-          {"clone_url", r.clone_url}, {"html_url", r.html_url}, {"default_branch", r.default_branch}};
+  json j = {{"forge", r.forge},         {"owner", r.owner},       {"name", r.name},
+            {"clone_url", r.clone_url}, {"html_url", r.html_url}, {"default_branch", r.default_branch}};
+  if (r.installation_id > 0) j["installation_id"] = r.installation_id;
+  return j;
 }
 
 Repo read_repo(Reader& outer, const char* key) {
@@ -145,6 +147,8 @@ Repo read_repo(Reader& outer, const char* key) {
   r.clone_url = in.str("clone_url");
   r.html_url = in.str("html_url", false);
   r.default_branch = in.str("default_branch", false);
+  r.installation_id = in.i64("installation_id", false);
+  if (in.error().empty() && r.installation_id < 0) in.set_error(std::string(key) + ".installation_id is negative");
   if (!in.error().empty()) outer.set_error(in.error());
   return r;
 }
@@ -183,21 +187,23 @@ std::string encode(const ChangeEvent& e) {
 std::string encode(const BuildRequest& b) {
   json j = {{"version", kVersion}, {"eval_id", b.eval_id}, {"job_id", b.job_id},
             {"attr", b.attr},      {"drv_path", b.drv_path}, {"system", b.system}, {"store_url", b.store_url}};
-  return j.dump();
+  if (!b.repo.forge.empty()) j["repo"] = repo_json(b.repo);
+  if (!b.rev.empty()) j["rev"] = b.rev;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string encode(const JobFinished& f) {
   json j = {{"version", kVersion}, {"eval_id", f.eval_id}, {"job_id", f.job_id}, {"attr", f.attr},
             {"drv_path", f.drv_path}, {"system", f.system}, {"state", to_string(f.state)},
             {"outputs", f.outputs}, {"store_url", f.store_url}};
-  return j.dump();
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string encode(const EvalFinished& f) {
   json j = {{"version", kVersion}, {"eval_id", f.eval_id}, {"state", f.state}, {"repo", repo_json(f.repo)},
             {"ref", f.ref}, {"branch", f.branch}, {"tag", f.tag}, {"rev", f.rev},
             {"jobs_total", f.jobs_total}, {"jobs_failed", f.jobs_failed}};
-  return j.dump();
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string encode(const StatusEvent& s) {
@@ -206,6 +212,7 @@ std::string encode(const StatusEvent& s) {
             {"target_url", s.target_url}, {"at_us", s.at_us}};
   if (!s.job_id.empty()) j["job_id"] = s.job_id;
   if (!s.job_state.empty()) j["job_state"] = s.job_state;
+  if (!s.details.empty()) j["details"] = s.details;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -297,6 +304,8 @@ Result<BuildRequest> decode_build_request(std::string_view text) {
   b.drv_path = r.str("drv_path");
   b.system = r.str("system");
   b.store_url = r.str("store_url", false);
+  if (j->contains("repo")) b.repo = read_repo(r, "repo");
+  b.rev = r.str("rev", false);
   return finish(r, std::move(b));
 }
 
@@ -353,6 +362,10 @@ Result<StatusEvent> decode_status_event(std::string_view text) {
   s.at_us = r.i64("at_us", false);
   s.job_id = r.str("job_id", false);
   s.job_state = r.str("job_state", false);
+  s.details = r.str("details", false);
+  if (r.error().empty() && s.details.size() > kMaxStatusDetails) {
+    return fail(Error::poison("status_event: details longer than " + std::to_string(kMaxStatusDetails) + " bytes"));
+  }
   if (r.error().empty() && !s.job_state.empty() && !parse_job_state(s.job_state)) {
     return fail(Error::poison("status_event: unknown job_state '" + text::truncate_utf8(s.job_state, 40) + "'"));
   }

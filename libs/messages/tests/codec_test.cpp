@@ -86,6 +86,21 @@ TEST(Codec, EveryMessageRoundTrips) {
   auto bad = nlohmann::json::parse(encode(job));
   bad["job_state"] = "exploded";
   EXPECT_FALSE(decode_status_event(bad.dump()).has_value());
+  // What issue 14 added: a request's repository and commit, an App
+  // installation, a status's details.
+  BuildRequest carrying{"e1", "j1", "checks.x86_64-linux.ok", "/nix/store/x.drv", "x86_64-linux", "", sample_repo(), std::string(40, 'c')};
+  carrying.repo.installation_id = 987654321012;
+  EXPECT_EQ(*decode_build_request(encode(carrying)), carrying);
+  StatusEvent detailed = job;
+  detailed.details = "error: attribute 'x' missing\n       at flake.nix:3:5";
+  detailed.repo.installation_id = 42;
+  EXPECT_EQ(*decode_status_event(encode(detailed)), detailed);
+  auto negative = nlohmann::json::parse(encode(carrying));
+  negative["repo"]["installation_id"] = -1;
+  EXPECT_FALSE(decode_build_request(negative.dump()).has_value());
+  auto too_long = detailed;
+  too_long.details = std::string(kMaxStatusDetails + 1, 'x');
+  EXPECT_EQ(decode_status_event(encode(too_long)).error().code, ErrorCode::kPoison);
   DeadLetter dl{"builder", "flurry.build.x", "bad json", 3, "{not json"};
   EXPECT_EQ(*decode_dead_letter(encode(dl)), dl);
   // Bytes that are not UTF-8 are kept exactly (base64), not replaced.

@@ -42,6 +42,16 @@ TEST(Schemas, EveryEncodedMessageIsValid) {
   EXPECT_EQ(validate("status_event", encode(StatusEvent{"e", repo(), kRev, "flurry/eval", StatusState::kError, "d", "", 5}), err), 0) << err;
   EXPECT_EQ(validate("status_event", encode(StatusEvent{"e", repo(), kRev, "flurry/checks.x.a", StatusState::kFailure, "d", "", 5, "j", "timed_out"}), err), 0) << err;
   EXPECT_EQ(validate("dead_letter", encode(DeadLetter{"builder", "flurry.build.x", "bad", 5, "{"}), err), 0) << err;
+  // With every optional field issue 14 added.
+  auto app_repo = repo();
+  app_repo.installation_id = 42;
+  EXPECT_EQ(validate("build_request", encode(BuildRequest{"e", "j", "checks.x.a", "/nix/store/a.drv", "x86_64-linux", "", app_repo, kRev}), err), 0)
+      << err;
+  StatusEvent detailed{"e", app_repo, kRev, "flurry/checks.x.a", StatusState::kPending, "Building", "", 5, "j", "building"};
+  detailed.details = "the whole text";
+  EXPECT_EQ(validate("status_event", encode(detailed), err), 0) << err;
+  EXPECT_EQ(validate("change_event", encode(ChangeEvent{"github:1", "push", app_repo, "refs/heads/main", "main", "", kRev, kRev, "me", 1}), err), 0)
+      << err;
 }
 
 TEST(Schemas, APullRequestChangeIsValidAndOneWithoutItsPullRequestIsNot) {

@@ -45,8 +45,11 @@ std::string short_description(const std::string& s) {
 std::string job_context(const std::string& attr) { return "flurry/" + attr; }
 
 msg::StatusEvent job_status(const state::EvalRecord& eval, const state::JobRecord& job, const Links& links) {
-  // Terminal after pending: finished_ms is never before the eval's creation.
-  auto at_us = msg::is_terminal(job.state) ? job.finished_ms * 1000 + 1 : eval.created_ms * 1000;
+  // Queued, then building, then terminal: finished_ms is never before the
+  // build's start, nor that before the eval's creation (on one clock).
+  auto at_us = msg::is_terminal(job.state)           ? job.finished_ms * 1000 + 1
+               : job.state == msg::JobState::kBuilding ? std::max(job.started_ms * 1000, eval.created_ms * 1000 + 1)
+                                                       : eval.created_ms * 1000;
   auto s = make_status(eval.id, eval.repo, eval.rev, job_context(job.attr), msg::status_for(job.state), describe(job), at_us,
                        target_url(links, eval.id, job.id));
   s.job_id = job.id;
@@ -64,6 +67,8 @@ msg::StatusEvent make_status(const std::string& eval_id, const msg::Repo& repo, 
   s.context = std::move(context);
   s.state = state;
   s.description = short_description(description);
+  // What the description could not hold travels whole, for check runs.
+  if (s.description != description) s.details = text::truncate_utf8(description, msg::kMaxStatusDetails);
   s.target_url = std::move(target_url);
   s.at_us = at_us;
   return s;
@@ -81,8 +86,8 @@ Result<void> publish_status(bus::Bus& bus, const msg::StatusEvent& status) {
   return bus.publish({subjects::status(status.repo.forge), msg::encode(status), id});
 }
 
-Result<void> publish_build_request(bus::Bus& bus, const state::JobRecord& job) {
-  msg::BuildRequest req{job.eval_id, job.id, job.attr, job.drv_path, job.system, ""};
+Result<void> publish_build_request(bus::Bus& bus, const state::EvalRecord& eval, const state::JobRecord& job) {
+  msg::BuildRequest req{job.eval_id, job.id, job.attr, job.drv_path, job.system, "", eval.repo, eval.rev};
   return bus.publish({subjects::build(job.system, job.features), msg::encode(req), "build:" + job.id});
 }
 
@@ -121,7 +126,7 @@ Result<void> publish_transition(Ports ports, const state::EvalRecord& eval, cons
     auto job = state.get_job(id);
     if (!job) return fail(job.error());
     if (!job->has_value()) continue;
-    if (auto r = publish_build_request(bus, **job); !r) return r;
+    if (auto r = publish_build_request(bus, eval, **job); !r) return r;
   }
   if (t.eval_finished) {
     if (auto r = publish_eval_finished(bus, eval, t.eval_state, t.tally); !r) return r;

@@ -118,3 +118,26 @@ TEST_F(Publish, ARecordThatIsNotTerminalIsNeverPublishedAsAnEnd) {
   EXPECT_TRUE(bus.published("flurry.job.finished").empty());
   EXPECT_TRUE(bus.published("flurry.status.").empty());
 }
+
+// Issue 14: a status shows the first line of what happened (GitHub allows
+// 140 characters); the whole of it travels as details, for check runs.
+TEST_F(Publish, WhatTheDescriptionCannotHoldTravelsWholeAsDetails) {
+  const std::string error = "error: attribute 'x' missing\n\n       at /nix/store/abc-source/flake.nix:3:5:\n            3|   x = y.x;";
+  state::JobSpec broken = job("broken");
+  broken.state = JobState::kEvalFailed;
+  broken.error = error;
+  broken.drv_path.clear();
+  ASSERT_TRUE(store.add_jobs("e1", {broken}, 1000).has_value());
+  auto eval = **store.get_eval("e1");
+  auto s = pipeline::job_status(eval, **store.get_job("broken"), {});
+  EXPECT_EQ(s.description, "Evaluation failed: error: attribute 'x' missing");
+  EXPECT_EQ(s.details, "Evaluation failed: " + error);
+  EXPECT_EQ(s.job_state, "eval_failed");
+  // Short ones need none.
+  ASSERT_TRUE(store.add_jobs("e1", {job("fine")}, 1000).has_value());
+  EXPECT_TRUE(pipeline::job_status(eval, **store.get_job("fine"), {}).details.empty());
+  // Nor more than a message can carry.
+  auto huge = pipeline::eval_status(eval, msg::StatusState::kFailure, "error: x\n" + std::string(200000, 'y'), 1, {});
+  EXPECT_LE(huge.details.size(), msg::kMaxStatusDetails);
+  EXPECT_EQ(huge.description, "error: x");
+}

@@ -153,6 +153,7 @@ EvalRecord to_eval(const Reply& hash) {
     else if (f == "repo_clone_url") e.repo.clone_url = v;
     else if (f == "repo_html_url") e.repo.html_url = v;
     else if (f == "repo_default_branch") e.repo.default_branch = v;
+    else if (f == "repo_installation_id") e.repo.installation_id = to_i64(v);
     else if (f == "ref") e.ref = v;
     else if (f == "branch") e.branch = v;
     else if (f == "tag") e.tag = v;
@@ -186,7 +187,8 @@ class RedisStore final : public StateStore {
     auto r = client_.eval(kCreateEval, {eval_key(e.id)},
                           {"id", e.id, "change_id", e.change_id, "repo_forge", e.repo.forge, "repo_owner", e.repo.owner,
                            "repo_name", e.repo.name, "repo_clone_url", e.repo.clone_url, "repo_html_url",
-                           e.repo.html_url, "repo_default_branch", e.repo.default_branch, "ref", e.ref, "branch",
+                           e.repo.html_url, "repo_default_branch", e.repo.default_branch, "repo_installation_id",
+                           std::to_string(e.repo.installation_id), "ref", e.ref, "branch",
                            e.branch, "tag", e.tag, "rev", e.rev, "state", std::string(to_string(EvalState::kEvaluating)),
                            "error", "", "created_ms", std::to_string(e.created_ms), "finished_ms", "0", "jobs_total",
                            "0", "jobs_pending", "0", "jobs_failed", "0", "change", e.change});

@@ -329,6 +329,7 @@ TYPED_TEST_P(StateContract, EvalRecordRoundTrips) {
   auto& s = *this->store;
   auto e = this->eval("full");
   e.repo.html_url = "https://example.invalid/octo/hello";
+  e.repo.installation_id = 12345678901;  // the App installation the webhook named
   e.tag = "v1.0";
   e.created_ms = 1732400000123;
   e.change = R"({"version":1,"id":"github:x","kind":"push"})";

@@ -135,6 +135,28 @@ BuildOutcome finish_and_publish(const state::JobRecord& job, JobState st, const 
   return o;
 }
 
+// The job's context shows it building (a check run "in progress") from
+// `started_ms`. Best effort: a status that cannot be published leaves the
+// job shown queued until it ends, no reason to hold its build. The request
+// names the repository and commit; older requests make it read the eval.
+void announce_start(const msg::BuildRequest& req, state::JobRecord job, std::int64_t started_ms, BuildPorts ports,
+                    const BuilderConfig& cfg) {
+  state::EvalRecord eval;
+  eval.id = job.eval_id;
+  eval.repo = req.repo;
+  eval.rev = req.rev;
+  if (eval.repo.forge.empty() || eval.rev.empty()) {
+    auto stored = ports.state.get_eval(job.eval_id);
+    if (!stored || !stored->has_value()) return;
+    eval = **stored;
+  }
+  job.state = JobState::kBuilding;
+  job.started_ms = started_ms;
+  if (auto r = pipeline::publish_status(ports.bus, pipeline::job_status(eval, job, {cfg.public_url})); !r) {
+    log::warn("build.start_status_failed", r.error().message, {{"job_id", job.id}});
+  }
+}
+
 }  // namespace
 
 std::vector<std::vector<std::string>> feature_queues(const std::vector<std::string>& stored_subjects, const std::string& system,
@@ -164,9 +186,11 @@ BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery deliver
   // republish what the end set in motion.
   if (msg::is_terminal(rec.state)) return finish_and_publish(rec, rec.state, rec.error, ports, cfg, delivery.num_delivered, "replayed");
 
-  auto started = ports.state.start_job(rec.id, ports.clock.now_ms());
+  const auto started_ms = ports.clock.now_ms();
+  auto started = ports.state.start_job(rec.id, started_ms);
   if (!started) return retry(started.error(), delivery.num_delivered);
   if (msg::is_terminal(*started)) return finish_and_publish(rec, *started, rec.error, ports, cfg, delivery.num_delivered, "replayed");
+  announce_start(req, rec, started_ms, ports, cfg);
 
   LogSink sink(ports.state, rec.id, cfg);
   if (rec.attempts > 0) sink.write("--- flurry: build attempt " + std::to_string(rec.attempts + 1) + " ---\n");

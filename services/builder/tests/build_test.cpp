@@ -60,9 +60,33 @@ TEST_F(Build, SuccessReleasesTheDependent) {
   auto finished = bus.published("flurry.job.finished");
   ASSERT_EQ(finished.size(), 1u);
   EXPECT_EQ(msg::decode_job_finished(finished[0].data)->state, JobState::kSucceeded);
-  auto status = msg::decode_status_event(bus.published("flurry.status.github").at(0).data);
+  // Building from its start (a check run "in progress"), then its end.
+  auto statuses = bus.published("flurry.status.github");
+  ASSERT_EQ(statuses.size(), 2u);
+  auto building = msg::decode_status_event(statuses[0].data);
+  EXPECT_EQ(building->context, "flurry/checks.x86_64-linux.a");
+  EXPECT_EQ(building->state, msg::StatusState::kPending);
+  EXPECT_EQ(building->job_state, "building");
+  EXPECT_EQ(building->description, "Building");
+  EXPECT_EQ(building->at_us, clock.now_ms() * 1000);
+  EXPECT_EQ(building->repo.owner, "octo");  // from the request or the eval
+  auto status = msg::decode_status_event(statuses[1].data);
   EXPECT_EQ(status->context, "flurry/checks.x86_64-linux.a");
   EXPECT_EQ(status->state, msg::StatusState::kSuccess);
+  EXPECT_GT(status->at_us, building->at_us);
+}
+
+// The request carries the eval's repository and commit: the start's status
+// needs no read of the eval.
+TEST_F(Build, TheStartsStatusComesFromTheRequestsRepositoryAndCommit) {
+  msg::BuildRequest req{"e1", "a", "checks.x86_64-linux.a", "/nix/store/a.drv", "x86_64-linux", ""};
+  req.repo = {"github", "someone", "else", "file:///y", "", "main"};
+  req.rev = std::string(40, 'f');
+  handle_build_request(req, {1, 3}, {store, bus, nix, clock}, cfg);
+  auto building = msg::decode_status_event(bus.published("flurry.status.").at(0).data);
+  EXPECT_EQ(building->job_state, "building");
+  EXPECT_EQ(building->repo.owner, "someone");
+  EXPECT_EQ(building->rev, std::string(40, 'f'));
 }
 
 TEST_F(Build, FailureFailsTransitiveDependentsWithoutBuildingThem) {
@@ -106,7 +130,8 @@ TEST_F(Build, RedeliveryOfAFinishedJobRepublishesWithoutBuilding) {
 }
 
 TEST_F(Build, PublishFailureNaksAndTheRetryCompletesTheWork) {
-  bus.fail_next_publishes(1);
+  // The start's status is best effort (the build goes on); the end's is not.
+  bus.fail_next_publishes(2);
   auto o = build("a");
   EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kNak);
   EXPECT_EQ((**store.get_job("a")).state, JobState::kSucceeded);  // state is durable
@@ -378,8 +403,8 @@ TEST_F(Build, AnEndTheStoreLostAfterAnsweringIsStillPublishedAsTheEnd) {
   auto finished = bus.published("flurry.job.finished");
   ASSERT_EQ(finished.size(), 1u);
   EXPECT_EQ(msg::decode_job_finished(finished[0].data)->state, JobState::kSucceeded);
-  for (const auto& m : bus.published("flurry.status.")) {
-    EXPECT_EQ(msg::decode_status_event(m.data)->state, msg::StatusState::kSuccess);
-  }
+  auto statuses = bus.published("flurry.status.");
+  ASSERT_FALSE(statuses.empty());
+  EXPECT_EQ(msg::decode_status_event(statuses.back().data)->state, msg::StatusState::kSuccess);
   EXPECT_EQ(build_requests(), std::vector<std::string>{"b"});
 }

@@ -62,26 +62,42 @@ class Reporter {
   }
   static std::string posted_key(const msg::StatusEvent& s) { return "posted\n" + context_key(s); }
 
-  // Posts in order per context: an older status never overwrites a newer one.
+  // Posts in order per context: an older status never overwrites a newer
+  // one. A forge that refuses the post (a 4xx that waiting will not
+  // change: too long, invalid) gets it once more reduced (short
+  // description, no link, no log), so that the context still reaches its
+  // state; what it refuses even then is recorded as refused.
   ReportOutcome post(forge::StatusPoster& poster, const msg::StatusEvent& status) {
     auto fresh = ports_.state.advance_status(context_key(status), status.at_us);
     if (!fresh) return retry(fresh.error());
     if (!*fresh) return done("stale", "a newer status for this context was already posted");
-    auto r = poster.post(status);
-    if (r.ok) {
-      if (is_job_context(status)) {
-        // Lets a big eval end what it showed; losing it only leaves a
-        // pending status where a final one belonged.
-        (void)ports_.state.put_forge_ref(posted_key(status), "1", kRememberSeconds);
+    auto r = poster.post(status, forge::Detail::kFull);
+    if (r.retry) return retry_post(r);
+    if (!r.ok) {
+      auto reduced = poster.post(status, forge::Detail::kReduced);
+      if (reduced.retry) return retry_post(reduced);
+      if (!reduced.ok) {
+        auto o = done("refused", r.message + "; reduced, " + reduced.message);
+        o.refused_status = r.http_status;
+        return o;
       }
-      return done("posted");
-    }
-    if (r.retry) {
-      ReportOutcome o = retry(Error::transient(r.message));
-      if (r.retry_after) o.disposition.delay = std::chrono::duration_cast<std::chrono::milliseconds>(*r.retry_after);
+      auto o = done("reduced", r.message);
+      o.refused_status = r.http_status;
+      remember_posted(status);
       return o;
     }
-    return done("rejected", r.message);
+    remember_posted(status);
+    return done("posted");
+  }
+  ReportOutcome retry_post(const forge::PostResult& r) {
+    ReportOutcome o = retry(Error::transient(r.message));
+    if (r.retry_after) o.disposition.delay = std::chrono::duration_cast<std::chrono::milliseconds>(*r.retry_after);
+    return o;
+  }
+  // Lets a big eval end what it showed; losing it only leaves a pending
+  // status where a final one belonged.
+  void remember_posted(const msg::StatusEvent& status) {
+    if (is_job_context(status)) (void)ports_.state.put_forge_ref(posted_key(status), "1", kRememberSeconds);
   }
 
   // True while this eval has posted fewer than max_failure_statuses
@@ -123,7 +139,7 @@ class Reporter {
                                    ended ? std::max<std::int64_t>(eval.finished_ms, now_ms) * 1000 + 5 : now_ms * 1000,
                                    trigger.target_url.empty() ? "" : trigger.target_url.substr(0, trigger.target_url.rfind("/jobs/")));
     auto r = post(poster, s);
-    if (r.result == "posted" || r.result == "stale") {
+    if (r.result == "posted" || r.result == "reduced" || r.result == "stale") {
       if (auto k = ports_.state.put_forge_ref(last_key, std::to_string(now_ms), kRememberSeconds); !k) return retry(k.error());
     }
     return r;

@@ -40,8 +40,11 @@ struct ReportPorts {
 
 struct ReportOutcome {
   bus::Disposition disposition;
-  std::string result;  // posted, stale, skipped, combined, rejected, retry
+  // posted; reduced (the forge refused the full post and took the reduced
+  // one); refused (it refused both); stale, skipped, combined, retry
+  std::string result;
   std::string detail;
+  int refused_status = 0;  // reduced, refused: the HTTP status of the refusal
 };
 
 // The per-context ordering key: forge/owner/repo/sha/context.

@@ -65,11 +65,35 @@ TEST_F(Report, ServerErrorNaksWithTheForgesDelayAndTheRetryPosts) {
   EXPECT_EQ(handle(status(msg::StatusState::kSuccess, 5), 2).result, "posted");
 }
 
-TEST_F(Report, ClientErrorIsNotRetried) {
+// Issue 14: a refusal never strands a context. The forge gets the status
+// once more, reduced; what it refuses even then is recorded, not retried.
+TEST_F(Report, ARefusedStatusIsSentOnceMoreReducedThenRecordedAsRefused) {
+  auto s = status(msg::StatusState::kFailure, 5);
+  s.description = "Build failed: " + std::string(100, 'x');
+  s.target_url = "https://ci.example/evals/e1/jobs/j1";
   http.answers.push_back(http::Response{422, "{\"message\":\"Validation Failed\"}"});
-  auto o = handle(status(msg::StatusState::kSuccess, 5));
-  EXPECT_EQ(o.result, "rejected");
+  auto o = handle(s);
+  EXPECT_EQ(o.result, "reduced");
+  EXPECT_EQ(o.refused_status, 422);
   EXPECT_EQ(o.disposition.kind, bus::Disposition::Kind::kAck);
+  ASSERT_EQ(http.requests.size(), 2u);
+  auto reduced = nlohmann::json::parse(http.requests[1].body);
+  EXPECT_EQ(reduced["state"], "failure");
+  EXPECT_EQ(reduced["context"], s.context);
+  EXPECT_FALSE(reduced.contains("target_url"));
+  EXPECT_LE(reduced["description"].get<std::string>().size(), forge::kReducedDescriptionBytes);
+
+  http.answers.push_back(http::Response{422, "{\"message\":\"Validation Failed\"}"});
+  http.answers.push_back(http::Response{422, "{\"message\":\"Validation Failed\"}"});
+  auto refused = handle(status(msg::StatusState::kSuccess, 6));
+  EXPECT_EQ(refused.result, "refused");
+  EXPECT_EQ(refused.refused_status, 422);
+  EXPECT_EQ(refused.disposition.kind, bus::Disposition::Kind::kAck);
+  EXPECT_EQ(http.requests.size(), 4u);
+  // A rate limit on the reduced post is waited out like any other.
+  http.answers.push_back(http::Response{422, "{\"message\":\"Validation Failed\"}"});
+  http.answers.push_back(http::Response{429, "slow down"});
+  EXPECT_EQ(handle(status(msg::StatusState::kSuccess, 7)).result, "retry");
 }
 
 TEST_F(Report, OtherForgesWithoutAClientAreSkipped) {

@@ -93,8 +93,8 @@ Result<Parsed> parse_gitea_event(const std::string& event, const std::string& bo
   if (event != "push" && event != "pull_request" && event != "issue_comment") return Parsed::ignored("event " + event + " is not handled");
   auto j = Payload::parse(body);
   if (!j) return fail(j.error());
-  if (event == "issue_comment") return parse_comment(*j, delivery, now_ms);
-  return event == "push" ? parse_push(*j, delivery, now_ms) : parse_pull_request(*j, delivery, now_ms);
+  if (event == "issue_comment") return whole(*j, parse_comment(*j, delivery, now_ms));
+  return whole(*j, event == "push" ? parse_push(*j, delivery, now_ms) : parse_pull_request(*j, delivery, now_ms));
 }
 
 const Dialect& gitea_dialect() {

@@ -19,6 +19,13 @@ msg::Repo read_repo(const Payload& repository) {
   return r;
 }
 
+// The App installation a webhook delivered to a GitHub App names (its
+// tokens then need no look-up); 0 when it names none.
+std::int64_t installation_of(const Payload& j) {
+  auto installation = j.opt_obj("installation");
+  return installation ? installation->integer("id") : 0;
+}
+
 std::string login_of(const Payload& p, const char* key) {
   auto user = p.opt_obj(key);
   return user ? user->opt_str("login") : "";
@@ -28,6 +35,7 @@ Result<Parsed> parse_push(const Payload& j, const std::string& delivery, std::in
   const auto ref = j.str("ref");
   const auto after = j.str("after");
   auto repo = read_repo(j.obj("repository"));
+  repo.installation_id = installation_of(j);
   if (!j.error().empty()) return fail(j.rejected());
   if (repo.owner.empty()) return fail(Error::rejected("missing or mistyped field repository.owner.login (a string)"));
   return push_change("github", delivery, now_ms, std::move(repo), ref, j.opt_str("before"), after, j.opt_bool("deleted"),
@@ -42,6 +50,7 @@ Result<Parsed> parse_pull_request(const Payload& j, const std::string& delivery,
   const auto base = pr.obj("base");
   const auto head_sha = head.str("sha");
   auto repo = read_repo(j.obj("repository"));
+  repo.installation_id = installation_of(j);
   msg::PullRequest p;
   p.number = static_cast<int>(number);
   p.base_branch = base.str("ref");
@@ -85,6 +94,7 @@ Result<Parsed> parse_comment(const Payload& j, const std::string& delivery, std:
   Comment c{j.str("action"), issue.has("pull_request"), comment.opt_str("body"), issue.integer("number"), login_of(comment, "user"),
             comment.opt_str("author_association"), ""};
   auto repo = read_repo(j.obj("repository"));
+  repo.installation_id = installation_of(j);
   if (!j.error().empty()) return fail(j.rejected());
   c.head_ref = "refs/pull/" + std::to_string(c.number) + "/head";
   return comment_change("github", delivery, now_ms, std::move(repo), c);
@@ -102,6 +112,7 @@ Result<Parsed> parse_rerun(const std::string& event, const Payload& j, const std
   const auto external_id = run ? run->opt_str("external_id") : "";
   const auto head_branch = suite.opt_str("head_branch");
   auto repo = read_repo(j.obj("repository"));
+  repo.installation_id = installation_of(j);
   if (!j.error().empty()) return fail(j.rejected());
   if (repo.owner.empty()) return fail(Error::rejected("missing or mistyped field repository.owner.login (a string)"));
   if (!text::is_sha1_hex(head_sha)) return fail(Error::rejected("the re-run commit is not a 40-hex commit id"));
@@ -158,10 +169,10 @@ Result<Parsed> parse_github_event(const std::string& event, const std::string& b
     if (!j->error().empty()) return fail(j->rejected());
     return Parsed::refresh(event + " " + text::truncate_utf8(action, 40));
   }
-  if (event == "push") return parse_push(*j, delivery, now_ms);
-  if (event == "pull_request") return parse_pull_request(*j, delivery, now_ms);
-  if (event == "issue_comment") return parse_comment(*j, delivery, now_ms);
-  return parse_rerun(event, *j, delivery, now_ms);
+  if (event == "push") return whole(*j, parse_push(*j, delivery, now_ms));
+  if (event == "pull_request") return whole(*j, parse_pull_request(*j, delivery, now_ms));
+  if (event == "issue_comment") return whole(*j, parse_comment(*j, delivery, now_ms));
+  return whole(*j, parse_rerun(event, *j, delivery, now_ms));
 }
 
 const Dialect& github_dialect() {

@@ -115,9 +115,9 @@ Result<Parsed> parse_gitlab_event(const std::string& event, const std::string& b
   if (!j) return fail(j.error());
   const auto kind = j->opt_str("object_kind", j->opt_str("event_name"));
   if (!j->error().empty()) return fail(j->rejected());
-  if (kind == "push" || kind == "tag_push") return parse_push(*j, delivery, now_ms);
-  if (kind == "merge_request") return parse_merge_request(*j, delivery, now_ms);
-  if (kind == "note") return parse_note(*j, delivery, now_ms);
+  if (kind == "push" || kind == "tag_push") return whole(*j, parse_push(*j, delivery, now_ms));
+  if (kind == "merge_request") return whole(*j, parse_merge_request(*j, delivery, now_ms));
+  if (kind == "note") return whole(*j, parse_note(*j, delivery, now_ms));
   return Parsed::ignored("object_kind " + text::truncate_utf8(kind.empty() ? "(none)" : kind, 40) + " is not handled");
 }
 

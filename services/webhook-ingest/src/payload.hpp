@@ -52,4 +52,13 @@ class Payload {
   std::shared_ptr<std::string> error_;
 };
 
+// `parsed`, unless a field read while making it was missing or mistyped,
+// also one read after the parser's own check (an argument of the call
+// that made the change): then the rejection naming that field.
+template <typename T>
+Result<T> whole(const Payload& j, Result<T> parsed) {
+  if (!j.error().empty()) return fail(j.rejected());
+  return parsed;
+}
+
 }  // namespace flurry::ingest

@@ -133,3 +133,15 @@ TEST_F(GiteaEvents, AnApproveCommentApprovesAndALabelAsksAgain) {
   EXPECT_EQ(c[0].ref, "refs/pull/5/head");
   EXPECT_EQ(c[1].kind, "pull_request");
 }
+
+TEST_F(GiteaEvents, AMistypedFieldReadLastIs400NamingIt) {
+  auto j = nlohmann::json::parse(fixtures::fixture("gitea", "push"));
+  j["before"] = 7;
+  auto o = handle_webhook(gitea_dialect(), gitea_request(j.dump(), "push"), kSecret, ports());
+  EXPECT_EQ(o.response.status, 400);
+  EXPECT_NE(o.response.body.find("before"), std::string::npos) << o.response.body;
+  auto k = nlohmann::json::parse(fixtures::fixture("gitea", "push"));
+  k["sender"]["login"] = 1;
+  EXPECT_EQ(handle_webhook(gitea_dialect(), gitea_request(k.dump(), "push", "other"), kSecret, ports()).response.status, 400);
+  EXPECT_TRUE(bus.published().empty());
+}

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
+
 #include "flurry/bus/testing/memory_bus.hpp"
 #include "flurry/core/crypto.hpp"
 #include "fixtures.hpp"
@@ -324,4 +326,48 @@ TEST_F(GitHubEvents, AnApproveCommentOnAPullRequestApprovesItAndOtherCommentsNee
   j["action"] = "edited";  // an edit cannot approve after the fact
   EXPECT_EQ(handle_webhook(github_dialect(), request(j.dump(), "issue_comment", "c4"), kSecret, ports()).result, "ignored");
   EXPECT_EQ(changes("github").size(), 1u);
+}
+
+// Issue 14: fields read as the change is made (deleted, before, sender)
+// were read after the parser's check, so a wrong type passed as false or
+// empty. Every field is checked: a wrong type is a 400 naming it.
+TEST_F(GitHubEvents, EveryMistypedFieldIs400NamingItEvenOnesReadLast) {
+  const std::vector<std::pair<std::string, std::function<void(nlohmann::json&)>>> cases = {
+      {"deleted", [](nlohmann::json& j) { j["deleted"] = "true"; }},
+      {"before", [](nlohmann::json& j) { j["before"] = 7; }},
+      {"sender", [](nlohmann::json& j) { j["sender"] = "mona"; }},
+      {"sender.login", [](nlohmann::json& j) { j["sender"]["login"] = 42; }},
+  };
+  for (const auto& [field, spoil] : cases) {
+    auto j = nlohmann::json::parse(fixtures::fixture("github", "push"));
+    spoil(j);
+    auto o = handle_webhook(github_dialect(), request(j.dump(), "push", "gh-" + field), kSecret, ports());
+    EXPECT_EQ(o.response.status, 400) << field;
+    EXPECT_NE(o.response.body.find(field), std::string::npos) << field << ": " << o.response.body;
+  }
+  auto pr = nlohmann::json::parse(fixtures::fixture("github", "pull_request_opened"));
+  pr["sender"]["login"] = false;
+  auto o = handle_webhook(github_dialect(), request(pr.dump(), "pull_request", "gh-pr"), kSecret, ports());
+  EXPECT_EQ(o.response.status, 400);
+  EXPECT_NE(o.response.body.find("sender.login"), std::string::npos) << o.response.body;
+  EXPECT_TRUE(bus.published().empty());
+}
+
+// Issue 14: a webhook delivered to a GitHub App names its installation;
+// the change carries it so that tokens need no look-up.
+TEST_F(GitHubEvents, TheInstallationAWebhookNamesTravelsWithTheRepository) {
+  auto j = nlohmann::json::parse(fixtures::fixture("github", "push"));
+  j["installation"] = {{"id", 12345678}, {"node_id", "MDIz"}};
+  ASSERT_EQ(handle_webhook(github_dialect(), request(j.dump(), "push", "gh-app"), kSecret, ports()).response.status, 202);
+  EXPECT_EQ(changes("github").at(0).repo.installation_id, 12345678);
+  EXPECT_EQ(send("push", "push", "gh-plain").response.status, 202);
+  EXPECT_EQ(changes("github").at(1).repo.installation_id, 0);
+  j["installation"] = {{"id", "12345678"}};
+  auto o = handle_webhook(github_dialect(), request(j.dump(), "push", "gh-bad"), kSecret, ports());
+  EXPECT_EQ(o.response.status, 400);
+  EXPECT_NE(o.response.body.find("installation.id"), std::string::npos) << o.response.body;
+  auto pr = nlohmann::json::parse(fixtures::fixture("github", "pull_request_opened"));
+  pr["installation"] = {{"id", 77}};
+  ASSERT_EQ(handle_webhook(github_dialect(), request(pr.dump(), "pull_request", "gh-pr-app"), kSecret, ports()).response.status, 202);
+  EXPECT_EQ(changes("github").back().repo.installation_id, 77);
 }

@@ -132,3 +132,12 @@ TEST_F(GitLabEvents, AnApproveNoteApprovesAndANewLabelAsksAgain) {
   j["object_attributes"]["noteable_type"] = "Issue";
   EXPECT_EQ(handle_webhook(gitlab_dialect(), gitlab_request(j.dump(), "Note Hook", "n3"), kToken, ports()).result, "ignored");
 }
+
+TEST_F(GitLabEvents, AMistypedFieldReadLastIs400NamingIt) {
+  auto j = nlohmann::json::parse(fixtures::fixture("gitlab", "push"));
+  j["user_username"] = 12;
+  auto o = handle_webhook(gitlab_dialect(), gitlab_request(j.dump(), "Push Hook"), kToken, ports());
+  EXPECT_EQ(o.response.status, 400);
+  EXPECT_NE(o.response.body.find("user_username"), std::string::npos) << o.response.body;
+  EXPECT_TRUE(bus.published().empty());
+}

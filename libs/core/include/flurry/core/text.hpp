@@ -26,6 +26,11 @@ std::string truncate_utf8(std::string_view s, std::size_t max);
 // True if s is well-formed UTF-8 (no overlongs, surrogates or code points
 // past U+10FFFF).
 bool valid_utf8(std::string_view s);
+// s with every byte that starts no well-formed UTF-8 sequence replaced by
+// U+FFFD: the text a JSON encoder would send, so its length can be known.
+std::string sanitize_utf8(std::string_view s);
+// The last at most `max` bytes of s, starting at a character boundary.
+std::string tail_utf8(std::string_view s, std::size_t max);
 // The last `max_lines` lines of s.
 std::string tail_lines(std::string_view s, std::size_t max_lines);
 // A URL as logs and messages may show it, its credentials hidden:

@@ -14,7 +14,7 @@ class GiteaStatusClient final : public StatusPoster {
  public:
   // `api_url` is the instance's base URL ("https://gitea.example.org").
   GiteaStatusClient(http::Client& client, std::string api_url, std::string token, Clock& clock);
-  PostResult post(const msg::StatusEvent& status) override;
+  PostResult post(const msg::StatusEvent& status, Detail detail) override;
 
  private:
   http::Client& client_;

@@ -19,16 +19,17 @@ namespace flurry::forge {
 class GitHubTokens {
  public:
   virtual ~GitHubTokens() = default;
-  // The token to use for calls about owner/repo. Transient error: try
-  // later; rejected: the app cannot reach this repository.
-  virtual Result<std::string> token_for(const std::string& owner, const std::string& repo) = 0;
+  // The token to use for calls about owner/repo. `installation`: the App
+  // installation a webhook named for it (0: not known). Transient error:
+  // try later; rejected: the app cannot reach this repository.
+  virtual Result<std::string> token_for(const std::string& owner, const std::string& repo, std::int64_t installation) = 0;
 };
 
 // A personal access token or any fixed token.
 class FixedToken final : public GitHubTokens {
  public:
   explicit FixedToken(std::string token);
-  Result<std::string> token_for(const std::string&, const std::string&) override { return token_; }
+  Result<std::string> token_for(const std::string&, const std::string&, std::int64_t) override { return token_; }
 
  private:
   std::string token_;
@@ -50,16 +51,22 @@ struct GitHubAppOptions {
   std::string private_key_pem;
   // A token is replaced this long before it expires (they last an hour).
   std::chrono::seconds refresh_before{std::chrono::minutes(5)};
+  // A failed installation look-up is answered from memory this long before
+  // GitHub is asked again.
+  std::chrono::seconds failed_lookup_ttl{std::chrono::minutes(1)};
 };
 
-// Installation tokens of a GitHub App: GET /repos/{owner}/{repo}/installation
-// finds the installation (remembered per repository), POST
+// Installation tokens of a GitHub App. The installation is the one the
+// webhook named when there is one; else GET
+// /repos/{owner}/{repo}/installation finds it (remembered per repository;
+// a failure too, for failed_lookup_ttl). POST
 // /app/installations/{id}/access_tokens makes a token (reused until
-// refresh_before its expiry). Thread-safe.
+// refresh_before its expiry); a named installation GitHub does not know
+// (the App was reinstalled) falls back to the look-up. Thread-safe.
 class GitHubAppTokens final : public GitHubTokens {
  public:
   GitHubAppTokens(http::Client& client, Clock& clock, GitHubAppOptions options);
-  Result<std::string> token_for(const std::string& owner, const std::string& repo) override;
+  Result<std::string> token_for(const std::string& owner, const std::string& repo, std::int64_t installation) override;
   // The token of installation `installation` (the id GET /app/installations
   // lists), from the same cache as token_for's.
   Result<std::string> token_for_installation(std::int64_t installation);
@@ -69,7 +76,10 @@ class GitHubAppTokens final : public GitHubTokens {
   const std::string& api_url() const { return options_.api_url; }
 
  private:
+  // The installation of owner/repo: remembered, or looked up (a failure
+  // remembered for failed_lookup_ttl).
   Result<std::int64_t> installation_for(const std::string& owner, const std::string& repo);
+  Result<std::int64_t> look_up_installation(const std::string& owner, const std::string& repo);
   Result<std::string> new_token(std::int64_t installation);
   Result<http::Response> call(const std::string& method, const std::string& path, const std::string& bearer);
 
@@ -82,6 +92,11 @@ class GitHubAppTokens final : public GitHubTokens {
   GitHubAppOptions options_;
   std::mutex mu_;
   std::map<std::string, std::int64_t> installations_;  // "owner/repo" -> installation id
+  struct FailedLookup {
+    Error error;
+    std::int64_t until_ms = 0;
+  };
+  std::map<std::string, FailedLookup> failed_lookups_;  // "owner/repo" -> why, until when
   std::map<std::int64_t, Token> tokens_;               // installation id -> token
 };
 

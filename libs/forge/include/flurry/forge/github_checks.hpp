@@ -3,9 +3,11 @@
 // check run per commit and context, created with
 // POST /repos/{owner}/{repo}/check-runs and moved on with
 // PATCH /repos/{owner}/{repo}/check-runs/{id}; the id is remembered per
-// (repository, commit, context). A run shows the state (GitHub's
+// (repository, commit, context). A run shows the state (queued while a
+// job waits, in_progress from its build's start, then GitHub's
 // conclusions: success, failure, timed_out, cancelled, neutral), the
-// description, a link, and for a failed job the tail of its build log. Its
+// description, a link, and for a failed job the tail of its build log (an
+// evaluation error: nix's whole message). Its
 // external_id names the job ("job:<id>") or the eval ("eval:<id>"), so the
 // Re-run button (check_run rerequested) says what to build again.
 #include <cstddef>
@@ -34,15 +36,22 @@ class JobLogs {
   virtual Result<std::string> log(const std::string& job_id) = 0;
 };
 
-// The check run fields for a status (exposed for tests).
+// The check run fields for a status (exposed for tests). Within GitHub's
+// limits: summary and text at most 65,535 bytes each as sent (invalid
+// UTF-8 counted as the U+FFFD it becomes), title at most 1,000.
 struct CheckRunFields {
-  std::string status;      // queued | completed
+  std::string status;      // queued (waiting) | in_progress (building) | completed
   std::string conclusion;  // when completed
+  std::string started_at;    // in_progress: when the build started (ISO 8601)
+  std::string completed_at;  // completed: when it ended
   std::string title, summary, text;
   std::string external_id;
 };
-// `log` is the job's build log ("" when none or not wanted).
-CheckRunFields check_run_fields(const msg::StatusEvent& s, const std::string& log);
+// `log` is the job's build log ("" when none or not wanted): a failed
+// build's text is its last lines. Without a log, the status's `details`
+// (nix's whole evaluation error) is the text. kReduced: no text, no link,
+// a short title and summary.
+CheckRunFields check_run_fields(const msg::StatusEvent& s, const std::string& log, Detail detail = Detail::kFull);
 
 // The external_id's parts: {"job", id} or {"eval", id}; nullopt otherwise.
 // Inline: the webhook parsers read it without linking the checks client.
@@ -59,7 +68,7 @@ class GitHubChecksClient final : public StatusPoster {
  public:
   GitHubChecksClient(http::Client& client, std::string api_url, GitHubTokens& tokens, Clock& clock, CheckRunIds& ids,
                      JobLogs& logs);
-  PostResult post(const msg::StatusEvent& status) override;
+  PostResult post(const msg::StatusEvent& status, Detail detail) override;
 
  private:
   http::Client& client_;

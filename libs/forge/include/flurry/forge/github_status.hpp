@@ -14,7 +14,7 @@ class GitHubStatusClient final : public StatusPoster {
   GitHubStatusClient(http::Client& client, std::string api_url, GitHubTokens& tokens, Clock& clock)
       : client_(client), api_url_(std::move(api_url)), tokens_(tokens), clock_(clock) {}
   // POST {api}/repos/{owner}/{repo}/statuses/{sha}
-  PostResult post(const msg::StatusEvent& status) override;
+  PostResult post(const msg::StatusEvent& status, Detail detail) override;
 
  private:
   http::Client& client_;

@@ -22,6 +22,9 @@ struct Repo {
   std::string clone_url;
   std::string html_url;
   std::string default_branch;
+  // GitHub: the App installation the webhook named (a webhook delivered to
+  // an App carries it), so that tokens need no look-up; 0 = not known.
+  std::int64_t installation_id = 0;
   bool operator==(const Repo&) const = default;
   std::string full_name() const { return owner + "/" + name; }
 };
@@ -112,6 +115,11 @@ struct BuildRequest {
   std::string drv_path;
   std::string system;
   std::string store_url;  // store holding the derivation closure ("" = local)
+  // The eval's repository and commit, for the job's status when its build
+  // starts; empty in requests made before they were carried (the builder
+  // reads the eval then).
+  Repo repo;
+  std::string rev;
   bool operator==(const BuildRequest&) const = default;
 };
 
@@ -157,8 +165,14 @@ struct StatusEvent {
   // eval's and effects' contexts.
   std::string job_id;
   std::string job_state;
+  // More than the description can hold, for forges that show it (a check
+  // run's text): nix's whole evaluation error, trace included. At most
+  // kMaxStatusDetails bytes; empty for most statuses.
+  std::string details;
   bool operator==(const StatusEvent&) const = default;
 };
+
+inline constexpr std::size_t kMaxStatusDetails = 65536;
 
 // schemas/dead_letter.schema.json; subject flurry.dead.<consumer>
 struct DeadLetter {

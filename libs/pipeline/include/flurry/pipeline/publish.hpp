@@ -29,19 +29,24 @@ inline constexpr std::string_view kEffectsContext = "flurry/effects";
 std::string job_context(const std::string& attr);
 
 // The commit status for a job in its current state. at_us is derived from
-// the job's timestamps so a republished status orders the same way.
+// the job's timestamps so a republished status orders the same way:
+// queued at the eval's creation, building at the build's start, terminal
+// just after its end.
 msg::StatusEvent job_status(const state::EvalRecord& eval, const state::JobRecord& job, const Links& links);
 msg::StatusEvent eval_status(const state::EvalRecord& eval, msg::StatusState s, const std::string& description,
                              std::int64_t at_us, const Links& links);
 
 // Any status: the description is cut to its first line and 140 bytes
-// (GitHub's limit), never splitting a UTF-8 character.
+// (GitHub's limit), never splitting a UTF-8 character; when that cut
+// anything, `details` holds the whole of it (up to msg::kMaxStatusDetails).
 msg::StatusEvent make_status(const std::string& eval_id, const msg::Repo& repo, const std::string& rev, std::string context,
                              msg::StatusState state, const std::string& description, std::int64_t at_us,
                              std::string target_url);
 
 Result<void> publish_status(bus::Bus& bus, const msg::StatusEvent& status);
-Result<void> publish_build_request(bus::Bus& bus, const state::JobRecord& job);
+// A job's build request, carrying its eval's repository and commit (for
+// the status its build's start posts).
+Result<void> publish_build_request(bus::Bus& bus, const state::EvalRecord& eval, const state::JobRecord& job);
 Result<void> publish_job_finished(bus::Bus& bus, const state::JobRecord& job);
 // eval.finished for `eval` (its identity) ending `ended_as` with the
 // counters of the change that ended it.

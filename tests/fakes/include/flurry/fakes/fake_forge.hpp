@@ -53,6 +53,7 @@ struct CheckRun {
   std::string status;      // queued | in_progress | completed
   std::string conclusion;  // empty until completed
   std::string details_url, external_id;
+  std::string started_at, completed_at;  // as given (ISO 8601); empty when not
   std::string title, summary, text;  // output
 };
 
