@@ -1,13 +1,18 @@
 // flurry: runs a whole Flurry installation on this machine.
 //
-//   flurry up [--state-dir DIR] [--port N] [--example DIR] [--no-example]
-//             [--exit-when-done] [--timeout SECONDS]
+//   flurry up [--state-dir DIR] [--port N] [--web-port N] [--example DIR]
+//             [--no-example] [--exit-when-done] [--timeout SECONDS]
+//             [--github-api-url URL (--github-token-file FILE |
+//              --github-app-id ID --github-app-key-file PEM [--github-checks])]
+//             [--set section.key=value]... [--unset NAME]...
 //
 // Starts nats-server, redis-server and every service on loopback with
 // all data under the state directory, pushes the bundled example flake
 // through them as a signed GitHub webhook, prints each attribute's result
 // as it lands, then keeps the stack running until Ctrl-C (or exits with
-// --exit-when-done: status 0 when the example's eval succeeded).
+// --exit-when-done: status 0 when the example's eval succeeded). Forge
+// flags and --set values are kept in the state directory for later starts;
+// status and check-run links point at the web service.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -22,13 +27,18 @@
 #include "flurry/core/config.hpp"
 #include "flurry/core/crypto.hpp"
 #include "flurry/core/log.hpp"
+#include "flurry/core/text.hpp"
 #include "flurry/http/http.hpp"
 #include "flurry/stack/stack.hpp"
 #include "flurry/state/ids.hpp"
 #include "flurry/state/redis_store.hpp"
+#include "src/up_settings.hpp"
 
 namespace fs = std::filesystem;
 using namespace flurry;
+using up::UpFlags;
+using up::absolute_path;
+using up::forges_with_example_urls;
 
 namespace {
 
@@ -211,33 +221,192 @@ int forget_failures(const std::string& config_file, const std::vector<std::strin
   }
 }
 
+// --- flurry up ------------------------------------------------------------
+
+void add_up_options(CLI::App& up, UpFlags& f) {
+  up.add_option("--state-dir", f.state_dir, "where all data, logs, secrets and kept settings (forge flags, --set) live")
+      ->capture_default_str();
+  up.add_option("--bin-dir", f.bin_dir, "where the service binaries are")->capture_default_str();
+  up.add_option("--port", f.port, "webhook-ingest port on 127.0.0.1 (0 = any)")->capture_default_str();
+  up.add_option("--web-port", f.web_port,
+                "web service (UI and API) port on 127.0.0.1, where status and check-run links point (0 = any)")
+      ->capture_default_str();
+  up.add_option("--example", f.example, "flake directory to push through the stack")->capture_default_str();
+  up.add_flag("--no-example", f.no_example, "start the stack only");
+  up.add_flag("--exit-when-done", f.exit_when_done, "stop after the example finished; exit 0 if it succeeded");
+  up.add_option("--timeout", f.timeout_s, "seconds to wait for the example")->capture_default_str();
+  for (const auto& [forge, example_url] : forges_with_example_urls()) {
+    auto& flags = f.forges[forge];
+    up.add_option("--" + forge + "-api-url", flags.api_url,
+                  "post commit statuses to this " + forge + " API (e.g. " + example_url + ")");
+    up.add_option("--" + forge + "-token-file", flags.token_file,
+                  "file holding the token the reporter posts " + forge + " statuses with");
+    if (forge != "github") continue;
+    up.add_option("--github-app-id", flags.app_id, "post as this GitHub App (with --github-app-key-file, instead of a token)");
+    up.add_option("--github-app-key-file", flags.app_key_file, "the GitHub App's private key (PEM)");
+    up.add_flag("--github-checks", flags.checks, "post check runs instead of commit statuses (needs the GitHub App)");
+  }
+  up.add_option("--set", f.set,
+                "section.key=value: a configuration key, the value as TOML (builder.slots=4, "
+                "'web.public_url=\"https://ci.example.org\"'); kept for later starts")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  up.add_option("--unset", f.unset, "drop a kept setting: section.key, a forge flag (github-checks) or a forge's flags (github)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+// Names and values only: secrets live in files the values name.
+void show_settings(const std::string& path, const up::KeptSettings& settings) {
+  if (settings.empty()) return;
+  say("kept settings apply (" + path + "; --unset NAME drops one):");
+  for (const auto& [name, value] : settings) {
+    std::cout << "  " << name << " = " << (text::ends_with(name, "-api-url") ? text::display_url(value) : value) << std::endl;
+  }
+}
+
+// Sends the signed push webhook of `rev` in the example repository; returns
+// its delivery id.
+Result<std::string> send_example_push(stack::Stack& stack, const std::string& repo_dir, const std::string& rev) {
+  auto body = stack::github_push_payload("local", "example", "file://" + repo_dir, "main", "main", std::string(40, '0'), rev);
+  std::string delivery = "local-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  auto client = http::make_client();
+  auto resp = client->send({.method = "POST",
+                            .url = stack.webhook_url(),
+                            .headers = {{"Content-Type", "application/json"},
+                                        {"X-GitHub-Event", "push"},
+                                        {"X-GitHub-Delivery", delivery},
+                                        {"X-Hub-Signature-256", "sha256=" + crypto::hmac_sha256_hex(stack.webhook_secret(), body)}},
+                            .body = body});
+  if (!resp) return fail(resp.error());
+  if (resp->status / 100 != 2) return fail(Error::rejected(std::to_string(resp->status) + " " + resp->body));
+  say("sent a signed push webhook (delivery " + delivery + "): HTTP " + std::to_string(resp->status));
+  return delivery;
+}
+
+// What pushing the example earned: the exit code, and whether `up` ends
+// now (interrupted, or the example could not be run).
+struct ExampleRun {
+  int exit_code = 0;
+  bool end_now = false;
+};
+
+// Pushes the example through the stack and prints its results as they land.
+ExampleRun run_example(stack::Stack& stack, const UpFlags& f) {
+  const std::string repo_dir = absolute_path(f.state_dir) + "/example-repo";
+  auto rev = stack::commit_directory(f.example, repo_dir, "example");
+  if (!rev) {
+    say(paint("31", "could not prepare the example: ") + rev.error().message);
+    return {1, true};
+  }
+  say("example repository " + repo_dir + " at " + rev->substr(0, 12));
+  auto delivery = send_example_push(stack, repo_dir, *rev);
+  if (!delivery) {
+    say(paint("31", "webhook was not accepted: ") + delivery.error().message);
+    return {1, true};
+  }
+  auto store = state::connect_redis({.host = "127.0.0.1", .port = stack.redis_port()});
+  if (!store) {
+    say(paint("31", "cannot read state: ") + store.error().message);
+    return {1, true};
+  }
+  auto w = watch_eval(**store, state::eval_id_for_change("github:" + *delivery), std::chrono::seconds(f.timeout_s));
+  if (w.stopped) {
+    say("stopping");
+    return {130, true};
+  }
+  std::error_code ec;
+  int narinfos = 0;
+  for (const auto& e : fs::directory_iterator(stack.cache_dir(), ec)) narinfos += e.path().extension() == ".narinfo";
+  say("binary cache file://" + stack.cache_dir() + " holds " + std::to_string(narinfos) + " store paths");
+  return {w.finished && w.succeeded ? 0 : 1, false};
+}
+
+// Stops everything; `exit_code` unless a service did not stop cleanly.
+int stop_stack(stack::Stack& stack, int exit_code) {
+  auto unclean = stack.stop();
+  for (const auto& u : unclean) say(paint("31", "unclean stop: ") + u);
+  return unclean.empty() ? exit_code : 1;
+}
+
+// Starts the stack, runs the example, then keeps running until Ctrl-C
+// (or stops, with --exit-when-done).
+int run_stack(const UpFlags& f, const stack::StackOptions& opts, bool settings_kept) {
+  const std::string state_dir = absolute_path(f.state_dir);
+  stack::Stack stack(opts);
+  say("state directory " + state_dir);
+  if (auto r = stack.start(); !r) {
+    say(paint("31", "could not start: ") + r.error().message);
+    if (settings_kept) say("kept settings apply to every start; `--unset NAME` drops one");
+    stack.stop();
+    return 1;
+  }
+  say("nats-server, redis-server and " + std::to_string(stack::service_names().size()) + " services are up (logs in " + state_dir +
+      "/logs)");
+  const auto web = stack.service_url("web");
+  say("web: " + web + " (API: " + web + "/api/evals/<eval>; token for rebuild and cancel in " + state_dir + "/secrets/api-token)");
+  if (opts.public_url != web) say("status and check-run links point at " + opts.public_url);
+  int exit_code = 0;
+  if (!f.no_example) {
+    auto example = run_example(stack, f);
+    if (example.end_now) return stop_stack(stack, example.exit_code);
+    exit_code = example.exit_code;
+  }
+  if (f.exit_when_done) return stop_stack(stack, exit_code);
+  say("running. Point a GitHub webhook (push, JSON) at " + stack.webhook_url() + " with the secret in " + state_dir +
+      "/secrets/webhook-secret. Ctrl-C stops everything.");
+  std::set<std::string> reported;
+  while (!interrupted(std::chrono::seconds(2))) {
+    for (const auto& dead : stack.dead_children()) {
+      if (reported.insert(dead).second) say(paint("31", dead + " exited; see " + stack.log_path(dead)));
+    }
+  }
+  say("stopping");
+  return stop_stack(stack, 0);
+}
+
+// `flurry up`: 2 on bad flags or kept settings (nothing started), else as
+// run_stack.
+int run_up(const UpFlags& f) {
+  const auto path = up::settings_path(absolute_path(f.state_dir));
+  auto kept = up::load_settings(path);
+  std::vector<std::string> notes;
+  auto settings = kept ? up::updated_settings(f, *kept, notes) : Result<up::KeptSettings>(fail(kept.error()));
+  for (const auto& note : notes) say(note);
+  auto opts = settings ? up::stack_options(f, *settings) : Result<stack::StackOptions>(fail(settings.error()));
+  if (!opts) {
+    std::cerr << "flurry: " << opts.error().message << "\n";
+    if (kept && !kept->empty()) std::cerr << "flurry: kept settings are in " << path << " (`--unset NAME` drops one)\n";
+    return 2;
+  }
+  if (*settings != *kept) {
+    if (auto r = up::save_settings(path, *settings); !r) {
+      std::cerr << "flurry: " << r.error().message << "\n";
+      return 1;
+    }
+  }
+  show_settings(path, *settings);
+  for (const auto& [name, value] : opts->env) setenv(name.c_str(), value.c_str(), 1);
+  // Signals are taken synchronously (sigtimedwait) by the main thread.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  log::init("flurry", log::Level::kWarn);
+  http::init_threads(2);
+  return run_stack(f, *opts, !settings->empty());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Flurry: Nix-native CI on one machine"};
   app.require_subcommand(1);
-  auto* up = app.add_subcommand("up", "start the whole stack and run CI on the example flake");
-  std::string state_dir = ".state";
-  std::string bin_dir = default_bin_dir(argv[0]);
-  std::string example = std::string(FLURRY_SOURCE_DIR) + "/examples/hello";
-  int port = 8080;
-  bool no_example = false, exit_when_done = false;
-  int timeout_s = 600;
-  // Per forge: the API to post statuses to and the file holding the token.
-  std::map<std::string, std::pair<std::string, std::string>> forge_flags;
-  up->add_option("--state-dir", state_dir, "where all data, logs and secrets live")->capture_default_str();
-  up->add_option("--bin-dir", bin_dir, "where the service binaries are")->capture_default_str();
-  up->add_option("--port", port, "webhook-ingest port on 127.0.0.1 (0 = any)")->capture_default_str();
-  up->add_option("--example", example, "flake directory to push through the stack")->capture_default_str();
-  up->add_flag("--no-example", no_example, "start the stack only");
-  up->add_flag("--exit-when-done", exit_when_done, "stop after the example finished; exit 0 if it succeeded");
-  up->add_option("--timeout", timeout_s, "seconds to wait for the example")->capture_default_str();
-  for (const auto& [forge, example_url] : std::vector<std::pair<std::string, std::string>>{
-           {"github", "https://api.github.com"}, {"gitea", "https://gitea.example.org"}, {"gitlab", "https://gitlab.com"}}) {
-    auto& [url, token_file] = forge_flags[forge];
-    up->add_option("--" + forge + "-api-url", url, "post commit statuses to this " + forge + " API (e.g. " + example_url + ")");
-    up->add_option("--" + forge + "-token-file", token_file, "file holding the token the reporter posts " + forge + " statuses with");
-  }
+  auto* up_cmd = app.add_subcommand("up", "start the whole stack and run CI on the example flake");
+  UpFlags up_flags;
+  up_flags.bin_dir = default_bin_dir(argv[0]);
+  add_up_options(*up_cmd, up_flags);
   auto* rebuild = app.add_subcommand(
       "rebuild", "clear the failed-build cache for derivations, so that the next evaluation builds them again");
   std::string config_file = ".state/flurry.toml";
@@ -260,110 +429,5 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     return show_log(config_file, log_job, follow);
   }
-
-  // Signals are taken synchronously (sigtimedwait) by the main thread.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  log::init("flurry", log::Level::kWarn);
-  http::init_threads(2);
-
-  stack::StackOptions opts;
-  opts.state_dir = state_dir;
-  opts.bin_dir = bin_dir;
-  opts.ingest_port = port;
-  const char* nix_config = std::getenv("NIX_CONFIG");
-  if (!nix_config || !*nix_config) {
-    // Offline-friendly defaults: flakes on, no substituters to wait for.
-    opts.env["NIX_CONFIG"] = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nflake-registry = /dev/null\n";
-    setenv("NIX_CONFIG", opts.env["NIX_CONFIG"].c_str(), 1);
-  }
-  for (const auto& [forge, flags] : forge_flags) {
-    const auto& [url, token_file] = flags;
-    if (url.empty()) continue;
-    auto token = token_file.empty() ? std::nullopt : read_file(token_file);
-    if (!token) {
-      std::cerr << "flurry: --" << forge << "-api-url needs a readable --" << forge << "-token-file\n";
-      return 2;
-    }
-    while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
-    opts.forges[forge] = {url, *token};
-  }
-  opts.effect_secrets["github:local/*"] = R"({"example": {"data": {"greeting": "hello from the secrets file"}}})";
-
-  stack::Stack stack(opts);
-  say("state directory " + fs::absolute(state_dir).lexically_normal().string());
-  if (auto r = stack.start(); !r) {
-    say(paint("31", "could not start: ") + r.error().message);
-    stack.stop();
-    return 1;
-  }
-  say("nats-server, redis-server and " + std::to_string(stack::service_names().size()) + " services are up (logs in " +
-      fs::absolute(state_dir).lexically_normal().string() + "/logs)");
-  say("API: " + stack.service_url("web") + "/api/evals/<eval> (token for rebuild and cancel in " +
-      fs::absolute(state_dir).lexically_normal().string() + "/secrets/api-token)");
-
-  int exit_code = 0;
-  if (!no_example) {
-    std::string repo_dir = fs::absolute(state_dir).lexically_normal().string() + "/example-repo";
-    auto rev = stack::commit_directory(example, repo_dir, "example");
-    if (!rev) {
-      say(paint("31", "could not prepare the example: ") + rev.error().message);
-      stack.stop();
-      return 1;
-    }
-    say("example repository " + repo_dir + " at " + rev->substr(0, 12));
-    auto body = stack::github_push_payload("local", "example", "file://" + repo_dir, "main", "main", std::string(40, '0'), *rev);
-    std::string delivery = "local-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
-    auto client = http::make_client();
-    auto resp = client->send({.method = "POST",
-                              .url = stack.webhook_url(),
-                              .headers = {{"Content-Type", "application/json"},
-                                          {"X-GitHub-Event", "push"},
-                                          {"X-GitHub-Delivery", delivery},
-                                          {"X-Hub-Signature-256", "sha256=" + crypto::hmac_sha256_hex(stack.webhook_secret(), body)}},
-                              .body = body});
-    if (!resp || resp->status / 100 != 2) {
-      say(paint("31", "webhook was not accepted: ") + (resp ? std::to_string(resp->status) + " " + resp->body : resp.error().message));
-      stack.stop();
-      return 1;
-    }
-    say("sent a signed push webhook (delivery " + delivery + "): HTTP " + std::to_string(resp->status));
-    auto store = state::connect_redis({.host = "127.0.0.1", .port = stack.redis_port()});
-    if (!store) {
-      say(paint("31", "cannot read state: ") + store.error().message);
-      stack.stop();
-      return 1;
-    }
-    auto w = watch_eval(**store, state::eval_id_for_change("github:" + delivery), std::chrono::seconds(timeout_s));
-    exit_code = w.finished && w.succeeded ? 0 : 1;
-    if (w.stopped) {
-      say("stopping");
-      auto unclean = stack.stop();
-      return unclean.empty() ? 130 : 1;
-    }
-    std::error_code ec;
-    int narinfos = 0;
-    for (const auto& e : fs::directory_iterator(stack.cache_dir(), ec)) narinfos += e.path().extension() == ".narinfo";
-    say("binary cache file://" + stack.cache_dir() + " holds " + std::to_string(narinfos) + " store paths");
-  }
-  if (exit_when_done) {
-    auto unclean = stack.stop();
-    for (const auto& u : unclean) say(paint("31", "unclean stop: ") + u);
-    return unclean.empty() ? exit_code : 1;
-  }
-  say("running. Point a GitHub webhook (push, JSON) at " + stack.webhook_url() + " with the secret in " +
-      fs::absolute(state_dir).lexically_normal().string() + "/secrets/webhook-secret. Ctrl-C stops everything.");
-  std::set<std::string> reported;
-  while (!interrupted(std::chrono::seconds(2))) {
-    for (const auto& dead : stack.dead_children()) {
-      if (reported.insert(dead).second) say(paint("31", dead + " exited; see " + stack.log_path(dead)));
-    }
-  }
-  say("stopping");
-  auto unclean = stack.stop();
-  for (const auto& u : unclean) say(paint("31", "unclean stop: ") + u);
-  return unclean.empty() ? 0 : 1;
+  return run_up(up_flags);
 }

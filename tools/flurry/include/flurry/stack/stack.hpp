@@ -21,6 +21,7 @@ struct StackOptions {
   std::string state_dir;          // created if missing; everything lives here
   std::string bin_dir;            // build tree (services/<name>/flurry-<name>) or a flat bin dir
   int ingest_port = 0;            // 0 = any free port
+  int web_port = 0;               // 0 = any free port
   // Forges the reporter posts statuses to: "github", "gitea", "gitlab" ->
   // API base URL and token (written to a secret file). None: it only logs.
   struct ForgeAccount {
@@ -31,7 +32,7 @@ struct StackOptions {
     bool checks = false;          // posting check runs instead of statuses
   };
   std::map<std::string, ForgeAccount> forges;
-  std::string public_url;         // target_url base; empty = none
+  std::string public_url;         // base of status and check-run links (every service's public_url); empty = none
   std::string log_level = "info";
   std::vector<std::string> allowed_url_schemes = {"https", "ssh", "git", "file"};
   // Extra "key=value" TOML assignments appended to the generated config
@@ -91,6 +92,8 @@ class Stack {
   Result<void> start_redis(bool keep_port);
   Result<void> wait_healthy(const std::string& name, std::chrono::milliseconds timeout);
   std::string binary_for(const std::string& name) const;
+  // The port the options fix for a service; 0 when any will do.
+  int fixed_port(const std::string& name) const;
 
   StackOptions options_;
   int nats_port_ = 0;
