@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
                            .max_deliver = cfg.max_deliver + bus::kOutageDeliveries,
                            .ack_wait = ack_wait,  // the bus sends in-progress acks while we work
                            .concurrency = static_cast<int>(c.get_int("evaluator.concurrency", 2))};
-    rt.consume(spec, [&rt, &bus, &state](const bus::Delivery& d) {
+    auto& catalog = rt.catalog();
+    rt.consume(spec, [&rt, &bus, &state, &catalog](const bus::Delivery& d) {
       auto change = msg::decode_change_event(d.data);
       if (!change) {
         log::warn("change.undecodable", change.error().message, {{"subject", d.subject}});
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
                 {{"change_id", change->id}, {"repo", repo}, {"ref", change->ref}, {"rev", change->rev}, {"delivery", d.num_delivered}});
       auto o = evaluator::handle_change(*change, d.num_delivered,
                                         {bus, state, nix, git, clock, [](const std::string& f) { return forges.permissions(f); },
-                                         [](const msg::Repo& r, const std::string& url) { return forges.clone_auth(r, url); }},
+                                         [](const msg::Repo& r, const std::string& url) { return forges.clone_auth(r, url); }, &catalog},
                                         cfg);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       rt.metrics().counter("evals_total", "Change events handled, by result.", {{"result", o.result}}).Increment();

@@ -6,6 +6,7 @@
 #include "flurry/forge/forges.hpp"
 #include "flurry/messages/subjects.hpp"
 #include "flurry/service/runtime.hpp"
+#include "eval_end.hpp"
 #include "report.hpp"
 
 using namespace flurry;
@@ -56,7 +57,25 @@ int main(int argc, char** argv) {
                            .max_deliver = static_cast<int>(c.get_int("reporter.max_deliver", 20)),
                            .ack_wait = ack_wait,
                            .concurrency = 1};  // one at a time keeps each context in order
-    rt.bus();
+    auto& bus = rt.bus();
+    // Each ended eval's flurry/eval says what changed (its own consumer: it
+    // reads two evals' jobs, which must not hold up the statuses).
+    static const std::string public_url = c.get_string("reporter.public_url", "");
+    auto& catalog = rt.catalog();
+    bus::ConsumerSpec ends{.stream = std::string(subjects::kEventsStream),
+                           .durable = "reporter-eval-ends",
+                           .filter_subject = std::string(subjects::kEvalFinished),
+                           .max_deliver = static_cast<int>(c.get_int("reporter.max_deliver", 20)),
+                           .ack_wait = ack_wait,
+                           .concurrency = 1};
+    rt.consume(ends, [&rt, &state, &catalog, &bus](const bus::Delivery& d) {
+      auto finished = msg::decode_eval_finished(d.data);
+      if (!finished) return bus::disposition_for(finished.error(), d.num_delivered);
+      auto o = reporter::handle_eval_end(*finished, d.num_delivered, {state, catalog, bus}, public_url);
+      rt.metrics().counter("eval_ends_total", "Ended evals described on flurry/eval, by result.", {{"result", o.result}}).Increment();
+      log::info("eval_end." + o.result, o.detail.empty() ? o.result : o.detail, {{"eval_id", finished->eval_id}});
+      return o.disposition;
+    });
     rt.consume(spec, [&rt, &state](const bus::Delivery& d) {
       auto status = msg::decode_status_event(d.data);
       if (!status) return bus::disposition_for(status.error(), d.num_delivered);

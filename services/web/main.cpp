@@ -1,9 +1,14 @@
 // flurry-web: the JSON API over Redis (evals, jobs, live logs; rebuild and
 // cancel with the API token).
+#include "access.hpp"
 #include "api.hpp"
+#include "badges.hpp"
+#include "auth_setup.hpp"
+#include "pages.hpp"
 #include "flurry/core/config.hpp"
 #include "flurry/core/log.hpp"
 #include "flurry/service/runtime.hpp"
+#include "flurry/state/redis_sessions.hpp"
 
 using namespace flurry;
 
@@ -19,10 +24,24 @@ int main(int argc, char** argv) {
     } else {
       log::warn("web.no_token", "web.api_token_file is not set: rebuild and cancel are refused");
     }
+    // Signing in and the access rules; before /api/*, as it serves GET /api/session.
+    static auto auth_client = http::make_client();
+    static auto sessions = state::make_redis_sessions(state::redis_options(c));
+    static web::AuthService auth(c, cfg.token, *sessions, *auth_client, clock);
+    web::add_auth_routes(rt.http(), auth.auth());
     auto& state = rt.state();
     auto& bus = rt.bus();
-    auto handler = [&state, &bus](const http::Request& req) { return web::handle_api(req, {state, bus, clock}, cfg); };
+    auto& catalog = rt.catalog();
+    auto handler = [&state, &bus, &catalog](const http::Request& req) {
+      return web::handle_api(req, {state, bus, clock, &catalog, web::access_of(auth.auth(), req)}, cfg);
+    };
     rt.http().route("GET", "/api/*", handler);
     rt.http().route("POST", "/api/*", handler);
+    rt.http().route("GET", "/badge/*", [&state, &catalog](const http::Request& req) {
+      auto access = web::access_of(auth.auth(), req);
+      auto read = [&](const msg::Repo& repo) { return access.may_read(req, repo); };
+      return web::handle_badge(req, {state, catalog}, read).value_or(http::Response{404, "no such badge\n"});
+    });
+    web::register_pages(rt.http(), c.get_string("web.assets_dir", web::default_assets_dir()));
   });
 }

@@ -94,6 +94,31 @@ std::vector<const Hook*> ForgeState::hooks_of(const std::string& forge, const st
   return out;
 }
 
+Repository ForgeState::repository_or_default(const std::string& forge, const std::string& owner, const std::string& repo) const {
+  if (const auto* known = find_repository(forge, owner, repo)) return *known;
+  return {forge, owner, repo, 0, {}, "main", base_url + "/" + owner + "/" + repo + ".git"};
+}
+
+bool ForgeState::is_private(const std::string& forge, const std::string& owner, const std::string& repo) const {
+  auto it = private_repos.find({forge, owner, repo});
+  return it != private_repos.end() && it->second;
+}
+
+const UserToken* ForgeState::user_token(const std::string& forge, const http::Request& req) const {
+  auto token = authorization_token(req);
+  if (forge == kGitLab && !text::starts_with(req.header("authorization"), "Bearer ")) return nullptr;
+  auto it = user_tokens.find(token);
+  return it != user_tokens.end() && it->second.forge == forge ? &it->second : nullptr;
+}
+
+bool ForgeState::user_can_read(const std::string& forge, const std::string& owner, const std::string& repo,
+                               const std::string& login) const {
+  if (!is_private(forge, owner, repo)) return true;
+  auto p = permission(forge, owner, repo, login);
+  if (forge == kGitLab) return to_int(p).value_or(0) >= 10;
+  return !p.empty() && p != "none";
+}
+
 }  // namespace detail
 
 FakeForge::FakeForge() : state_(std::make_unique<detail::ForgeState>()) {
@@ -129,7 +154,7 @@ http::Response FakeForge::serve(const http::Request& req) {
   {
     std::lock_guard lock(mu_);
     index = state_->calls.size();
-    state_->calls.push_back({detail::forge_of_path(req.path), req.method, req.path, req.query, req.headers, req.body, 0});
+    state_->calls.push_back({detail::forge_of_request(*state_, req), req.method, req.path, req.query, req.headers, req.body, 0});
     if (auto* f = take(state_->failures, req.path)) failure = f->answer;
     if (auto* d = take(state_->delays, req.path)) delay = d->delay;
   }
@@ -140,7 +165,8 @@ http::Response FakeForge::serve(const http::Request& req) {
     out = *failure;
   } else {
     auto forge = state_->calls[index].forge;
-    out = forge == kGitea ? detail::serve_gitea(*state_, req)
+    out = detail::is_oauth_path(req.path) ? detail::serve_oauth(*state_, forge, req)
+          : forge == kGitea ? detail::serve_gitea(*state_, req)
           : forge == kGitLab ? detail::serve_gitlab(*state_, req)
                              : detail::serve_github(*state_, req);
   }
@@ -180,6 +206,48 @@ void FakeForge::set_permission(const std::string& forge, const std::string& owne
     state_->gitlab_users[user] = 100 + static_cast<std::int64_t>(state_->gitlab_users.size());
   }
   state_->permissions[{forge, owner, repo, user}] = std::move(permission);
+}
+
+void FakeForge::set_oauth_client(const std::string& forge, std::string client_id, std::string client_secret) {
+  require_forge(forge);
+  std::lock_guard lock(mu_);
+  for (const auto& [other, app] : state_->oauth_apps) {
+    if (other != forge && app.client_id == client_id) {
+      throw std::invalid_argument("FakeForge: " + other + " already uses client id '" + client_id + "'");
+    }
+  }
+  state_->oauth_apps[forge] = {std::move(client_id), std::move(client_secret)};
+}
+
+void FakeForge::sign_in_as(const std::string& forge, const std::string& login, const std::string& name) {
+  require_forge(forge);
+  std::lock_guard lock(mu_);
+  // GitLab's users have the ids /users?username= shows; others get their own.
+  auto& ids = state_->gitlab_users;
+  if (forge == kGitLab && !ids.count(login)) ids[login] = 100 + static_cast<std::int64_t>(ids.size());
+  const auto id = forge == kGitLab ? ids[login] : 5000 + state_->next_id++;
+  state_->signed_in[forge] = {login, name, id};
+}
+
+void FakeForge::sign_out(const std::string& forge) {
+  require_forge(forge);
+  std::lock_guard lock(mu_);
+  state_->signed_in.erase(forge);
+}
+
+void FakeForge::set_private(const std::string& forge, const std::string& owner, const std::string& repo, bool is_private) {
+  require_forge(forge);
+  std::lock_guard lock(mu_);
+  state_->private_repos[{forge, owner, repo}] = is_private;
+}
+
+std::vector<std::string> FakeForge::issued_user_tokens(const std::string& forge) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [token, user] : state_->user_tokens) {
+    if (user.forge == forge) out.push_back(token);
+  }
+  return out;
 }
 
 void FakeForge::fail_next(int n, int status, std::string body, std::map<std::string, std::string> headers,

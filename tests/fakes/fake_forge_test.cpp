@@ -1,6 +1,7 @@
 // FakeForge answers like the forges it stands in for, driven over HTTP
 // the way Flurry's clients reach it.
 #include "flurry/fakes/fake_forge.hpp"
+#include "flurry/fakes/raw_http_client.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -8,7 +9,9 @@
 #include <chrono>
 #include <ctime>
 
+#include "flurry/core/text.hpp"
 #include "flurry/forge/github_app.hpp"
+#include "flurry/forge/status_poster.hpp"
 #include "flurry/http/http.hpp"
 #include "flurry/test/jwt.hpp"
 
@@ -28,6 +31,12 @@ class FakeForgeTest : public ::testing::Test {
     return r.has_value() ? *r : http::Response{0};
   }
   static json parsed(const http::Response& r) { return json::parse(r.body, nullptr, false); }
+  // A GET as a browser makes it: a redirect is answered, not followed.
+  http::Response browse(const std::string& path) {
+    auto r = fakes::RawHttpClient().send({.url = forge.url() + path});
+    EXPECT_TRUE(r.has_value()) << r.error().message;
+    return r.has_value() ? *r : http::Response{0};
+  }
 
   fakes::FakeForge forge;
   std::unique_ptr<http::Client> client = http::make_client();
@@ -286,6 +295,186 @@ TEST_F(FakeForgeTest, GiteaTakesItsTokenPagesRepositoriesAndKeepsHooks) {
   EXPECT_FALSE(hooks[0].active);
   EXPECT_EQ(parsed(send("GET", "/api/v1/repos/octo/one/hooks", "", auth)).size(), 1u);
   EXPECT_TRUE(forge.hooks(fakes::kGitHub).empty());
+}
+
+// --- Signing in (OAuth) and private repositories -----------------------
+
+const std::string kCallback = "http://ci.example/auth/github/callback";
+
+// The value of `key` in the query of a Location header.
+std::string location_param(const http::Response& r, const std::string& key) {
+  auto location = r.header("location");
+  auto q = location.find('?');
+  if (q == std::string::npos) return "";
+  for (const auto& kv : text::split(location.substr(q + 1), '&')) {
+    if (kv.rfind(key + "=", 0) == 0) return kv.substr(key.size() + 1);
+  }
+  return "";
+}
+
+const std::map<std::string, std::string> kForm = {{"Content-Type", "application/x-www-form-urlencoded"},
+                                                  {"Accept", "application/json"}};
+
+TEST_F(FakeForgeTest, GitHubGrantsTheSignedInUserACodeOnceForAnAccessToken) {
+  forge.set_oauth_client(fakes::kGitHub, "gh-client", "gh-secret");
+  forge.sign_in_as(fakes::kGitHub, "octocat", "The Octocat");
+  auto authorize = browse("/login/oauth/authorize?client_id=gh-client&redirect_uri=http%3A%2F%2Fci.example%2Fauth%2Fgithub%2Fcallback"
+                               "&state=st%2B1&scope=read%3Auser");
+  ASSERT_EQ(authorize.status, 302) << authorize.body;
+  EXPECT_EQ(authorize.header("location").rfind(kCallback + "?code=", 0), 0u) << authorize.header("location");
+  EXPECT_EQ(location_param(authorize, "state"), "st%2B1");
+  const auto code = location_param(authorize, "code");
+  ASSERT_FALSE(code.empty());
+  // GitHub refuses with a 200 that says why.
+  auto wrong_secret = send("POST", "/login/oauth/access_token", "client_id=gh-client&client_secret=nope&code=" + code, kForm);
+  EXPECT_EQ(wrong_secret.status, 200);
+  EXPECT_EQ(parsed(wrong_secret)["error"], "incorrect_client_credentials");
+  auto token = send("POST", "/login/oauth/access_token",
+                    "client_id=gh-client&client_secret=gh-secret&redirect_uri=" + forge::path_segment(kCallback) + "&code=" + code, kForm);
+  ASSERT_EQ(token.status, 200);
+  const auto access = parsed(token).value("access_token", "");
+  ASSERT_EQ(access.rfind("gho_", 0), 0u) << token.body;
+  EXPECT_EQ(parsed(token)["scope"], "read:user");
+  EXPECT_EQ(forge.issued_user_tokens(fakes::kGitHub), std::vector<std::string>{access});
+  auto again = send("POST", "/login/oauth/access_token", "client_id=gh-client&client_secret=gh-secret&code=" + code, kForm);
+  EXPECT_EQ(parsed(again)["error"], "bad_verification_code");
+  auto user = send("GET", "/user", "", {{"Authorization", "Bearer " + access}});
+  ASSERT_EQ(user.status, 200);
+  EXPECT_EQ(parsed(user)["login"], "octocat");
+  EXPECT_EQ(parsed(user)["name"], "The Octocat");
+  EXPECT_TRUE(parsed(user)["id"].is_number_integer());
+  EXPECT_EQ(send("GET", "/user", "", {{"Authorization", "Bearer gho_unknown"}}).status, 401);
+}
+
+TEST_F(FakeForgeTest, GitHubAuthorizeWithoutASignedInUserOrForAnotherClientGrantsNothing) {
+  forge.set_oauth_client(fakes::kGitHub, "gh-client", "gh-secret");
+  auto denied = browse("/login/oauth/authorize?client_id=gh-client&redirect_uri=" + forge::path_segment(kCallback) + "&state=s");
+  ASSERT_EQ(denied.status, 302);
+  EXPECT_EQ(location_param(denied, "error"), "access_denied");
+  EXPECT_EQ(location_param(denied, "state"), "s");
+  EXPECT_EQ(location_param(denied, "code"), "");
+  forge.sign_in_as(fakes::kGitHub, "octocat");
+  EXPECT_EQ(browse("/login/oauth/authorize?client_id=other&redirect_uri=" + forge::path_segment(kCallback) + "&state=s").status, 404);
+  // A code granted for one redirect_uri is not exchanged for another.
+  auto granted = browse("/login/oauth/authorize?client_id=gh-client&redirect_uri=" + forge::path_segment(kCallback) + "&state=s");
+  auto other = send("POST", "/login/oauth/access_token",
+                    "client_id=gh-client&client_secret=gh-secret&redirect_uri=http%3A%2F%2Fevil&code=" + location_param(granted, "code"), kForm);
+  EXPECT_EQ(parsed(other)["error"], "redirect_uri_mismatch");
+  // Without Accept: application/json, GitHub answers form-encoded.
+  forge.sign_out(fakes::kGitHub);
+  forge.sign_in_as(fakes::kGitHub, "hubot");
+  granted = browse("/login/oauth/authorize?client_id=gh-client&redirect_uri=" + forge::path_segment(kCallback) + "&state=s");
+  auto form = send("POST", "/login/oauth/access_token", "client_id=gh-client&client_secret=gh-secret&code=" + location_param(granted, "code"),
+                   {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(form.body.rfind("access_token=gho_", 0), 0u) << form.body;
+}
+
+TEST_F(FakeForgeTest, GiteaSharesGitHubsOAuthPathsAndIsToldApartByClientId) {
+  forge.set_oauth_client(fakes::kGitHub, "gh-client", "gh-secret");
+  forge.set_oauth_client(fakes::kGitea, "gitea-client", "gitea-secret");
+  EXPECT_THROW(forge.set_oauth_client(fakes::kGitLab, "gitea-client", "x"), std::invalid_argument);
+  forge.sign_in_as(fakes::kGitea, "alice", "Alice A.");
+  const auto cb = forge::path_segment("http://ci.example/auth/gitea/callback");
+  auto no_type = browse("/login/oauth/authorize?client_id=gitea-client&redirect_uri=" + cb + "&state=s");
+  EXPECT_EQ(location_param(no_type, "error"), "unsupported_response_type");
+  auto granted = browse("/login/oauth/authorize?client_id=gitea-client&redirect_uri=" + cb + "&response_type=code&state=s");
+  ASSERT_EQ(granted.status, 302);
+  const auto code = location_param(granted, "code");
+  EXPECT_EQ(forge.calls().back().forge, fakes::kGitea);
+  const std::string creds = "client_id=gitea-client&client_secret=gitea-secret&redirect_uri=" + cb;
+  auto no_grant_type = send("POST", "/login/oauth/access_token", creds + "&code=" + code, kForm);
+  EXPECT_EQ(no_grant_type.status, 400);
+  EXPECT_EQ(parsed(no_grant_type)["error"], "unsupported_grant_type");
+  auto token = send("POST", "/login/oauth/access_token", creds + "&grant_type=authorization_code&code=" + code, kForm);
+  ASSERT_EQ(token.status, 200) << token.body;
+  EXPECT_EQ(forge.calls().back().forge, fakes::kGitea);
+  auto access = parsed(token).value("access_token", "");
+  auto user = send("GET", "/api/v1/user", "", {{"Authorization", "Bearer " + access}});
+  ASSERT_EQ(user.status, 200);
+  EXPECT_EQ(parsed(user)["login"], "alice");
+  EXPECT_EQ(parsed(user)["full_name"], "Alice A.");
+  // The code was used up by the first exchange.
+  auto again = send("POST", "/login/oauth/access_token", creds + "&grant_type=authorization_code&code=" + code, kForm);
+  EXPECT_EQ(again.status, 400);
+  EXPECT_EQ(parsed(again)["error"], "invalid_grant");
+  EXPECT_TRUE(forge.issued_user_tokens(fakes::kGitHub).empty());
+}
+
+TEST_F(FakeForgeTest, GitLabSignsInUnderOAuthAndRefusesAnUnknownClientWith401) {
+  forge.set_oauth_client(fakes::kGitLab, "gl-client", "gl-secret");
+  forge.set_permission(fakes::kGitLab, "group", "proj", "bob", "developer");
+  forge.sign_in_as(fakes::kGitLab, "bob", "Bob B.");
+  const auto cb = forge::path_segment("http://ci.example/auth/gitlab/callback");
+  auto granted = browse("/oauth/authorize?client_id=gl-client&redirect_uri=" + cb + "&response_type=code&state=s&scope=read_api");
+  ASSERT_EQ(granted.status, 302);
+  const auto code = location_param(granted, "code");
+  auto bad_client = send("POST", "/oauth/token", "client_id=gl-client&client_secret=x&grant_type=authorization_code&code=" + code, kForm);
+  EXPECT_EQ(bad_client.status, 401);
+  EXPECT_EQ(parsed(bad_client)["error"], "invalid_client");
+  auto token = send("POST", "/oauth/token",
+                    "client_id=gl-client&client_secret=gl-secret&grant_type=authorization_code&redirect_uri=" + cb + "&code=" + code, kForm);
+  ASSERT_EQ(token.status, 200) << token.body;
+  auto access = parsed(token).value("access_token", "");
+  auto user = send("GET", "/api/v4/user", "", {{"Authorization", "Bearer " + access}});
+  ASSERT_EQ(user.status, 200);
+  EXPECT_EQ(parsed(user)["username"], "bob");
+  EXPECT_EQ(parsed(user)["name"], "Bob B.");
+  // The same id as the users listing gives him.
+  auto listed = parsed(send("GET", "/api/v4/users?username=bob"));
+  EXPECT_EQ(parsed(user)["id"], listed[0]["id"]);
+}
+
+TEST_F(FakeForgeTest, PrivateRepositoriesAreHiddenFromUsersWithoutPermission) {
+  forge.set_oauth_client(fakes::kGitHub, "gh-client", "gh-secret");
+  forge.set_private(fakes::kGitHub, "octo", "secret");
+  forge.set_permission(fakes::kGitHub, "octo", "secret", "reader", "read");
+  auto token_for = [&](const std::string& login, const std::string& scope) {
+    forge.sign_in_as(fakes::kGitHub, login);
+    auto granted = browse("/login/oauth/authorize?client_id=gh-client&redirect_uri=x&state=s&scope=" + scope);
+    auto t = send("POST", "/login/oauth/access_token", "client_id=gh-client&client_secret=gh-secret&code=" + location_param(granted, "code"), kForm);
+    return std::map<std::string, std::string>{{"Authorization", "Bearer " + parsed(t).value("access_token", "")}};
+  };
+  // Flurry's credentials see every repository and whether it is private.
+  auto service = send("GET", "/repos/octo/secret");
+  ASSERT_EQ(service.status, 200);
+  EXPECT_EQ(parsed(service)["private"], true);
+  EXPECT_EQ(parsed(send("GET", "/repos/octo/open"))["private"], false);
+  // A user without permission gets 404; an OAuth App's user needs the repo scope too.
+  EXPECT_EQ(send("GET", "/repos/octo/secret", "", token_for("stranger", "repo")).status, 404);
+  EXPECT_EQ(send("GET", "/repos/octo/secret", "", token_for("reader", "read:user")).status, 404);
+  EXPECT_EQ(send("GET", "/repos/octo/secret", "", token_for("reader", "repo")).status, 200);
+  EXPECT_EQ(send("GET", "/repos/octo/open", "", token_for("stranger", "read:user")).status, 200);
+  forge.set_private(fakes::kGitHub, "octo", "secret", false);
+  EXPECT_EQ(send("GET", "/repos/octo/secret", "", token_for("stranger", "read:user")).status, 200);
+}
+
+TEST_F(FakeForgeTest, GiteaAndGitLabHidePrivateRepositoriesFromNonMembers) {
+  forge.set_oauth_client(fakes::kGitea, "gitea-client", "gitea-secret");
+  forge.set_oauth_client(fakes::kGitLab, "gl-client", "gl-secret");
+  forge.set_private(fakes::kGitea, "org", "repo");
+  forge.set_private(fakes::kGitLab, "group/sub", "proj");
+  forge.set_permission(fakes::kGitea, "org", "repo", "member", "read");
+  forge.set_permission(fakes::kGitLab, "group/sub", "proj", "member", "guest");
+  auto token_for = [&](const std::string& forge_name, const std::string& login, const std::string& scope) {
+    forge.sign_in_as(forge_name, login);
+    const bool gitlab = forge_name == fakes::kGitLab;
+    auto granted = browse(std::string(gitlab ? "/oauth/authorize" : "/login/oauth/authorize") + "?client_id=" +
+                                   (gitlab ? "gl-client" : "gitea-client") + "&redirect_uri=x&response_type=code&state=s&scope=" + scope);
+    auto t = send("POST", gitlab ? "/oauth/token" : "/login/oauth/access_token",
+                  std::string("client_id=") + (gitlab ? "gl-client&client_secret=gl-secret" : "gitea-client&client_secret=gitea-secret") +
+                      "&grant_type=authorization_code&redirect_uri=x&code=" + location_param(granted, "code"),
+                  kForm);
+    return std::map<std::string, std::string>{{"Authorization", "Bearer " + parsed(t).value("access_token", "")}};
+  };
+  EXPECT_EQ(parsed(send("GET", "/api/v1/repos/org/repo"))["private"], true);
+  EXPECT_EQ(send("GET", "/api/v1/repos/org/repo", "", token_for(fakes::kGitea, "stranger", "")).status, 404);
+  EXPECT_EQ(send("GET", "/api/v1/repos/org/repo", "", token_for(fakes::kGitea, "member", "")).status, 200);
+  EXPECT_EQ(parsed(send("GET", "/api/v4/projects/group%2Fsub%2Fproj"))["visibility"], "private");
+  EXPECT_EQ(parsed(send("GET", "/api/v4/projects/group%2Fsub%2Fopen"))["visibility"], "public");
+  EXPECT_EQ(send("GET", "/api/v4/projects/group%2Fsub%2Fproj", "", token_for(fakes::kGitLab, "stranger", "read_api")).status, 404);
+  EXPECT_EQ(send("GET", "/api/v4/projects/group%2Fsub%2Fproj", "", token_for(fakes::kGitLab, "member", "read_api")).status, 200);
+  // GitLab wants the read_api (or api) scope for projects.
+  EXPECT_EQ(send("GET", "/api/v4/projects/group%2Fsub%2Fproj", "", token_for(fakes::kGitLab, "member", "read_user")).status, 403);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The Gitea/Forgejo REST API (/api/v1) as FakeForge answers it: commit
 // statuses, collaborator permissions, the user's repositories (paged),
-// topics and repository webhooks.
+// topics, repository webhooks, and the signed-in user and repository reads
+// of signing in (fake_oauth_api.cpp).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -21,7 +22,8 @@ json repository_json(const ForgeState& s, const Repository& r) {
           {"name", r.repo},
           {"full_name", r.owner + "/" + r.repo},
           {"owner", {{"login", r.owner}, {"username", r.owner}}},
-          {"private", false},
+          {"private", s.is_private(kGitea, r.owner, r.repo)},
+          {"internal", false},
           {"clone_url", r.clone_url},
           {"html_url", s.base_url + "/" + r.owner + "/" + r.repo},
           {"default_branch", r.default_branch},
@@ -117,8 +119,20 @@ http::Response serve_hooks(ForgeState& s, const http::Request& req, const std::s
 http::Response serve_gitea(ForgeState& s, const http::Request& req) {
   auto seg = *segments_after(req.path, "/api/v1");
   const auto& method = req.method;
+  if (const auto* user = s.user_token(kGitea, req)) {  // a signed-in user's token
+    if (method == "GET" && match(seg, {"user"})) return user_answer(kGitea, user);
+    if (auto m = match(seg, {"repos", "*", "*"}); m && method == "GET") {
+      auto repo = s.repository_or_default(kGitea, (*m)[0], (*m)[1]);
+      return repository_answer(s, kGitea, repo, user, repository_json(s, repo));
+    }
+  }
   auto want = s.token(kGitea);
   if (!want.empty() && authorization_token(req) != want) return message_answer(401, "invalid username, password or token");
+  if (method == "GET" && match(seg, {"user"})) return user_answer(kGitea, nullptr);
+  if (auto m = match(seg, {"repos", "*", "*"}); m && method == "GET") {
+    auto repo = s.repository_or_default(kGitea, (*m)[0], (*m)[1]);
+    return repository_answer(s, kGitea, repo, nullptr, repository_json(s, repo));
+  }
   if (auto m = match(seg, {"repos", "*", "*", "statuses", "*"}); m && method == "POST") return post_status(s, req, (*m)[0], (*m)[1], (*m)[2]);
   if (auto m = match(seg, {"repos", "*", "*", "collaborators", "*", "permission"}); m && method == "GET") {
     auto role = s.permission(kGitea, (*m)[0], (*m)[1], (*m)[2]);

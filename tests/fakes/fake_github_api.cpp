@@ -1,6 +1,7 @@
 // The GitHub REST API as FakeForge answers it: commit statuses, the Checks
 // API (GitHub Apps only), App authentication, installation repositories,
-// collaborator permissions and repository webhooks.
+// collaborator permissions, repository webhooks, and the signed-in user
+// and repository reads of signing in (fake_oauth_api.cpp).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -83,7 +84,8 @@ json repository_json(const ForgeState& s, const Repository& r) {
           {"name", r.repo},
           {"full_name", r.owner + "/" + r.repo},
           {"owner", {{"login", r.owner}}},
-          {"private", false},
+          {"private", s.is_private(kGitHub, r.owner, r.repo)},
+          {"visibility", s.is_private(kGitHub, r.owner, r.repo) ? "private" : "public"},
           {"clone_url", r.clone_url},
           {"html_url", s.base_url + "/" + r.owner + "/" + r.repo},
           {"default_branch", r.default_branch},
@@ -328,7 +330,19 @@ http::Response serve_github(ForgeState& s, const http::Request& req) {
   auto seg = *segments_after(req.path, "");
   const auto& method = req.method;
   if ((!seg.empty() && seg[0] == "app") || match(seg, {"repos", "*", "*", "installation"})) return serve_app(s, req, seg);
+  if (const auto* user = s.user_token(kGitHub, req)) {  // a signed-in user's token
+    if (method == "GET" && match(seg, {"user"})) return user_answer(kGitHub, user);
+    if (auto m = match(seg, {"repos", "*", "*"}); m && method == "GET") {
+      auto repo = s.repository_or_default(kGitHub, (*m)[0], (*m)[1]);
+      return repository_answer(s, kGitHub, repo, user, repository_json(s, repo));
+    }
+  }
   if (!token_ok(s, req)) return bad_credentials();
+  if (method == "GET" && match(seg, {"user"})) return user_answer(kGitHub, nullptr);
+  if (auto m = match(seg, {"repos", "*", "*"}); m && method == "GET") {
+    auto repo = s.repository_or_default(kGitHub, (*m)[0], (*m)[1]);
+    return repository_answer(s, kGitHub, repo, nullptr, repository_json(s, repo));
+  }
   if (method == "GET" && match(seg, {"installation", "repositories"})) return installation_repositories(s, req);
   if (auto m = match(seg, {"repos", "*", "*", "statuses", "*"}); m && method == "POST") return post_status(s, req, (*m)[0], (*m)[1], (*m)[2]);
   if (auto m = match(seg, {"repos", "*", "*", "check-runs"}); m && method == "POST") {

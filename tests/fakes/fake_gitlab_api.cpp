@@ -1,6 +1,7 @@
 // The GitLab REST API (/api/v4) as FakeForge answers it: commit statuses
 // with GitLab's state machine, project members and users, the member's
-// projects (paged, by topic) and project webhooks. A project is addressed
+// projects (paged, by topic), project webhooks, and the signed-in user and
+// project reads of signing in (fake_oauth_api.cpp). A project is addressed
 // by its numeric id or its URL-encoded path ("group%2Fsub%2Fproj"), which
 // reaches the handler decoded.
 #include <nlohmann/json.hpp>
@@ -154,7 +155,8 @@ json project_json(const ForgeState& s, const Repository& r) {
           {"web_url", s.base_url + "/" + r.owner + "/" + r.repo},
           {"default_branch", r.default_branch},
           {"topics", r.topics},
-          {"tag_list", r.topics}};
+          {"tag_list", r.topics},
+          {"visibility", s.is_private(kGitLab, r.owner, r.repo) ? "private" : "public"}};
 }
 
 // Every project added counts as one the caller is a member of; `topic`
@@ -223,6 +225,17 @@ http::Response serve_hooks(ForgeState& s, const http::Request& req, const Projec
   return json_answer(201, hook_json(hook, project));
 }
 
+// GET /projects/<id or path>: the project, as `user` may see it (null:
+// Flurry's credentials).
+http::Response project(const ForgeState& s, const std::vector<std::string>& seg, const UserToken* user) {
+  std::string ref;
+  for (std::size_t i = 1; i < seg.size(); ++i) ref += (i > 1 ? "/" : "") + seg[i];
+  auto p = resolve_project(s, ref);
+  if (!p) return not_found("Project");
+  auto repo = p->known ? *p->known : s.repository_or_default(kGitLab, p->owner, p->repo);
+  return repository_answer(s, kGitLab, repo, user, project_json(s, repo));
+}
+
 bool token_ok(const ForgeState& s, const http::Request& req) {
   auto want = s.token(kGitLab);
   if (want.empty()) return true;
@@ -236,10 +249,13 @@ bool token_ok(const ForgeState& s, const http::Request& req) {
 http::Response serve_gitlab(ForgeState& s, const http::Request& req) {
   auto seg = *segments_after(req.path, "/api/v4");
   const auto& method = req.method;
-  if (!token_ok(s, req)) return message_answer(401, "401 Unauthorized");
+  const auto* user = s.user_token(kGitLab, req);  // a signed-in user's token
+  if (!user && !token_ok(s, req)) return message_answer(401, "401 Unauthorized");
+  if (method == "GET" && match(seg, {"user"})) return user_answer(kGitLab, user);
   if (method == "GET" && match(seg, {"projects"})) return projects(s, req);
   if (method == "GET" && match(seg, {"users"})) return users(s, req);
   auto call = split_project_call(seg);
+  if (!call && method == "GET" && seg.size() >= 2 && seg[0] == "projects") return project(s, seg, user);
   if (!call) return message_answer(404, "404 Not Found");
   auto project = resolve_project(s, call->project_ref);
   if (!project) return not_found("Project");

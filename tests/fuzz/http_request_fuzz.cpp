@@ -56,6 +56,20 @@ Outcome read(const std::string& bytes, std::size_t step) {
   return o;
 }
 
+// Lines of an answer's head (up to its blank line), checked for injection.
+void check_head(const std::string& out, std::size_t expected_lines) {
+  const auto head_end = out.find("\r\n\r\n");
+  if (head_end == std::string::npos) {
+    fuzz::finding("an answer without the end of its head");
+    return;
+  }
+  const std::string head = out.substr(0, head_end + 2);
+  std::size_t lines = 0;
+  for (std::size_t at = head.find("\r\n"); at != std::string::npos; at = head.find("\r\n", at + 2)) ++lines;
+  if (lines != expected_lines) fuzz::finding("the answer's head has injected lines", head);
+  if (head.find('\n') != head.find("\r\n") + 1) fuzz::finding("a bare line feed in the answer's head", head);
+}
+
 bool same(const Outcome& a, const Outcome& b) {
   if (a.status != b.status) return false;
   if (a.status == Status::kFailed) return a.error == b.error;
@@ -99,14 +113,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   http::Response answer{200, r.body};
   answer.headers["Location"] = r.path;
   answer.headers["X-Query"] = r.query;
-  const std::string out = http::serialize_response(answer, whole.keep_alive);
-  const auto head_end = out.find("\r\n\r\n");
-  if (head_end == std::string::npos) fuzz::finding("an answer without the end of its head");
-  const std::string head = out.substr(0, head_end + 2);
-  std::size_t lines = 0;
-  for (std::size_t at = head.find("\r\n"); at != std::string::npos; at = head.find("\r\n", at + 2)) ++lines;
   // Status line, Location, X-Query, Content-Type, Content-Length, Connection.
-  if (lines != 6) fuzz::finding("the answer's head has injected lines", head);
-  if (head.find('\n') != head.find("\r\n") + 1) fuzz::finding("a bare line feed in the answer's head", head);
+  check_head(http::serialize_response(answer, whole.keep_alive), 6);
+  // A streamed answer's: status line, Location, X-Query, Content-Type,
+  // Transfer-Encoding, X-Accel-Buffering, Connection.
+  check_head(http::serialize_stream_head(answer, whole.keep_alive, true), 7);
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <string_view>
 
 namespace flurry::http {
@@ -86,6 +87,7 @@ void RequestReader::reset() {
   remaining_ = 0;
   trailer_bytes_ = 0;
   keep_alive_ = true;
+  http10_ = false;
   expect_continue_ = false;
   request_ = Request{};
   error_status_ = 0;
@@ -175,6 +177,7 @@ RequestReader::Status RequestReader::parse_head(const std::string& head) {
     if (c <= 0x20 || c == 0x7f) return fail(400, "control character in request target");
   }
   const bool http10 = version == "HTTP/1.0";
+  http10_ = http10;
 
   std::string_view path_and_query = target;
   if (target.front() != '/') {
@@ -357,7 +360,12 @@ const char* reason_phrase(int status) {
   }
 }
 
-std::string serialize_response(const Response& r, bool keep_alive) {
+namespace {
+
+// Status line and the handler's headers, without the framing ones the
+// server owns (Content-Length, Connection, Transfer-Encoding).
+// `has_accel_buffering` tells whether the handler set X-Accel-Buffering.
+std::string serialize_head_fields(const Response& r, bool* has_accel_buffering = nullptr) {
   int status = r.status >= 100 && r.status <= 999 ? r.status : 500;
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
   auto clean = [](const std::string& v) {
@@ -374,13 +382,38 @@ std::string serialize_response(const Response& r, bool keep_alive) {
     auto key = lower(name);
     if (key == "content-length" || key == "connection" || key == "transfer-encoding") continue;
     if (key == "content-type") has_type = true;
+    if (key == "x-accel-buffering" && has_accel_buffering) *has_accel_buffering = true;
     out += name + ": " + clean(value) + "\r\n";
   }
   if (!has_type && !r.content_type.empty()) out += "Content-Type: " + clean(r.content_type) + "\r\n";
+  return out;
+}
+
+}  // namespace
+
+std::string serialize_response(const Response& r, bool keep_alive) {
+  std::string out = serialize_head_fields(r);
   out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   out += r.body;
   return out;
+}
+
+std::string serialize_stream_head(const Response& r, bool keep_alive, bool chunked) {
+  bool has_accel_buffering = false;
+  std::string out = serialize_head_fields(r, &has_accel_buffering);
+  if (chunked) out += "Transfer-Encoding: chunked\r\n";
+  // nginx buffers proxied answers by default, which would hold events back.
+  if (!has_accel_buffering) out += "X-Accel-Buffering: no\r\n";
+  out += keep_alive && chunked ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  return out;
+}
+
+std::string frame_piece(const std::string& piece, bool chunked) {
+  if (!chunked || piece.empty()) return piece;
+  char size[24];
+  std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+  return size + piece + "\r\n";
 }
 
 }  // namespace flurry::http

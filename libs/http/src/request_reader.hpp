@@ -39,6 +39,9 @@ class RequestReader {
   bool started() const { return phase_ != Phase::kHead || started_; }
   // After kComplete: whether the connection may carry another request.
   bool keep_alive() const { return keep_alive_; }
+  // After kComplete: the client spoke HTTP/1.0 (so it cannot read chunked
+  // responses).
+  bool http10() const { return http10_; }
 
   Request& request() { return request_; }
   int error_status() const { return error_status_; }
@@ -61,6 +64,7 @@ class RequestReader {
   std::size_t remaining_ = 0;  // body or chunk bytes still to come
   std::size_t trailer_bytes_ = 0;
   bool keep_alive_ = true;
+  bool http10_ = false;
   bool expect_continue_ = false;
   Request request_;
   int error_status_ = 0;
@@ -73,6 +77,16 @@ bool decode_path(const std::string& raw, std::string& out);
 // The bytes of an answer: status line, headers (CR and LF removed from
 // handler-supplied values; Content-Length and Connection set here), body.
 std::string serialize_response(const Response& r, bool keep_alive);
+
+// The head of a streamed answer: headers as above but no Content-Length;
+// `Transfer-Encoding: chunked` when `chunked`, and `X-Accel-Buffering: no`
+// unless the handler set it. Without chunking the body ends at close, so
+// `keep_alive` must then be false.
+std::string serialize_stream_head(const Response& r, bool keep_alive, bool chunked);
+
+// One piece of a streamed body as it goes on the wire; "" stays "" (an
+// empty chunk would end the body).
+std::string frame_piece(const std::string& piece, bool chunked);
 
 const char* reason_phrase(int status);
 

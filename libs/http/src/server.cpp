@@ -7,6 +7,10 @@
 // within `timeout` of its first byte (else 408 and close), an idle
 // keep-alive connection is closed after `timeout`, and the number of
 // connections is bounded.
+//
+// Streaming responses (server-sent events) leave the workers once their
+// handler returns: the stream thread (stream_pump.hpp) asks each Stream
+// for bytes and hands them here; this loop writes them without blocking.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -32,6 +36,7 @@
 #include "flurry/core/log.hpp"
 #include "flurry/http/http.hpp"
 #include "request_reader.hpp"
+#include "stream_pump.hpp"
 
 namespace flurry::http {
 namespace {
@@ -42,6 +47,11 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 // After an answer that closes the connection, unread request bytes are
 // drained this long so the client sees the answer rather than a reset.
 constexpr auto kLinger = std::chrono::seconds(2);
+// A stream is not asked for more while this much waits for its client...
+constexpr std::size_t kStreamPauseAt = 64 * 1024;
+// ...and a connection whose stream leaves more than this unsent is closed,
+// so a client that does not read cannot make the server hold much.
+constexpr std::size_t kMaxStreamQueued = 1024 * 1024;
 
 struct Route {
   std::string method;
@@ -52,7 +62,7 @@ struct Route {
 };
 
 struct Connection {
-  enum class Phase { kReading, kHandling, kWriting, kLingering };
+  enum class Phase { kReading, kHandling, kWriting, kLingering, kStreaming };
   int fd = -1;
   std::uint64_t id = 0;
   Phase phase = Phase::kReading;
@@ -66,6 +76,8 @@ struct Connection {
   bool peer_closed = false;  // the client shut its sending side
   std::size_t accounted = 0;  // this connection's share of buffered_
   std::uint32_t events = 0;  // what epoll watches for now
+  bool stream_chunked = false;
+  std::shared_ptr<std::atomic<bool>> stream_paused;  // shared with the stream's task
   explicit Connection(ReaderLimits l) : reader(l) {}
 };
 
@@ -76,18 +88,29 @@ struct Job {
   bool keep_alive;
   const Route* route;  // null: no route (404 or 405 in `status`)
   int status;
+  bool http10;
 };
 
 struct Done {
   int fd;
   std::uint64_t id;
-  std::string bytes;
+  std::string bytes;  // the whole answer, or a stream's head
   bool keep_alive;
+  std::unique_ptr<StreamTask> stream;
 };
+
+bool is_event_stream(const Response& r) {
+  std::string type = r.header("content-type");
+  if (type.empty()) type = r.content_type;
+  std::transform(type.begin(), type.end(), type.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return type.rfind("text/event-stream", 0) == 0;
+}
 
 class EpollServer final : public Server {
  public:
-  explicit EpollServer(ServerOptions o) : options_(std::move(o)) {
+  explicit EpollServer(ServerOptions o)
+      : options_(std::move(o)),
+        pump_(options_.stream_keepalive, [this](std::vector<StreamPump::Output> out) { take_stream_output(std::move(out)); }) {
     limits_.max_body = options_.max_body;
   }
   ~EpollServer() override { stop(); }
@@ -113,6 +136,7 @@ class EpollServer final : public Server {
     int n = std::max(1, options_.workers);
     for (int i = 0; i < n; ++i) workers_.emplace_back([this] { work(shared_); });
     workers_.emplace_back([this] { work(health_); });
+    pump_.start();
     loop_ = std::thread([this] { run(); });
   }
 
@@ -129,19 +153,24 @@ class EpollServer final : public Server {
     health_.cv.notify_all();
     for (auto& w : workers_) w.join();
     workers_.clear();
+    pump_.stop();  // every started Stream is released
+    end_streams_for_stop();
     for (auto& [fd, c] : connections_) ::close(fd);
     connections_.clear();
     close_all_fds();
     jobs_stop_ = false;
     shared_.jobs.clear();
     health_.jobs.clear();
-    done_.clear();
+    done_.clear();  // releases streams no connection took up
+    stream_out_.clear();
   }
 
   std::string url() const override {
     bool v6 = options_.address.find(':') != std::string::npos;
     return "http://" + (v6 ? "[" + options_.address + "]" : options_.address) + ":" + std::to_string(options_.port);
   }
+
+  std::size_t streams() const override { return streams_.load(); }
 
  private:
   struct Lane {
@@ -230,6 +259,7 @@ class EpollServer final : public Server {
           while (::read(wake_fd_, &v, sizeof v) > 0) {
           }
           finish_handled();
+          apply_stream_output();
         } else if (fd == listen_fd_) {
           if (!accept_all()) {
             // Out of descriptors: stop listening for a moment instead of
@@ -291,7 +321,10 @@ class EpollServer final : public Server {
   void close_connection(int fd) {
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     ::close(fd);
-    if (auto it = connections_.find(fd); it != connections_.end()) buffered_ -= it->second->accounted;
+    if (auto it = connections_.find(fd); it != connections_.end()) {
+      buffered_ -= it->second->accounted;
+      if (it->second->phase == Connection::Phase::kStreaming) pump_.cancel(it->second->id);
+    }
     connections_.erase(fd);
   }
 
@@ -316,6 +349,12 @@ class EpollServer final : public Server {
     if ((ev & EPOLLOUT) && !c->out.empty()) {
       flush(*c);
       if (!(c = find(fd, id))) return;
+    }
+    if (c->phase == Connection::Phase::kStreaming) {
+      // Its input is not read; a client that hung up (or shut its sending
+      // side) ends its stream.
+      if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) close_connection(fd);
+      return;
     }
     if (!(ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
     switch (c->phase) {
@@ -400,7 +439,7 @@ class EpollServer final : public Server {
     }
     c.phase = Connection::Phase::kHandling;
     set_events(c, 0);
-    Job job{c.fd, c.id, std::move(c.reader.request()), c.reader.keep_alive() && !c.peer_closed, nullptr, 404};
+    Job job{c.fd, c.id, std::move(c.reader.request()), c.reader.keep_alive() && !c.peer_closed, nullptr, 404, c.reader.http10()};
     account(c);  // the body is the handler's now (bounded by the workers)
     match(job);
     Lane& lane = job.route && job.route->own_lane ? health_ : shared_;
@@ -427,8 +466,16 @@ class EpollServer final : public Server {
     }
     for (auto& d : done) {
       Connection* found = find(d.fd, d.id);
-      if (!found) continue;  // the client left
+      if (!found) {  // the client left
+        if (d.stream) pump_.drop(std::move(d.stream));
+        continue;
+      }
       Connection& c = *found;
+      if (d.stream) {
+        c.out += d.bytes;
+        start_stream(c, std::move(d.stream), d.keep_alive);
+        continue;
+      }
       c.phase = Connection::Phase::kWriting;
       c.close_after_write = !d.keep_alive || c.peer_closed;
       c.out += d.bytes;
@@ -455,6 +502,10 @@ class EpollServer final : public Server {
   }
 
   void flush(Connection& c) {
+    if (c.phase == Connection::Phase::kStreaming) {
+      flush_stream(c);
+      return;
+    }
     const int fd = c.fd;
     if (!send_some(c)) {
       close_connection(fd);
@@ -503,7 +554,11 @@ class EpollServer final : public Server {
   void sweep(Clock::time_point now) {
     std::vector<int> expired;
     for (auto& [fd, c] : connections_) {
-      if (c->phase != Connection::Phase::kHandling && now >= c->deadline) expired.push_back(fd);
+      if (c->phase == Connection::Phase::kHandling) continue;
+      // A stream has no idle timeout; its deadline runs only while bytes
+      // wait for the client.
+      if (c->phase == Connection::Phase::kStreaming && c->out.empty()) continue;
+      if (now >= c->deadline) expired.push_back(fd);
     }
     for (int fd : expired) {
       auto it = connections_.find(fd);
@@ -518,7 +573,122 @@ class EpollServer final : public Server {
         if (Connection* still = find(fd, id); still && still->phase == Connection::Phase::kWriting) still->deadline = now + kLinger;
         continue;
       }
+      if (c.phase == Connection::Phase::kStreaming) {
+        log::info("http.stream_stalled", "dropped a streaming client that took no bytes in time",
+                  {{"url", url()}, {"timeout_ms", std::to_string(options_.timeout.count())}});
+      }
       close_connection(fd);
+    }
+  }
+
+  // The head (and the handler's body, if any) is in c.out; from here the
+  // stream thread supplies the rest.
+  void start_stream(Connection& c, std::unique_ptr<StreamTask> task, bool keep_alive) {
+    if (c.peer_closed) {  // an EOF ends a stream, even one not yet begun
+      pump_.drop(std::move(task));
+      close_connection(c.fd);
+      return;
+    }
+    c.phase = Connection::Phase::kStreaming;
+    c.close_after_write = !keep_alive;  // for when the stream ends
+    c.stream_chunked = task->chunked;
+    c.stream_paused = task->paused;
+    c.deadline = Clock::now() + options_.timeout;
+    pump_.add(std::move(task));
+    flush(c);
+  }
+
+  // Writes what it can; the stream waits while its client is behind, and a
+  // client that takes nothing for `timeout` is dropped by sweep().
+  void flush_stream(Connection& c) {
+    const std::size_t before = c.out.size() - c.out_sent;
+    if (!send_some(c)) {
+      close_connection(c.fd);
+      return;
+    }
+    const std::size_t left = c.out.size() - c.out_sent;
+    if (left < before) c.deadline = Clock::now() + options_.timeout;
+    c.stream_paused->store(left >= kStreamPauseAt);
+    set_events(c, left > 0 ? EPOLLRDHUP | EPOLLOUT : EPOLLRDHUP);
+  }
+
+  // Called on the stream thread.
+  void take_stream_output(std::vector<StreamPump::Output> out) {
+    {
+      std::lock_guard lock(jobs_mu_);
+      for (auto& o : out) stream_out_.push_back(std::move(o));
+    }
+    wake();
+  }
+
+  void apply_stream_output() {
+    std::deque<StreamPump::Output> outs;
+    {
+      std::lock_guard lock(jobs_mu_);
+      outs.swap(stream_out_);
+    }
+    for (auto& o : outs) {
+      Connection* c = find(o.fd, o.id);
+      if (!c || c->phase != Connection::Phase::kStreaming) continue;  // the client left
+      if (o.kind == StreamPump::Output::Kind::kAbort) {
+        close_connection(o.fd);  // no final chunk: the client sees the body cut off
+        continue;
+      }
+      // Sent bytes are dropped now: a busy stream's buffer may never empty.
+      c->out.erase(0, c->out_sent);
+      c->out_sent = 0;
+      if (c->out.empty()) c->deadline = Clock::now() + options_.timeout;
+      c->out += o.bytes;
+      if (o.kind == StreamPump::Output::Kind::kEnd) {
+        end_stream(*c);
+        continue;
+      }
+      flush(*c);
+      if ((c = find(o.fd, o.id)) && c->out.size() - c->out_sent > kMaxStreamQueued) {
+        log::warn("http.stream_overflow", "closed a streaming client that is too far behind",
+                  {{"url", url()}, {"unsent_bytes", std::to_string(c->out.size() - c->out_sent)}});
+        close_connection(o.fd);
+      }
+    }
+  }
+
+  // The stream has released its Stream and its end is in c.out: the
+  // connection finishes like any answer (then keep-alive or close).
+  void end_stream(Connection& c) {
+    c.phase = Connection::Phase::kWriting;
+    c.stream_paused.reset();
+    c.close_after_write = c.close_after_write || c.peer_closed;
+    c.deadline = Clock::now() + options_.timeout;
+    flush(c);
+  }
+
+  // On stop, with the loop and the stream thread ended: what streams
+  // produced and then each stream's end are written as far as the sockets
+  // take them without waiting, so clients see streams end rather than cut.
+  void end_streams_for_stop() {
+    std::vector<Connection*> streaming;
+    for (auto& [fd, c] : connections_) {
+      if (c->phase == Connection::Phase::kStreaming) streaming.push_back(c.get());
+    }
+    std::deque<StreamPump::Output> outs;
+    {
+      std::lock_guard lock(jobs_mu_);
+      outs.swap(stream_out_);
+    }
+    for (auto& o : outs) {
+      Connection* c = find(o.fd, o.id);
+      if (!c || c->phase != Connection::Phase::kStreaming) continue;
+      c->out += o.bytes;
+      // Ended (its end is now in `out`) or cut off: no final chunk of ours.
+      if (o.kind != StreamPump::Output::Kind::kData) c->phase = Connection::Phase::kWriting;
+    }
+    for (Connection* c : streaming) {
+      if (c->phase == Connection::Phase::kStreaming && c->stream_chunked) c->out += "0\r\n\r\n";
+      if (!send_some(*c)) continue;  // the client is gone
+      ::shutdown(c->fd, SHUT_WR);
+      // Unread input would turn close() into a reset, which can discard
+      // the end at the client.
+      drain(*c);
     }
   }
 
@@ -533,8 +703,7 @@ class EpollServer final : public Server {
         job = std::move(lane.jobs.front());
         lane.jobs.pop_front();
       }
-      Response r = dispatch(job);
-      Done d{job.fd, job.id, serialize_response(r, job.keep_alive), job.keep_alive};
+      Done d = answer(job, dispatch(job));
       {
         std::lock_guard lock(jobs_mu_);
         done_.push_back(std::move(d));
@@ -569,6 +738,45 @@ class EpollServer final : public Server {
     return {500, "internal error\n"};
   }
 
+  // A handled job's bytes: a whole answer, or a stream's head and its
+  // task (503 instead when max_streams are open).
+  Done answer(const Job& job, Response r) {
+    Done d{job.fd, job.id, {}, job.keep_alive, nullptr};
+    if (r.stream && !take_stream_slot()) {
+      if (auto n = ++streams_refused_; (n & (n - 1)) == 0) {
+        log::warn("http.streams_full", "refused a streaming response: too many open",
+                  {{"url", url()}, {"path", job.request.path}, {"max_streams", std::to_string(options_.max_streams)},
+                   {"refused_total", std::to_string(n)}});
+      }
+      r = Response{503, "server busy: too many open streams, retry later\n"};
+    }
+    if (!r.stream) {
+      d.bytes = serialize_response(r, job.keep_alive);
+      return d;
+    }
+    // An HTTP/1.0 client cannot read chunks: its body ends at close.
+    const bool chunked = !job.http10;
+    d.keep_alive = job.keep_alive && chunked;
+    d.bytes = serialize_stream_head(r, d.keep_alive, chunked) + frame_piece(r.body, chunked);
+    d.stream = std::make_unique<StreamTask>(std::move(r.stream), streams_);
+    d.stream->fd = job.fd;
+    d.stream->id = job.id;
+    d.stream->path = job.request.path;
+    d.stream->interval = r.stream_interval;
+    d.stream->chunked = chunked;
+    d.stream->keepalive = is_event_stream(r);
+    return d;
+  }
+
+  // Counts the stream in; the StreamTask holding it counts it out.
+  bool take_stream_slot() {
+    auto n = streams_.load();
+    do {
+      if (n >= options_.max_streams) return false;
+    } while (!streams_.compare_exchange_weak(n, n + 1));
+    return true;
+  }
+
   ServerOptions options_;
   ReaderLimits limits_;
   std::vector<Route> routes_;
@@ -588,6 +796,11 @@ class EpollServer final : public Server {
   Lane shared_;
   Lane health_;  // one thread of its own: answered while handlers block
   std::deque<Done> done_;
+  std::deque<StreamPump::Output> stream_out_;  // under jobs_mu_
+
+  std::atomic<std::size_t> streams_{0};  // open StreamTasks (slots taken)
+  std::atomic<std::uint64_t> streams_refused_{0};
+  StreamPump pump_;  // last: its thread calls back into the members above
 };
 
 }  // namespace

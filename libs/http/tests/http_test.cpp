@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "flurry/core/child.hpp"
+#include "test_socket.hpp"
 
 using namespace flurry;
 using namespace flurry::http;
@@ -76,44 +77,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Socket {
-  int fd = -1;
-  explicit Socket(int port) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  ~Socket() {
-    if (fd >= 0) ::close(fd);
-  }
-  void send(const std::string& bytes) const { (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
-  // Reads until the peer closes, `until` appears, or `timeout` passes.
-  // `closed` tells whether the peer closed.
-  std::string read(std::chrono::milliseconds timeout, const std::string& until = "", bool* closed = nullptr) const {
-    std::string out;
-    auto deadline = Clock::now() + timeout;
-    if (closed) *closed = false;
-    char buf[4096];
-    while (Clock::now() < deadline) {
-      if (!until.empty() && out.find(until) != std::string::npos) break;
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      auto n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) {
-        if (closed) *closed = true;
-        break;
-      }
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-  }
-};
+using flurry::http::testing::Socket;
 
 int count(const std::string& haystack, const std::string& needle) {
   int n = 0;

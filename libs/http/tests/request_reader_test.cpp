@@ -179,3 +179,32 @@ TEST(SerializeResponse, StripsLineBreaksFromHeaderValuesAndSetsTheFraming) {
   EXPECT_EQ(bytes.find("Bad Name"), std::string::npos);
   EXPECT_NE(bytes.find("Content-Length: 1\r\nConnection: close\r\n\r\nx"), std::string::npos);
 }
+
+TEST(SerializeStreamHead, ChunkedForHttp11AndEndingAtCloseOtherwiseWithTheHandlersFramingDropped) {
+  Response r{200, "", "text/event-stream"};
+  r.headers["Content-Length"] = "5";
+  r.headers["Transfer-Encoding"] = "gzip";
+  EXPECT_EQ(serialize_stream_head(r, true, true),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+            "X-Accel-Buffering: no\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(serialize_stream_head(r, true, false),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n");
+  r.headers["X-Accel-Buffering"] = "yes";
+  auto head = serialize_stream_head(r, false, true);
+  EXPECT_NE(head.find("X-Accel-Buffering: yes\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("X-Accel-Buffering: no"), std::string::npos) << head;
+}
+
+TEST(FramePiece, ChunksNonEmptyPiecesOnly) {
+  EXPECT_EQ(frame_piece(std::string(26, 'a'), true), "1a\r\n" + std::string(26, 'a') + "\r\n");
+  EXPECT_EQ(frame_piece("", true), "");  // an empty chunk would end the body
+  EXPECT_EQ(frame_piece("abc", false), "abc");
+}
+
+TEST(RequestReader, TellsAnHttp10ClientApart) {
+  auto f = feed("GET / HTTP/1.0\r\n\r\n");
+  EXPECT_TRUE(f.reader.http10());
+  f.reader.reset();
+  EXPECT_FALSE(f.reader.http10());
+  EXPECT_FALSE(feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n").reader.http10());
+}

@@ -107,6 +107,20 @@ class RuntimeImpl final : public Runtime {
     return *state_;
   }
 
+  state::Catalog& catalog() override {
+    std::lock_guard lock(connect_mu_);
+    while (!catalog_) {
+      auto c = state::connect_redis_catalog(state::redis_options(config_));
+      if (c) {
+        catalog_ = std::move(*c);
+        break;
+      }
+      log::warn("service.redis_unavailable", "cannot reach Redis; retrying", {{"error", c.error().message}});
+      if (wait_stopping(std::chrono::seconds(2))) throw std::runtime_error("stopped before Redis was reachable");
+    }
+    return *catalog_;
+  }
+
   void consume(bus::ConsumerSpec spec, bus::Handler handler) override {
     const int concurrency = spec.concurrency;
     const std::string name = spec.durable;
@@ -216,6 +230,7 @@ class RuntimeImpl final : public Runtime {
   std::mutex connect_mu_;
   std::unique_ptr<bus::Bus> bus_;
   std::unique_ptr<state::StateStore> state_;
+  std::unique_ptr<state::Catalog> catalog_;
   std::atomic<bool> stopping_{false};
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

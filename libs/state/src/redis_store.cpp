@@ -372,6 +372,25 @@ class RedisStore final : public StateStore {
     return {};
   }
 
+  Result<LogSlice> read_log(const std::string& job_id, std::size_t offset, std::size_t max_bytes) override {
+    LogSlice slice;
+    if (max_bytes == 0) {
+      auto n = client_.command({"STRLEN", key("log:", job_id)});
+      if (!n) return fail(n.error());
+      slice.size = static_cast<std::size_t>(n->integer);
+      return slice;
+    }
+    // GETRANGE's end is inclusive; one MULTI-less pipeline: appends only grow
+    // the log, so a size read with the bytes is never smaller than they show.
+    auto r = client_.pipeline({{"GETRANGE", key("log:", job_id), std::to_string(offset), std::to_string(offset + max_bytes - 1)},
+                               {"STRLEN", key("log:", job_id)}});
+    if (!r) return fail(r.error());
+    if (r->size() != 2 || !(*r)[1].is_integer()) return fail(bad_reply("read_log"));
+    slice.bytes = (*r)[0].is_nil() ? std::string() : (*r)[0].str;
+    slice.size = static_cast<std::size_t>((*r)[1].integer);
+    return slice;
+  }
+
   Result<std::string> get_log(const std::string& job_id) override {
     auto r = client_.command({"GET", key("log:", job_id)});
     if (!r) return fail(r.error());

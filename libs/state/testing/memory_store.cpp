@@ -391,6 +391,15 @@ Result<void> MemoryStore::append_log(const std::string& job_id, const std::strin
   return {};
 }
 
+Result<LogSlice> MemoryStore::read_log(const std::string& job_id, std::size_t offset, std::size_t max_bytes) {
+  std::lock_guard lock(mu_);
+  if (down_) return fail(down_error());
+  auto it = d_.logs.find(job_id);
+  if (it == d_.logs.end()) return LogSlice{};
+  const auto& log = it->second;
+  return LogSlice{offset >= log.size() ? std::string() : log.substr(offset, max_bytes), log.size()};
+}
+
 Result<std::string> MemoryStore::get_log(const std::string& job_id) {
   std::lock_guard lock(mu_);
   if (down_) return fail(down_error());

@@ -221,6 +221,13 @@ TYPED_TEST_P(StateContract, LogsAreCappedToTheTail) {
   EXPECT_EQ(s.get_log("j")->size(), 8u);
   EXPECT_EQ(*s.get_log("j"), "56789abc");
   EXPECT_EQ(*s.get_log("none"), "");
+  // Read in pieces: what a page with a long log asks for.
+  EXPECT_EQ(*s.read_log("j", 2, 3), (LogSlice{"789", 8}));
+  EXPECT_EQ(*s.read_log("j", 6, 100), (LogSlice{"bc", 8}));
+  EXPECT_EQ(*s.read_log("j", 8, 10), (LogSlice{"", 8}));
+  EXPECT_EQ(*s.read_log("j", 50, 10), (LogSlice{"", 8}));
+  EXPECT_EQ(*s.read_log("j", 0, 0), (LogSlice{"", 8}));
+  EXPECT_EQ(*s.read_log("none", 0, 10), (LogSlice{"", 0}));
 }
 
 TYPED_TEST_P(StateContract, ClaimOnceAndStatusOrdering) {

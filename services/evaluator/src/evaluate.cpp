@@ -257,6 +257,11 @@ EvalOutcome Handler::close_pull_request() {
   // itself; a reopened pull request replaces it in turn.
   auto victim = ports_.state.supersede(ref_key(), eval_id_, received_ms(ports_.clock.now_ms()));
   if (!victim) return retry(victim.error());
+  if (ports_.catalog) {
+    if (auto r = ports_.catalog->close_ref({change_.repo.forge, change_.repo.owner, change_.repo.name}, change_.ref); !r) {
+      return retry(r.error());
+    }
+  }
   auto o = outcome("closed");
   if (!victim->empty() && *victim != eval_id_) {
     const auto& pr = change_.pull_request;
@@ -587,6 +592,10 @@ EvalOutcome Handler::run() {
   if (!loaded) return retry(loaded.error());
   if (!loaded->has_value()) return retry(Error::transient("eval " + eval_id_ + " vanished"));
   const state::EvalRecord eval = **loaded;
+  // Listed for the web UI (again on a redelivery: filing is idempotent).
+  if (ports_.catalog) {
+    if (auto r = ports_.catalog->file_eval(state::filing_of(eval_id_, change_, eval.created_ms)); !r) return retry(r.error());
+  }
   if (eval.state != state::EvalState::kEvaluating) return replay(eval);
   return evaluate(eval);
 }

@@ -15,8 +15,9 @@
 #include "flurry/messages/messages.hpp"
 #include "flurry/nix/nix_runner.hpp"
 #include "flurry/repo/branch_rules.hpp"
-#include "trust.hpp"
+#include "flurry/state/catalog.hpp"
 #include "flurry/state/store.hpp"
+#include "trust.hpp"
 
 namespace flurry::evaluator {
 
@@ -71,6 +72,8 @@ struct EvalPorts {
   Clock& clock;
   PermissionsFor permissions = {};
   CloneAuthFor clone_auth = {};
+  // Where evals are filed for the web UI's listings; none: not filed.
+  state::Catalog* catalog = nullptr;
 };
 
 // What happened, for the shell's logs and metrics.

@@ -15,6 +15,7 @@
 #include "flurry/nix/testing/fake_nix_runner.hpp"
 #include "flurry/pipeline/publish.hpp"
 #include "flurry/state/ids.hpp"
+#include "flurry/state/testing/memory_catalog.hpp"
 #include "flurry/state/testing/memory_store.hpp"
 
 using namespace flurry;
@@ -1234,4 +1235,35 @@ TEST_F(Evaluate, PrivateRepositoriesAreFetchedWithTheForgesCredentials) {
   change.id = "github:private-2";
   change.rev = std::string(40, 'e');
   EXPECT_EQ(handle_change(change, 1, {bus, store, nix, git, clock, {}, down}, cfg).result, "retry");
+}
+
+// The web UI lists what the evaluator files: each eval under its project
+// and ref, once however often its change is delivered; a closed pull
+// request is no longer open.
+TEST_F(Evaluate, EachEvalIsFiledForTheListingsAndAClosedPullRequestIsClosed) {
+  state::testing::MemoryCatalog catalog;
+  auto with_catalog = [&](const msg::ChangeEvent& c, std::uint64_t n) {
+    return handle_change(c, n, {bus, store, nix, git, clock, {}, {}, &catalog}, cfg);
+  };
+  EXPECT_EQ(with_catalog(change, 1).result, "evaluated");
+  EXPECT_EQ(with_catalog(change, 2).result, "replayed");
+  const state::ProjectKey project{"github", "octo", "hello"};
+  auto main = catalog.ref(project, "refs/heads/main");
+  ASSERT_TRUE(main && main->has_value());
+  EXPECT_EQ((**main).latest_eval, eval_id());
+  EXPECT_EQ(catalog.evals(project, "", "", 10)->eval_ids, std::vector<std::string>{eval_id()});
+
+  msg::ChangeEvent pr = change;
+  make_pull_request(pr, "github:pr-1", std::string(40, 'c'), 1000);
+  pr.pull_request.title = "Make it faster";
+  auto o = with_catalog(pr, 1);
+  auto filed = catalog.ref(project, "refs/pull/9/head");
+  ASSERT_TRUE(filed && filed->has_value()) << o.result << " " << o.error;
+  EXPECT_EQ((**filed).title, "Make it faster");
+  EXPECT_TRUE((**filed).open);
+  msg::ChangeEvent closed = pr;
+  closed.id = "github:pr-1-closed";
+  closed.kind = "pull_request_closed";
+  EXPECT_EQ(with_catalog(closed, 1).result, "closed");
+  EXPECT_FALSE((**catalog.ref(project, "refs/pull/9/head")).open);
 }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "flurry/core/text.hpp"
+#include "flurry/state/ids.hpp"
 
 namespace flurry::web {
 namespace {
@@ -16,8 +17,74 @@ json repo_json(const msg::Repo& r) {
   return {{"forge", r.forge}, {"owner", r.owner}, {"name", r.name}, {"html_url", r.html_url}, {"default_branch", r.default_branch}};
 }
 
+// The forge's page of a commit, from the repository's web URL; "" when
+// there is none (or it is no http(s) URL: never a link to anything else).
+std::string commit_url(const msg::Repo& r, const std::string& rev) {
+  if (!(text::starts_with(r.html_url, "https://") || text::starts_with(r.html_url, "http://")) || rev.empty()) return "";
+  return r.html_url + (r.forge == "gitlab" ? "/-/commit/" : "/commit/") + rev;
+}
+
+json eval_json(const state::EvalRecord& e) {
+  json trigger = {{"kind", ""}, {"sender", ""}, {"pull_request", nullptr}};
+  if (auto c = msg::decode_change_event(e.change)) {
+    trigger["kind"] = c->kind;
+    trigger["sender"] = c->sender;
+    if (c->is_pull_request()) {
+      trigger["pull_request"] = {{"number", c->pull_request.number},
+                                 {"title", c->pull_request.title},
+                                 {"head_branch", c->pull_request.head_branch},
+                                 {"base_branch", c->pull_request.base_branch}};
+    }
+  }
+  const bool web = text::starts_with(e.repo.html_url, "https://") || text::starts_with(e.repo.html_url, "http://");
+  return {{"id", e.id},
+          {"repo", repo_json(e.repo)},
+          {"ref", e.ref},
+          {"branch", e.branch},
+          {"tag", e.tag},
+          {"rev", e.rev},
+          {"state", std::string(state::to_string(e.state))},
+          {"error", e.error},
+          {"warnings", e.warnings},
+          {"jobs_total", e.jobs_total},
+          {"jobs_pending", e.jobs_pending},
+          {"jobs_failed", e.jobs_failed},
+          {"created_ms", e.created_ms},
+          {"finished_ms", e.finished_ms},
+          {"cancelled", e.cancelled},
+          {"cancel_reason", e.cancel_reason},
+          {"trigger", trigger},
+          {"links", {{"commit", commit_url(e.repo, e.rev)}, {"repo", web ? e.repo.html_url : ""}}}};
+}
+
+json project_json(const ProjectView& p) {
+  const auto& c = p.project;
+  const bool web = text::starts_with(c.html_url, "https://") || text::starts_with(c.html_url, "http://");
+  return {{"forge", c.key.forge},
+          {"owner", c.key.owner},
+          {"repo", c.key.repo},
+          {"html_url", web ? c.html_url : ""},
+          {"default_branch", c.default_branch},
+          {"private", p.is_private},
+          {"last_activity_ms", c.last_activity_ms},
+          {"latest", p.latest ? eval_json(*p.latest) : json(nullptr)}};
+}
+
+// The job whose failure ended `j` ("dependency <attr> failed"): same eval,
+// that attribute.
+json dependency_json(const state::JobRecord& j) {
+  if (j.state != msg::JobState::kDependencyFailed) return nullptr;
+  const std::string prefix = "dependency ", suffix = " failed";
+  if (!text::starts_with(j.error, prefix) || !text::ends_with(j.error, suffix) || j.error.size() <= prefix.size() + suffix.size()) {
+    return nullptr;
+  }
+  const auto attr = j.error.substr(prefix.size(), j.error.size() - prefix.size() - suffix.size());
+  return {{"attr", attr}, {"job_id", state::job_id_for(j.eval_id, attr)}};
+}
+
 json job_json(const state::JobRecord& j) {
   return {{"id", j.id},
+          {"dependency", dependency_json(j)},
           {"eval_id", j.eval_id},
           {"attr", j.attr},
           {"name", j.name},
@@ -91,24 +158,7 @@ Result<ApproveRequest> decode_approve(const std::string& body) {
 
 std::string encode_approved(const std::string& change_id) { return dump({{"approved", true}, {"change_id", change_id}}); }
 
-std::string encode_eval(const state::EvalRecord& e) {
-  return dump({{"id", e.id},
-               {"repo", repo_json(e.repo)},
-               {"ref", e.ref},
-               {"branch", e.branch},
-               {"tag", e.tag},
-               {"rev", e.rev},
-               {"state", std::string(state::to_string(e.state))},
-               {"error", e.error},
-               {"warnings", e.warnings},
-               {"jobs_total", e.jobs_total},
-               {"jobs_pending", e.jobs_pending},
-               {"jobs_failed", e.jobs_failed},
-               {"created_ms", e.created_ms},
-               {"finished_ms", e.finished_ms},
-               {"cancelled", e.cancelled},
-               {"cancel_reason", e.cancel_reason}});
-}
+std::string encode_eval(const state::EvalRecord& e) { return dump(eval_json(e)); }
 
 std::string encode_jobs(const std::vector<state::JobRecord>& jobs) {
   json out = json::array();
@@ -117,6 +167,62 @@ std::string encode_jobs(const std::vector<state::JobRecord>& jobs) {
 }
 
 std::string encode_job(const state::JobRecord& j) { return dump(job_json(j)); }
+
+std::string encode_projects(const std::vector<ProjectView>& projects) {
+  json list = json::array();
+  for (const auto& p : projects) list.push_back(project_json(p));
+  return dump({{"projects", list}});
+}
+
+std::string encode_project(const ProjectView& project, const std::vector<RefView>& refs) {
+  json list = json::array();
+  for (const auto& r : refs) {
+    list.push_back({{"ref", r.ref.ref},
+                    {"kind", r.ref.kind},
+                    {"name", r.ref.name},
+                    {"number", r.ref.number},
+                    {"title", r.ref.title},
+                    {"open", r.ref.open},
+                    {"last_activity_ms", r.ref.last_activity_ms},
+                    {"latest", r.latest ? eval_json(*r.latest) : json(nullptr)}});
+  }
+  return dump({{"project", project_json(project)}, {"refs", list}});
+}
+
+std::string encode_eval_page(const std::vector<state::EvalRecord>& evals, const std::string& next_cursor) {
+  json list = json::array();
+  for (const auto& e : evals) list.push_back(eval_json(e));
+  return dump({{"evals", list}, {"next_cursor", next_cursor.empty() ? json(nullptr) : json(next_cursor)}});
+}
+
+std::string encode_comparison(const history::Comparison& c) {
+  auto changes = [](const std::vector<history::Change>& v) {
+    json out = json::array();
+    for (const auto& ch : v) {
+      out.push_back({{"attr", ch.attr},
+                     {"job_id", ch.job_id},
+                     {"state", ch.job_id.empty() ? "" : std::string(msg::to_string(ch.state))},
+                     {"base_job_id", ch.base_job_id},
+                     {"base_state", ch.base_job_id.empty() ? "" : std::string(msg::to_string(ch.base_state))}});
+    }
+    return out;
+  };
+  return dump({{"base", c.base ? eval_json(*c.base) : json(nullptr)},
+               {"newly_failing", changes(c.newly_failing)},
+               {"fixed", changes(c.fixed)},
+               {"still_failing", changes(c.still_failing)},
+               {"new", changes(c.added)},
+               {"removed", changes(c.removed)},
+               {"summary", history::summary(c)}});
+}
+
+std::string encode_effects(const std::vector<state::EffectRecord>& effects) {
+  json list = json::array();
+  for (const auto& e : effects) {
+    list.push_back({{"name", e.name}, {"state", e.state}, {"finished_ms", e.finished_ms}, {"log", e.log}});
+  }
+  return dump({{"effects", list}});
+}
 
 std::string encode_rebuilt(const std::vector<std::string>& cleared, const std::vector<std::string>& not_cached) {
   return dump({{"cleared", cleared}, {"not_cached", not_cached}});
@@ -127,5 +233,13 @@ std::string encode_cancelled(const std::string& eval_id, std::size_t cancelled_j
 }
 
 std::string encode_error(const std::string& message) { return dump({{"error", message}}); }
+
+std::string encode_log_chunk(std::size_t offset, const std::string& bytes) {
+  // The text as UTF-8 (invalid bytes replaced), and where the next piece
+  // starts in the stored bytes.
+  return dump({{"offset", offset}, {"next", offset + bytes.size()}, {"text", bytes}});
+}
+
+std::string encode_job_state(msg::JobState state) { return dump({{"state", std::string(msg::to_string(state))}}); }
 
 }  // namespace flurry::web

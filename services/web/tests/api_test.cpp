@@ -1,10 +1,13 @@
 #include "api.hpp"
+#include "badges.hpp"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "flurry/bus/testing/memory_bus.hpp"
+#include "flurry/state/ids.hpp"
+#include "flurry/state/testing/memory_catalog.hpp"
 #include "flurry/state/testing/memory_store.hpp"
 
 using namespace flurry;
@@ -182,4 +185,288 @@ TEST_F(Api, ApprovingAPullRequestQueuesAnApprovalOnlyWithTheToken) {
                                 R"({"forge":"github","owner":"o","repo":"r","number":0})", "not json"}) {
     EXPECT_EQ(call("POST", "/api/approve", bad, "", kToken).status, 400) << bad;
   }
+}
+
+namespace {
+
+// The listings over a catalog: two evals of main (the second breaks `a`
+// and fixes nothing), one of a pull request.
+class Listings : public Api {
+ protected:
+  void SetUp() override {
+    Api::SetUp();
+    file("e1", "refs/heads/main", 1000);
+    auto e2 = make_eval("e2", "refs/heads/main", 2000);
+    state::JobSpec spec_a{a2, "checks.x86_64-linux.a", "/nix/store/a2.drv", "x86_64-linux", {}, JobState::kQueued, "", "notBuilt", {}, "a"};
+    state::JobSpec spec_b{b2, "checks.x86_64-linux.b", "/nix/store/b.drv", "x86_64-linux", {}, JobState::kQueued, "", "notBuilt", {a2}, "b"};
+    ASSERT_TRUE(store.add_jobs("e2", {spec_a, spec_b}, 2000, true).has_value());
+    ASSERT_TRUE(store.finish_job("j-a", JobState::kSucceeded, "", 1500).has_value());
+    ASSERT_TRUE(store.finish_job("j-b", JobState::kSucceeded, "", 1600).has_value());
+    ASSERT_TRUE(store.finish_job(a2, JobState::kFailed, "exit 1", 2500).has_value());
+    file("e2", "refs/heads/main", 2000);
+    make_eval("p1", "refs/pull/4/head", 3000);
+    msg::ChangeEvent pr;
+    pr.kind = "pull_request";
+    pr.repo = repo;
+    pr.ref = "refs/pull/4/head";
+    pr.pull_request.number = 4;
+    pr.pull_request.title = "Faster";
+    pr.pull_request.base_branch = "main";
+    ASSERT_TRUE(catalog.file_eval(state::filing_of("p1", pr, 3000)).has_value());
+  }
+  state::EvalRecord make_eval(const std::string& id, const std::string& ref, std::int64_t ms) {
+    state::EvalRecord e;
+    e.id = id;
+    e.repo = repo;
+    e.ref = ref;
+    e.rev = std::string(40, 'c');
+    e.created_ms = ms;
+    msg::ChangeEvent c;
+    c.id = "github:" + id;
+    c.kind = "push";
+    c.repo = repo;
+    c.ref = ref;
+    c.rev = e.rev;
+    c.sender = "mona";
+    e.change = msg::encode(c);
+    EXPECT_TRUE(*store.create_eval(e));
+    return e;
+  }
+  void file(const std::string& id, const std::string& ref, std::int64_t ms) {
+    msg::ChangeEvent c;
+    c.kind = "push";
+    c.repo = repo;
+    c.ref = ref;
+    ASSERT_TRUE(catalog.file_eval(state::filing_of(id, c, ms)).has_value());
+  }
+  http::Response get(const std::string& path, const std::string& query = "") {
+    http::Request r;
+    r.method = "GET";
+    r.path = path;
+    r.query = query;
+    return web::handle_api(r, {store, bus, clock, &catalog, access}, cfg);
+  }
+  msg::Repo repo{"github", "octo", "hello", "https://user:pw@example.com/octo/hello.git", "https://github.com/octo/hello", "main"};
+  // Jobs' ids as the evaluator makes them.
+  const std::string a2 = state::job_id_for("e2", "checks.x86_64-linux.a"), b2 = state::job_id_for("e2", "checks.x86_64-linux.b");
+  state::testing::MemoryCatalog catalog;
+  web::Access access;
+};
+
+}  // namespace
+
+TEST_F(Listings, ProjectsRefsAndEvalPagesComeFromTheCatalog) {
+  auto projects = json::parse(get("/api/projects").body);
+  ASSERT_EQ(projects["projects"].size(), 1u);
+  const auto& p = projects["projects"][0];
+  EXPECT_EQ(p["owner"], "octo");
+  EXPECT_EQ(p["repo"], "hello");
+  EXPECT_EQ(p["last_activity_ms"], 3000);
+  EXPECT_EQ(p["latest"]["id"], "e2");  // the default branch's
+  EXPECT_EQ(p["latest"]["links"]["commit"], "https://github.com/octo/hello/commit/" + std::string(40, 'c'));
+  EXPECT_EQ(p["latest"]["trigger"]["sender"], "mona");
+
+  auto project = get("/api/project", "forge=github&owner=octo&repo=hello");
+  ASSERT_EQ(project.status, 200) << project.body;
+  auto refs = json::parse(project.body)["refs"];
+  ASSERT_EQ(refs.size(), 2u);
+  EXPECT_EQ(refs[0]["kind"], "pull_request");
+  EXPECT_EQ(refs[0]["name"], "#4");
+  EXPECT_EQ(refs[0]["title"], "Faster");
+  EXPECT_EQ(refs[1]["ref"], "refs/heads/main");
+  EXPECT_EQ(refs[1]["latest"]["id"], "e2");
+
+  auto first = json::parse(get("/api/project/evals", "forge=github&owner=octo&repo=hello&limit=2").body);
+  ASSERT_EQ(first["evals"].size(), 2u);
+  EXPECT_EQ(first["evals"][0]["id"], "p1");
+  ASSERT_TRUE(first["next_cursor"].is_string());
+  auto second = json::parse(get("/api/project/evals", "forge=github&owner=octo&repo=hello&limit=2&cursor=" +
+                                                          first["next_cursor"].get<std::string>()).body);
+  ASSERT_EQ(second["evals"].size(), 1u);
+  EXPECT_EQ(second["evals"][0]["id"], "e1");
+  EXPECT_TRUE(second["next_cursor"].is_null());
+  auto main = json::parse(get("/api/project/evals", "forge=github&owner=octo&repo=hello&ref=refs%2Fheads%2Fmain").body);
+  EXPECT_EQ(main["evals"].size(), 2u);
+
+  EXPECT_EQ(get("/api/project", "forge=github&owner=octo&repo=nope").status, 404);
+  EXPECT_EQ(get("/api/project", "forge=github&owner=octo").status, 400);
+  EXPECT_EQ(get("/api/project", "forge=github&owner=%zz&repo=hello").status, 400);
+  EXPECT_EQ(get("/api/project/evals", "forge=github&owner=octo&repo=hello&cursor=bogus").status, 400);
+}
+
+TEST_F(Listings, AnEvalIsComparedWithItsBaseAndNamesTheDependencyThatFailed) {
+  auto c = get("/api/evals/e2/compare");
+  ASSERT_EQ(c.status, 200) << c.body;
+  auto j = json::parse(c.body);
+  EXPECT_EQ(j["base"]["id"], "e1");
+  ASSERT_EQ(j["newly_failing"].size(), 2u);  // b failed with its dependency
+  EXPECT_EQ(j["newly_failing"][0]["attr"], "checks.x86_64-linux.a");
+  EXPECT_EQ(j["newly_failing"][0]["base_job_id"], "j-a");
+  EXPECT_EQ(j["newly_failing"][0]["state"], "failed");
+  EXPECT_EQ(j["newly_failing"][1]["state"], "dependency_failed");
+  EXPECT_EQ(j["summary"], "2 new failures");
+  auto b = json::parse(get("/api/jobs/" + b2).body);
+  EXPECT_EQ(b["state"], "dependency_failed");
+  EXPECT_EQ(b["dependency"]["attr"], "checks.x86_64-linux.a");
+  EXPECT_EQ(b["dependency"]["job_id"], state::job_id_for("e2", "checks.x86_64-linux.a"));
+  EXPECT_TRUE(json::parse(get("/api/jobs/j-a").body)["dependency"].is_null());
+  ASSERT_TRUE(store.put_effect({"e2", "default.deploy", "succeeded", "deployed\n", 2600}).has_value());
+  auto fx = json::parse(get("/api/evals/e2/effects").body);
+  ASSERT_EQ(fx["effects"].size(), 1u);
+  EXPECT_EQ(fx["effects"][0]["log"], "deployed\n");
+  EXPECT_EQ(get("/api/evals/nope/compare").status, 404);
+}
+
+TEST_F(Listings, WhatTheAskerMayNotReadIsNotThere) {
+  access.may_read = [](const http::Request& req, const msg::Repo&) -> Result<bool> { return req.header("cookie") == "friend"; };
+  EXPECT_TRUE(json::parse(get("/api/projects").body)["projects"].empty());
+  EXPECT_EQ(get("/api/project", "forge=github&owner=octo&repo=hello").status, 404);
+  for (const std::string path : {"/api/evals/e1", "/api/evals/e1/jobs", "/api/evals/e2/compare", "/api/evals/e2/effects", "/api/jobs/j-a",
+                                 "/api/jobs/j-a/log", "/api/jobs/j-a/log/raw"}) {
+    EXPECT_EQ(get(path).status, 404) << path;
+  }
+  access.may_read = [](const http::Request&, const msg::Repo&) -> Result<bool> { return fail(Error::transient("forge down")); };
+  EXPECT_EQ(get("/api/evals/e1").status, 503);
+}
+
+TEST_F(Listings, ALogIsServedInPiecesAndWhole) {
+  ASSERT_TRUE(store.append_log("j-a", "0123456789", 1 << 20).has_value());
+  auto piece = get("/api/jobs/j-a/log", "offset=2&limit=3");
+  EXPECT_EQ(piece.body, "234");
+  EXPECT_EQ(piece.header("x-flurry-log-offset"), "5");
+  EXPECT_EQ(piece.header("x-flurry-log-size"), "10");
+  auto raw = get("/api/jobs/j-a/log/raw");
+  EXPECT_EQ(raw.body, "0123456789");
+  EXPECT_EQ(raw.header("content-disposition"), "attachment; filename=\"checks.x86_64-linux.a.log\"");
+}
+
+TEST_F(Listings, RebuildingAFailedJobQueuesAReRunForWhomMayAct) {
+  http::Request req;
+  req.method = "POST";
+  req.path = "/api/jobs/" + a2 + "/rebuild";
+  auto send = [&] { return web::handle_api(req, {store, bus, clock, &catalog, access}, cfg); };
+  EXPECT_EQ(send().status, 401);
+  access.may_act = [](const http::Request& r, const msg::Repo&) -> Result<bool> { return r.header("cookie") == "maintainer"; };
+  req.headers["cookie"] = "visitor";
+  EXPECT_EQ(send().status, 403);
+  EXPECT_TRUE(bus.published("flurry.change.").empty());
+  req.headers["cookie"] = "maintainer";
+  auto r = send();
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto msgs = bus.published("flurry.change.github");
+  ASSERT_EQ(msgs.size(), 1u);
+  auto c = *msg::decode_change_event(msgs[0].data);
+  EXPECT_EQ(c.kind, "rerun");
+  EXPECT_EQ(c.rerun.job_id, a2);
+  EXPECT_EQ(c.rev, std::string(40, 'c'));
+  EXPECT_EQ(send().status, 202);  // a double click is one re-run
+  EXPECT_EQ(bus.published("flurry.change.github").size(), 1u);
+  req.path = "/api/jobs/j-a/rebuild";  // succeeded: nothing to rebuild
+  EXPECT_EQ(send().status, 409);
+  req.headers.clear();
+  req.headers["authorization"] = "Bearer " + kToken;  // the API token may, always
+  req.path = "/api/jobs/" + a2 + "/rebuild";
+  clock.advance_ms(20000);
+  EXPECT_EQ(send().status, 202);
+}
+
+// Issue 15: pages update as jobs start and end, and a log grows live,
+// through server-sent events.
+TEST_F(Listings, AnEvalsEventsSayWhatChangedAndEndWithTheEval) {
+  ASSERT_TRUE(store.create_eval([] {
+                     state::EvalRecord e;
+                     e.id = "live";
+                     e.repo = {"github", "octo", "hello", "", "", "main"};
+                     return e;
+                   }())
+                  .has_value());
+  state::JobSpec x{"live-x", "checks.x86_64-linux.x", "/nix/store/x.drv", "x86_64-linux", {}, JobState::kQueued, "", "notBuilt", {}, "x"};
+  state::JobSpec y{"live-y", "checks.x86_64-linux.y", "/nix/store/y.drv", "x86_64-linux", {}, JobState::kQueued, "", "notBuilt", {}, "y"};
+  ASSERT_TRUE(store.add_jobs("live", {x, y}, 10, true).has_value());
+  auto r = get("/api/evals/live/events");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/event-stream");
+  ASSERT_TRUE(r.stream);
+  auto first = *r.stream->next();
+  EXPECT_NE(first.find("event: eval\ndata: {"), std::string::npos) << first;
+  EXPECT_EQ(first.find("event: job"), std::string::npos);
+  EXPECT_EQ(*r.stream->next(), "");  // nothing changed
+  ASSERT_EQ(*store.start_job("live-x", 11), JobState::kBuilding);
+  auto started = *r.stream->next();
+  EXPECT_NE(started.find("event: job\ndata: {"), std::string::npos) << started;
+  EXPECT_NE(started.find("\"live-x\""), std::string::npos);
+  EXPECT_NE(started.find("\"building\""), std::string::npos);
+  ASSERT_TRUE(store.finish_job("live-x", JobState::kSucceeded, "", 12).has_value());
+  ASSERT_TRUE(store.finish_job("live-y", JobState::kFailed, "boom", 13).has_value());
+  auto last = *r.stream->next();
+  EXPECT_NE(last.find("event: eval"), std::string::npos);
+  EXPECT_NE(last.find("\"live-y\""), std::string::npos);
+  EXPECT_NE(last.find("event: end"), std::string::npos) << last;
+  EXPECT_FALSE(r.stream->next().has_value());
+  // What may not be read has no events either.
+  access.may_read = [](const http::Request&, const msg::Repo&) -> Result<bool> { return false; };
+  EXPECT_EQ(get("/api/evals/live/events").status, 404);
+}
+
+TEST_F(Listings, ALogsEventsCarryEachNewPieceThenItsEnd) {
+  state::JobSpec c{"j-c", "checks.x86_64-linux.c", "/nix/store/c.drv", "x86_64-linux", {}, JobState::kQueued, "", "notBuilt", {}, "c"};
+  ASSERT_TRUE(store.create_eval([] {
+                     state::EvalRecord e;
+                     e.id = "e3";
+                     e.repo = {"github", "octo", "hello", "", "", "main"};
+                     return e;
+                   }())
+                  .has_value());
+  ASSERT_TRUE(store.add_jobs("e3", {c}, 4, true).has_value());
+  ASSERT_EQ(*store.start_job("j-c", 5), JobState::kBuilding);
+  ASSERT_TRUE(store.append_log("j-c", "one\n", 1 << 20).has_value());
+  auto r = get("/api/jobs/j-c/log/events", "offset=0");
+  ASSERT_TRUE(r.stream);
+  auto first = *r.stream->next();
+  EXPECT_NE(first.find(R"(event: log)" "\n" R"(data: {"next":4,"offset":0,"text":"one\n"})"), std::string::npos) << first;
+  ASSERT_TRUE(store.append_log("j-c", "two\n", 1 << 20).has_value());
+  auto second = *r.stream->next();
+  EXPECT_NE(second.find(R"("offset":4)"), std::string::npos) << second;
+  EXPECT_NE(second.find(R"("text":"two\n")"), std::string::npos) << second;
+  ASSERT_TRUE(store.finish_job("j-c", JobState::kSucceeded, "", 6).has_value());
+  auto last = *r.stream->next();
+  EXPECT_NE(last.find("event: state\ndata: {\"state\":\"succeeded\"}"), std::string::npos) << last;
+  EXPECT_NE(last.find("event: end"), std::string::npos) << last;
+  EXPECT_FALSE(r.stream->next().has_value());
+  // Following from the end of a finished log: the end at once.
+  auto later = get("/api/jobs/j-c/log/events", "offset=8");
+  EXPECT_NE(later.stream->next()->find("event: end"), std::string::npos);
+}
+
+TEST_F(Listings, BadgesShowABranchsAndAnAttributesLatestState) {
+  auto badge = [&](const std::string& path, const std::string& query = "") {
+    http::Request r;
+    r.method = "GET";
+    r.path = path;
+    r.query = query;
+    auto read = [&](const msg::Repo& repo) -> Result<bool> { return access.may_read ? access.may_read(r, repo) : true; };
+    return web::handle_badge(r, {store, catalog}, read).value_or(http::Response{});
+  };
+  auto main = badge("/badge/github/octo/hello.svg");
+  ASSERT_EQ(main.status, 200);
+  EXPECT_EQ(main.content_type, "image/svg+xml");
+  EXPECT_NE(main.body.find(">failing<"), std::string::npos) << main.body;
+  EXPECT_EQ(main.header("cache-control"), "max-age=60, must-revalidate");
+  auto attr = badge("/badge/github/octo/hello.svg", "attr=checks.x86_64-linux.a");
+  EXPECT_NE(attr.body.find(">a<"), std::string::npos);
+  EXPECT_NE(attr.body.find(">failing<"), std::string::npos);
+  auto other = badge("/badge/github/octo/hello.svg", "branch=dev");
+  EXPECT_EQ(other.status, 404);
+  EXPECT_NE(other.body.find("not found"), std::string::npos);
+  http::Request again;
+  again.method = "GET";
+  again.path = "/badge/github/octo/hello.svg";
+  again.headers["if-none-match"] = main.header("etag");
+  EXPECT_EQ(web::handle_badge(again, {store, catalog}, [](const msg::Repo&) -> Result<bool> { return true; })->status, 304);
+  EXPECT_EQ(badge("/badge/github/octo/nope.svg").status, 404);
+  EXPECT_EQ(badge("/badge/github.svg").status, 404);
+  access.may_read = [](const http::Request&, const msg::Repo&) -> Result<bool> { return false; };
+  EXPECT_EQ(badge("/badge/github/octo/hello.svg").status, 404);
+  // Hostile names never reach the SVG unescaped.
+  EXPECT_EQ(web::badge_svg("<b>&\"", "x", "#000").find("<b>"), std::string::npos);
 }

@@ -179,6 +179,7 @@ Result<void> Stack::write_config() {
   put("web", "api_token_file", toml_string(d + "/secrets/api-token"));
   put("web", "public_url", toml_string(options_.public_url));
   put("reporter", "listen", listen("reporter"));
+  put("reporter", "public_url", toml_string(options_.public_url));
   for (const auto& [forge, account] : options_.forges) {
     put(forge, "api_url", toml_string(account.api_url));
     if (account.app_id.empty()) {

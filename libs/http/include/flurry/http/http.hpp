@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "flurry/core/error.hpp"
@@ -23,11 +24,38 @@ struct Request {
   }
 };
 
+// What a streaming response sends after its head (e.g. server-sent
+// events), pulled by the server.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // Bytes to send now ("" when there is nothing new), or nullopt once the
+  // stream has ended (the response then ends). Called on the server's
+  // stream thread, never concurrently for one stream; must not block long,
+  // as every stream of the server waits for it. Not called while the client
+  // is behind (more than 64 KiB unsent): a Stream that queues events of its
+  // own should bound that queue. A piece that leaves more than 1 MiB unsent
+  // closes the connection, so hand out a large backlog in pieces. An
+  // exception cuts the response off (no clean end) and is logged.
+  virtual std::optional<std::string> next() = 0;
+};
+
 struct Response {
   int status = 200;
   std::string body;
   std::string content_type = "text/plain; charset=utf-8";
   std::map<std::string, std::string> headers;
+  // Server only. When set, the answer is this stream: the head goes out
+  // at once (without Content-Length; chunked to HTTP/1.1 clients, and with
+  // `X-Accel-Buffering: no` so nginx passes events on), then `body` if not
+  // empty, then what next() returns, called right away and then every
+  // `stream_interval` (at least 10 ms). An HTTP/1.0 client's body ends when
+  // the connection closes. A text/event-stream response gets a
+  // ": keep-alive" comment after ServerOptions::stream_keepalive without
+  // bytes. The Stream is released (on the stream thread) as soon as it has
+  // ended or the client has gone (EOF, reset, write error).
+  std::shared_ptr<Stream> stream;
+  std::chrono::milliseconds stream_interval{1000};
   std::string header(const std::string& lower_name) const;  // case-insensitive
 };
 
@@ -46,11 +74,22 @@ struct ServerOptions {
   // passes it gets 503 and its connection closed.
   std::size_t max_buffered = 256 * 1024 * 1024;
   int workers = 4;                           // threads running handlers
+  // Streaming responses open at once (each also holds a connection); a
+  // handler's stream beyond it is answered 503 instead. Streams wait on a
+  // thread of their own, not on the workers.
+  std::size_t max_streams = 1000;
+  // A text/event-stream without bytes this long gets a comment line, so
+  // proxies and clients see the connection alive.
+  std::chrono::milliseconds stream_keepalive{std::chrono::seconds(15)};
 };
 
 // HTTP/1.1 with keep-alive, chunked request bodies and 100-continue.
 // Malformed requests get a 4xx (400, 413, 414, 431, 501, 505) and the
 // connection closed; handlers see only whole, well-formed requests.
+// Streaming responses (Response::stream) are exempt from `timeout` while
+// they stream, except that a client which takes no bytes for `timeout`
+// while some wait is dropped. stop() ends every stream (its final chunk
+// written if the socket takes it) and does not wait for clients.
 class Server {
  public:
   virtual ~Server() = default;
@@ -65,6 +104,8 @@ class Server {
   virtual void start() = 0;
   virtual void stop() = 0;
   virtual std::string url() const = 0;  // "http://127.0.0.1:port"
+  // Streaming responses open now (handed out by handlers, not yet released).
+  virtual std::size_t streams() const = 0;
 };
 
 std::unique_ptr<Server> make_server(const ServerOptions& options);

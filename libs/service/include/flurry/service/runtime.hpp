@@ -11,6 +11,7 @@
 #include "flurry/core/config.hpp"
 #include "flurry/http/http.hpp"
 #include "flurry/metrics/metrics.hpp"
+#include "flurry/state/catalog.hpp"
 #include "flurry/state/store.hpp"
 
 namespace flurry::service {
@@ -28,6 +29,9 @@ class Runtime {
   virtual bus::Bus& bus() = 0;
   // Connected on first use from config "redis.host"/"redis.port".
   virtual state::StateStore& state() = 0;
+  // The listing indexes (state::Catalog) on the same Redis, connected on
+  // first use.
+  virtual state::Catalog& catalog() = 0;
   // True once SIGTERM/SIGINT arrived.
   virtual const std::atomic<bool>& stopping() const = 0;
   // Starts consuming in the background until shutdown. Counts deliveries by

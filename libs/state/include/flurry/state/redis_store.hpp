@@ -7,6 +7,7 @@
 #include <string>
 
 #include "flurry/core/config.hpp"
+#include "flurry/state/catalog.hpp"
 #include "flurry/state/store.hpp"
 
 namespace flurry::state {
@@ -26,5 +27,7 @@ RedisOptions redis_options(const Config& config);
 // Connects; reconnects by itself after a lost connection (calls fail as
 // transient errors meanwhile). Safe to use from many threads.
 Result<std::unique_ptr<StateStore>> connect_redis(const RedisOptions& options);
+// The Catalog port over the same Redis (its own connections).
+Result<std::unique_ptr<Catalog>> connect_redis_catalog(const RedisOptions& options);
 
 }  // namespace flurry::state

@@ -172,6 +172,13 @@ struct FailedBuild {
   bool operator==(const FailedBuild&) const = default;
 };
 
+// A piece of a build log (StateStore::read_log).
+struct LogSlice {
+  std::string bytes;
+  std::size_t size = 0;  // the whole stored log's
+  bool operator==(const LogSlice&) const = default;
+};
+
 // Limits of add_eval_warnings: a broken flake can warn without end.
 inline constexpr std::size_t kMaxWarnings = 100;
 inline constexpr std::size_t kMaxWarningBytes = 4096;
@@ -259,6 +266,11 @@ class StateStore {
   // Build logs, capped to the last `cap` bytes.
   virtual Result<void> append_log(const std::string& job_id, const std::string& chunk, std::size_t cap) = 0;
   virtual Result<std::string> get_log(const std::string& job_id) = 0;
+  // At most `max_bytes` of the stored log from byte `offset`, and the
+  // stored log's size then (one read: the two agree). An offset at or past
+  // the end gives no bytes. What a reader of a long log uses instead of
+  // get_log.
+  virtual Result<LogSlice> read_log(const std::string& job_id, std::size_t offset, std::size_t max_bytes) = 0;
 
   // First caller for `key` within `ttl_seconds` gets true; later ones false.
   virtual Result<bool> claim_once(const std::string& key, int ttl_seconds) = 0;

@@ -111,6 +111,33 @@ class FakeForge {
   void set_permission(const std::string& forge, const std::string& owner, const std::string& repo,
                       const std::string& user, std::string permission);
 
+  // --- Signing in (OAuth) and private repositories ----------------------
+  // The OAuth application `forge` knows: its authorize endpoint
+  // (GitHub, Gitea: /login/oauth/authorize; GitLab: /oauth/authorize) takes
+  // only this client id, its token endpoint (/login/oauth/access_token;
+  // /oauth/token) only this id with this secret. GitHub and Gitea share
+  // their paths on this one server: give them different client ids.
+  void set_oauth_client(const std::string& forge, std::string client_id, std::string client_secret);
+  // The user whose browser is signed in to `forge`: the authorize endpoint
+  // grants them a code at once (as if they clicked "Authorize") and answers
+  // 302 to redirect_uri with code and state; without one, 302 to it with
+  // error=access_denied. A code is exchanged once, by the same client, with
+  // the same redirect_uri, for an access token of that user, which
+  // /user (GitHub), /api/v1/user (Gitea) and /api/v4/user (GitLab) answer
+  // for and repository reads honour. `name` empty: no display name.
+  void sign_in_as(const std::string& forge, const std::string& login, const std::string& name = "");
+  void sign_out(const std::string& forge);
+  // Makes a repository private (or public again). With a user's token a
+  // private repository reads as 404 unless set_permission gave the user a
+  // permission other than "none" (GitLab: any membership) and, on GitHub
+  // not acting as an app (an OAuth App), the token has the "repo" scope;
+  // GitLab tokens need the read_api or api scope for any project. Flurry's
+  // own credentials read every repository, with "private" (GitHub, Gitea)
+  // or "visibility" (GitLab) saying which it is.
+  void set_private(const std::string& forge, const std::string& owner, const std::string& repo, bool is_private = true);
+  // The access tokens the token endpoint of `forge` handed out.
+  std::vector<std::string> issued_user_tokens(const std::string& forge) const;
+
   // --- Faults ---------------------------------------------------------
   // The next `n` calls whose path starts with `path_prefix` ("" = any)
   // are answered `status` with `body` (a JSON message when empty) and

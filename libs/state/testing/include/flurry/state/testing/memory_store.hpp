@@ -33,6 +33,7 @@ class MemoryStore final : public StateStore {
   Result<Transition> finish_job(const std::string& job_id, msg::JobState state, const std::string& error, std::int64_t now_ms) override;
   Result<void> append_log(const std::string& job_id, const std::string& chunk, std::size_t cap) override;
   Result<std::string> get_log(const std::string& job_id) override;
+  Result<LogSlice> read_log(const std::string& job_id, std::size_t offset, std::size_t max_bytes) override;
   Result<bool> claim_once(const std::string& key, int ttl_seconds) override;
   Result<bool> advance_status(const std::string& context_key, std::int64_t at_us) override;
   Result<void> record_failed_build(const std::string& drv_path, const FailedBuild& failure) override;

@@ -1,0 +1,21 @@
+#include "access.hpp"
+
+#include <memory>
+
+namespace flurry::web {
+
+Access access_of(Auth& auth, const http::Request& req) {
+  auto viewer = std::make_shared<std::optional<Viewer>>(auth.viewer_of(req));
+  Access a;
+  a.may_read = [&auth, viewer](const http::Request&, const msg::Repo& repo) { return auth.may_read(*viewer, repo); };
+  a.may_act = [&auth, viewer](const http::Request& r, const msg::Repo& repo) -> Result<bool> {
+    if (!viewer->has_value()) return false;
+    if (!(*viewer)->api_token && !auth.csrf_ok(r, **viewer)) {
+      return fail(Error::rejected("this request lacks the session's CSRF token (header X-Flurry-CSRF)"));
+    }
+    return auth.may_act(*viewer, repo);
+  };
+  return a;
+}
+
+}  // namespace flurry::web
