@@ -18,6 +18,9 @@ class CppRestClient final : public Client {
       web::uri uri(utility::conversions::to_string_t(req.url));
       wh::client::http_client_config cfg;
       cfg.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(req.timeout));
+      // A redirect is answered as it is, never followed: following one would
+      // send the request's Authorization header to wherever it points.
+      cfg.set_max_redirects(0);
       auto base = web::uri_builder().set_scheme(uri.scheme()).set_host(uri.host()).set_port(uri.port()).to_uri();
       wh::client::http_client client(base, cfg);
       wh::http_request r(req.method);

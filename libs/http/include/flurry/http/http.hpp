@@ -126,8 +126,9 @@ struct ClientRequest {
 class Client {
  public:
   virtual ~Client() = default;
-  // Any HTTP answer is a value; an error means no answer (connection
-  // refused, timeout): transient.
+  // Any HTTP answer is a value, a redirect too (never followed: it would
+  // carry the request's credentials elsewhere); an error means no answer
+  // (connection refused, timeout): transient.
   virtual Result<Response> send(const ClientRequest& req) = 0;
 };
 
