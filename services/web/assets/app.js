@@ -18,6 +18,7 @@ const ROUTES = [
   [/^\/$/, projectsPage, () => ({})],
   [/^\/projects\/([^/]+)\/(.+)\/([^/]+)$/, projectPage, (m) => ({forge: dec(m[1]), owner: m[2].split('/').map(dec).join('/'), repo: dec(m[3])})],
   [/^\/evals\/([^/]+)$/, evalPage, (m) => ({evalId: dec(m[1])})],
+  [/^\/evals\/([^/]+)\/effects$/, evalPage, (m) => ({evalId: dec(m[1]), focus: 'effects'})],
   [/^\/evals\/([^/]+)\/jobs\/([^/]+)$/, jobPage, (m) => ({evalId: dec(m[1]), jobId: dec(m[2])})],
 ];
 

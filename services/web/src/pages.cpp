@@ -117,6 +117,7 @@ bool is_project_path(const std::string& rest) {
 bool is_eval_path(const std::string& rest) {
   auto parts = text::split(rest, '/');
   if (parts.size() == 1) return is_id(parts[0]);
+  if (parts.size() == 2) return is_id(parts[0]) && parts[1] == "effects";  // the flurry/effects status's link
   return parts.size() == 3 && is_id(parts[0]) && parts[1] == "jobs" && is_id(parts[2]);
 }
 

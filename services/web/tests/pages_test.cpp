@@ -96,7 +96,7 @@ class RecordingServer final : public http::Server {
 
 TEST_F(Pages, UiRoutesAnswerTheShellWithItsSecurityHeaders) {
   for (const char* path : {"/", "/projects/github/octo/hello", "/projects/gitlab/group/sub/team/repo", "/evals/e1",
-                           "/evals/e1/jobs/j-a"}) {
+                           "/evals/e1/jobs/j-a", "/evals/e1/effects"}) {
     SCOPED_TRACE(path);
     expect_shell(get(path), 200);
   }

@@ -160,7 +160,7 @@ async function cancelControls(evalId) {
   return form;
 }
 
-export async function render(main, {evalId}, ctx) {
+export async function render(main, {evalId, focus}, ctx) {
   const {signal} = ctx;
   let ev;
   try {
@@ -223,6 +223,8 @@ export async function render(main, {evalId}, ctx) {
     h('section', {'aria-labelledby': 'jobs-heading'}, h('h2', {id: 'jobs-heading'}, 'Jobs'), jobsContent),
     h('section', {'aria-labelledby': 'effects-heading'}, h('h2', {id: 'effects-heading'}, 'Effects'), effectsContent));
   await drawActions();
+  // The flurry/effects status links to /evals/<eval>/effects.
+  if (focus === 'effects') document.getElementById('effects-heading')?.scrollIntoView();
 
   if (TERMINAL_EVAL.has(ev.state)) return;
 
