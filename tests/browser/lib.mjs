@@ -103,11 +103,11 @@ export function run(body) {
       const l = page.locator(selector).first();
       return (await l.count()) ? (await l.innerText()).trim() : '';
     },
-    // Waits until the page's <main> no longer says "Loading…" and has a
-    // heading: the page module finished drawing.
+    // Waits until the page module finished drawing: <main> is no longer
+    // aria-busy and has a heading. (Not "network idle": live pages keep
+    // an event stream open.)
     async drawn() {
-      await page.locator('#main h1').first().waitFor({state: 'visible', timeout: TIMEOUT});
-      await page.waitForLoadState('networkidle', {timeout: TIMEOUT}).catch(() => {}); // live pages keep a stream open
+      await page.locator('#main[aria-busy="false"] h1').first().waitFor({state: 'visible', timeout: TIMEOUT});
     },
     // Marks the document, so that a later `sameDocument()` tells whether
     // the page was reloaded (or navigated by the browser) since.

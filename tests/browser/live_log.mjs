@@ -1,16 +1,19 @@
 // A job's log while it builds: lines arrive without a reload, ANSI colours
 // are drawn as colours (no escape bytes on screen), search finds lines and
-// steps between them, and the page ends showing the job succeeded, still
+// steps between them; then the build is let go (it prints until the file
+// `release` exists) and the page ends showing the job succeeded, still
 // without a reload.
 //
-//   node live_log.mjs base=URL out=DIR job=<job page URL> needle=<text of several lines> last=<text of the last line>
+//   node live_log.mjs base=URL out=DIR job=<job page URL> needle=<text of several lines>
+//                     release=<file the build waits for> last=<text of the last line>
+import fs from 'node:fs';
 import {check, eventually, headingState, logLine, logStatus, run} from './lib.mjs';
 
 const BUILD_TIMEOUT = 120_000;
 
 run(async (t) => {
   const {page, args} = t;
-  check(args.job && args.needle && args.last, 'needs job=, needle= and last=');
+  check(args.job && args.needle && args.release && args.last, 'needs job=, needle=, release= and last=');
 
   t.step(`open the building job ${args.job}`);
   await page.goto(args.job);
@@ -77,7 +80,8 @@ run(async (t) => {
   }, {describe: async () => `${await t.text('.log-search .match-info')} ${JSON.stringify(await current())}`});
   console.log(`live_log: "${args.needle}": match ${found.at} of ${found.of} is line ${at1.n}, the next line ${next.c.n}`);
 
-  t.step('the job ends and the page says so without a reload');
+  t.step('the build is let go; the job ends and the page says so without a reload');
+  fs.writeFileSync(args.release, 'go\n');
   await eventually('the heading says succeeded', async () => (await headingState(page)) === 'succeeded',
     {timeout: BUILD_TIMEOUT, describe: () => headingState(page)});
   const done = await eventually('the log stops following', async () => {

@@ -35,7 +35,8 @@ run(async (t) => {
     const l = await logLine(page, {text: args.error});
     return l && l.inView ? l : null;
   }, {describe: async () => JSON.stringify(await logLine(page, {text: args.error}))});
-  check(line.text.trim() === args.error, `the line jumped to reads ${JSON.stringify(line.text)}`);
+  // nix prefixes each line with the derivation's name ("fail> ").
+  check(line.text.trim().endsWith(args.error), `the line jumped to reads ${JSON.stringify(line.text)}`);
   check(line.classes.includes('is-target'), `the error line is not highlighted (classes: ${line.classes})`);
   const hash = await page.evaluate(() => location.hash);
   check(hash === `#L${line.n}`, `the address says ${hash}, not #L${line.n}`);

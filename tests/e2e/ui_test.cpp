@@ -64,11 +64,13 @@ std::string replaced(std::string s, const std::string& from, const std::string& 
 
 // The widgets flake: `ok` passes (until `ok_fails`, the push that breaks
 // it); `fail` prints 300 lines, the error line, 60 more and fails;
-// `dependent` needs `fail`; `broken` does not evaluate; `chatty` prints 50
-// green numbered lines over 20 s. Builders have no PATH: shell builtins and
+// `dependent` needs `fail`; `broken` does not evaluate; `chatty` prints a
+// green numbered line five times a second until the file `release` exists
+// (the browser script makes it once it has watched the log grow), so the
+// page is always opened while it builds however slow the machine is. Builders have no PATH: shell builtins and
 // /bin/sleep only. The nonce keeps the shared store from answering with an
 // earlier run's outputs.
-std::string widgets_flake(const std::string& nonce, bool ok_fails) {
+std::string widgets_flake(const std::string& nonce, const std::string& release, bool ok_fails) {
   const std::string flake = R"NIX({
   outputs = { self }: let
     mk = name: script: derivation {
@@ -91,11 +93,13 @@ std::string widgets_flake(const std::string& nonce, bool ok_fails) {
       broken = throw "EVALERROR";
       chatty = mk "chatty" ''
         i=1
-        while [ $i -le 50 ]; do
+        while [ ! -e "RELEASE" ]; do
           printf '\033[32mstep %d\033[0m of the chatty build\n' $i
-          /bin/sleep 0.4
+          /bin/sleep 0.2
           i=$((i+1))
+          if [ $i -gt 3000 ]; then echo "never released"; exit 1; fi
         done
+        echo "the chatty build was released"
         echo done > $out
       '';
     };
@@ -106,6 +110,7 @@ std::string widgets_flake(const std::string& nonce, bool ok_fails) {
   s = replaced(s, "NONCE", nonce);
   s = replaced(s, "ERRORLINE", kErrorLine);
   s = replaced(s, "EVALERROR", kEvalError);
+  s = replaced(s, "RELEASE", release);
   return replaced(s, "OKSCRIPT", ok_fails ? R"("echo 'ok is not ok any more'; exit 1")" : R"("echo ok > $out")");
 }
 
@@ -152,7 +157,9 @@ class BrowserUi : public ::testing::Test {
       o.web_port = free_tcp_port();
       o.public_url = "http://127.0.0.1:" + std::to_string(o.web_port);
       o.extra_config = {"github.oauth_url=\"" + forge.url() + "\"", "web.oauth.github.client_id=\"" + kClientId + "\"",
-                        "web.oauth.github.client_secret_file=\"" + tmp.file("oauth-secret") + "\""};
+                        "web.oauth.github.client_secret_file=\"" + tmp.file("oauth-secret") + "\"",
+                        // feature branches are built too (the project page lists them)
+                        "branches.features.match_glob=\"feature/*\""};
       auto s = std::make_unique<stack::Stack>(o);
       if (auto r = s->start(); !r) {
         why += "\nattempt " + std::to_string(attempt) + ": " + r.error().message;
@@ -282,11 +289,20 @@ class BrowserUi : public ::testing::Test {
       std::fflush(stdout);
     };
     PosixProcessRunner runner;
+    const auto started = std::chrono::steady_clock::now();
     auto r = runner.run({.argv = argv, .timeout = 300s, .on_stdout = echo, .on_stderr = echo});
+    std::cout << "[ui] " << script << " took "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
+              << " ms (test at " << elapsed_s() << " s)" << std::endl;
     ASSERT_TRUE(r.has_value()) << "cannot run node: " << r.error().message;
     EXPECT_TRUE(r->ok()) << "tests/browser/" << script << ".mjs " << r->describe() << ":\n" << r->err;
   }
 
+  long elapsed_s() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - began).count();
+  }
+
+  const std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
   test::TempDir tmp{"flurry-ui"};
   fakes::FakeForge forge;
   std::unique_ptr<stack::Stack> stack_;
@@ -299,11 +315,15 @@ class BrowserUi : public ::testing::Test {
 
 TEST_F(BrowserUi, StatusLinksLiveLogsEvalPagesSigningInAndPrivateProjectsWorkInChromium) {
   const auto widgets = tmp.file("widgets");
+  const auto release = tmp.file("release-chatty");
+  // Nix run as root builds as a nixbld user, who must see the file appear:
+  // the test's directory (0700 from mkdtemp) becomes traversable.
+  fs::permissions(tmp.path(), fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add);
   const std::vector<std::string> all = {"flurry/eval", run_name("ok"), run_name("fail"), run_name("dependent"), run_name("broken"),
                                         run_name("chatty")};
 
   // The first push.
-  const auto rev1 = commit(widgets, "main", {{"flake.nix", widgets_flake(nonce, false)}});
+  const auto rev1 = commit(widgets, "main", {{"flake.nix", widgets_flake(nonce, release, false)}});
   push(kPublicRepo, widgets, "main", kNoRev, rev1, "ui-push-1");
   const auto eval1 = state::eval_id_for_change("github:ui-push-1");
 
@@ -319,7 +339,11 @@ TEST_F(BrowserUi, StatusLinksLiveLogsEvalPagesSigningInAndPrivateProjectsWorkInC
         },
         240s))
         << "the chatty check never started building: " << api("/api/evals/" + eval1 + "/jobs").dump();
-    browse("live_log", {{"job", base + "/evals/" + eval1 + "/jobs/" + chatty}, {"needle", "step 1"}, {"last", "step 50 of"}});
+    browse("live_log", {{"job", base + "/evals/" + eval1 + "/jobs/" + chatty},
+                         {"needle", "step 1"},
+                         {"release", release},
+                         {"last", "the chatty build was released"}});
+    test::write_file(release, "go\n");  // the script does so; this lets the build end should it have failed first
   }
 
   auto runs = wait_ended(eval1, rev1, all);
@@ -344,7 +368,7 @@ TEST_F(BrowserUi, StatusLinksLiveLogsEvalPagesSigningInAndPrivateProjectsWorkInC
   }
 
   // The second push to main breaks `ok`.
-  const auto rev2 = commit(widgets, "main", {{"flake.nix", widgets_flake(nonce, true)}});
+  const auto rev2 = commit(widgets, "main", {{"flake.nix", widgets_flake(nonce, release, true)}});
   push(kPublicRepo, widgets, "main", rev1, rev2, "ui-push-2");
   const auto eval2 = state::eval_id_for_change("github:ui-push-2");
   runs = wait_ended(eval2, rev2, all);

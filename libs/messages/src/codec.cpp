@@ -178,7 +178,11 @@ std::string encode(const ChangeEvent& e) {
                          {"title", p.title},
                          {"labels", p.labels}};
   }
-  if (e.kind == kRerun) j["rerun"] = {{"job_id", e.rerun.job_id}, {"eval_id", e.rerun.eval_id}};
+  // A re-run's own event, and the change a re-run evaluates again (which
+  // keeps what it re-runs, so its eval says it was one).
+  if (e.kind == kRerun || !e.rerun.job_id.empty() || !e.rerun.eval_id.empty()) {
+    j["rerun"] = {{"job_id", e.rerun.job_id}, {"eval_id", e.rerun.eval_id}};
+  }
   if (e.kind == kApprove) j["approval"] = {{"by", e.approval.by}, {"association", e.approval.association}};
   // Names and titles come from forges and need not be valid UTF-8.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -252,16 +256,14 @@ Result<ChangeEvent> decode_change_event(std::string_view text) {
   if (e.kind != kPush && e.kind != kPullRequest && e.kind != kPullRequestClosed && e.kind != kRerun && e.kind != kApprove) {
     return fail(Error::poison("change_event: unknown kind '" + text::truncate_utf8(e.kind, 40) + "'"));
   }
-  if (e.kind == kRerun) {
-    if (j->contains("rerun")) {
-      const json& rj = r.obj("rerun");
-      Reader rr(rj, "rerun");
-      e.rerun.job_id = rr.str("job_id", false);
-      e.rerun.eval_id = rr.str("eval_id", false);
-      if (!rr.error().empty()) return fail(Error::poison("change_event: " + rr.error()));
-    }
-    return finish(r, std::move(e));
+  if (j->contains("rerun")) {
+    const json& rj = r.obj("rerun");
+    Reader rr(rj, "rerun");
+    e.rerun.job_id = rr.str("job_id", false);
+    e.rerun.eval_id = rr.str("eval_id", false);
+    if (!rr.error().empty()) return fail(Error::poison("change_event: " + rr.error()));
   }
+  if (e.kind == kRerun) return finish(r, std::move(e));
   if (e.kind != kPush) {
     if (!j->contains("pull_request")) return fail(Error::poison("change_event: " + e.kind + " without pull_request"));
     const json& pj = r.obj("pull_request");

@@ -53,6 +53,18 @@ TEST(Codec, RerunsRoundTrip) {
   EXPECT_EQ(*d, e);
 }
 
+// The change a re-run evaluates again keeps what it re-ran: its eval
+// says it was a re-run.
+TEST(Codec, AChangeEvaluatedAgainKeepsWhatItReRan) {
+  ChangeEvent e{"github:web-rerun-1", "push", sample_repo(), "refs/heads/main", "main", "", std::string(40, 'a'), "", "mona", 5};
+  e.rerun = {"e1-j1", "e1"};
+  auto d = decode_change_event(encode(e));
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  EXPECT_EQ(*d, e);
+  e.rerun = {};
+  EXPECT_EQ(encode(e).find("\"rerun\""), std::string::npos);
+}
+
 TEST(Codec, ChangeEventsOfUnknownKindOrWithoutTheirPullRequestArePoison) {
   ChangeEvent e{"github:x", "merge_train", sample_repo(), "refs/heads/main", "main", "", std::string(40, 'a'), "", "", 0};
   auto unknown = decode_change_event(encode(e));

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "flurry/core/text.hpp"
+#include "flurry/nix/nix_log.hpp"
 #include "cli_eval.hpp"
 
 namespace flurry::nix {
@@ -73,6 +74,55 @@ std::string hide_store_url(std::string text, const std::string& store_url) {
   if (store_url.empty()) return text;
   text = text::hide_url(std::move(text), store_url);
   return text::hide_url(std::move(text), store_url.substr(0, store_url.find('?')));
+}
+
+// A build's log: nix's internal-json stderr translated (nix_log.hpp) and
+// streamed to `on_log` with its colours, and its end kept as plain text
+// for reading nix's errors from.
+class BuildLog {
+ public:
+  explicit BuildLog(std::function<void(std::string_view)> on_log)
+      : on_log_(std::move(on_log)), translator_([this](std::string_view s) { keep(s); }) {}
+  BuildLog(const BuildLog&) = delete;
+  BuildLog& operator=(const BuildLog&) = delete;
+
+  void feed(std::string_view chunk) { translator_.feed(chunk); }
+  // Flushes the log; the text `nix build -L` would have printed to a pipe
+  // (no escape sequences), at most its last kKeep bytes from a line start.
+  std::string finish() {
+    translator_.finish();
+    if (tail_.size() > kKeep) cut(tail_.size() - kKeep);
+    return strip_ansi(tail_);
+  }
+
+ private:
+  static constexpr std::size_t kKeep = 256 * 1024;
+
+  void keep(std::string_view s) {
+    if (on_log_) on_log_(s);
+    tail_.append(s);
+    if (tail_.size() > 2 * kKeep) cut(tail_.size() - kKeep);
+  }
+  // Drops the first `n` bytes and the rest of the line they end in.
+  void cut(std::size_t n) {
+    auto nl = tail_.find('\n', n);
+    tail_.erase(0, nl == std::string::npos ? tail_.size() : nl + 1);
+  }
+
+  std::function<void(std::string_view)> on_log_;
+  NixLogTranslator translator_;
+  std::string tail_;
+};
+
+// The derivation in nix's "builder for '<drv>' failed ..." line; "" if none.
+std::string failed_builder(const std::string& summary) {
+  const std::string lead = "builder for '";
+  const auto at = summary.find(lead);
+  if (at == std::string::npos) return "";
+  const auto end = summary.find('\'', at + lead.size());
+  if (end == std::string::npos) return "";
+  auto drv = summary.substr(at + lead.size(), end - at - lead.size());
+  return text::ends_with(drv, ".drv") ? drv : "";
 }
 
 }  // namespace
@@ -203,19 +253,24 @@ Result<std::vector<std::string>> CliNixRunner::invalid_in(const std::string& sto
 
 Result<BuildResult> CliNixRunner::build(const BuildRequest& req) {
   // Nix 2.8 builds every output of a .drv path given as an installable.
-  std::vector<std::string> argv = {options_.nix, "build", "--no-link", "--json", "-L"};
+  // nix writing to a pipe strips the builders' colours from its plain log
+  // formats; its internal-json log keeps them (BuildLog translates it).
+  std::vector<std::string> argv = {options_.nix, "build", "--no-link", "--json", "-L", "--log-format", "internal-json"};
   if (req.max_silent.count() > 0) argv.insert(argv.end(), {"--max-silent-time", seconds(req.max_silent)});
   if (req.timeout.count() > 0) argv.insert(argv.end(), {"--timeout", seconds(req.timeout)});
   if (options_.builders) argv.insert(argv.end(), {"--builders", *options_.builders});
   if (options_.max_jobs) argv.insert(argv.end(), {"--max-jobs", std::to_string(*options_.max_jobs)});
   argv.push_back(req.drv_path);
-  ProcessSpec spec{.argv = argv, .on_stderr = req.on_log, .cancel = req.cancel, .on_tick = req.on_tick};
+  BuildLog log(req.on_log);
+  ProcessSpec spec{.argv = argv, .on_stderr = [&log](std::string_view s) { log.feed(s); }, .cancel = req.cancel, .on_tick = req.on_tick};
   // Backstops in case nix itself hangs: a little past nix's own limits.
   if (req.timeout.count() > 0) spec.timeout = req.timeout + options_.build_grace;
   if (req.max_silent.count() > 0) spec.silence_timeout = req.max_silent + options_.build_grace;
   spec.max_capture = 256 * 1024;
   auto r = run(spec);
   if (!r) return fail(r.error());
+  // Everything below reads nix's errors as it printed them before JSON.
+  r->err = log.finish();
   BuildResult b;
   if (r->ok()) {
     b.outcome = BuildResult::Outcome::kSucceeded;
@@ -262,6 +317,7 @@ Result<BuildResult> CliNixRunner::build(const BuildRequest& req) {
                                    : "nix build " + r->describe();
   }
   b.error = summary;
+  b.failed_drv = failed_builder(summary);
   return b;
 }
 

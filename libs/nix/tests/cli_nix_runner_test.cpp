@@ -567,8 +567,8 @@ TEST(CliNixBuild, SucceedsStreamsTheLogAndReadsOutputs) {
   EXPECT_EQ(b->outcome, BuildResult::Outcome::kSucceeded);
   EXPECT_EQ(b->outputs.at("out"), "/nix/store/x-out");
   EXPECT_EQ(log, "x> hello\n");
-  EXPECT_THAT(r.calls[0].argv, ElementsAre("nix", "build", "--no-link", "--json", "-L", "--max-silent-time", "5", "--timeout", "61",
-                                           "/nix/store/x.drv"));
+  EXPECT_THAT(r.calls[0].argv, ElementsAre("nix", "build", "--no-link", "--json", "-L", "--log-format", "internal-json", "--max-silent-time",
+                                           "5", "--timeout", "61", "/nix/store/x.drv"));
   // The process-level backstops sit past nix's own limits.
   EXPECT_GT(r.calls[0].timeout, std::chrono::milliseconds(60500));
   EXPECT_GT(r.calls[0].silence_timeout, std::chrono::seconds(5));
@@ -579,7 +579,8 @@ TEST(CliNixBuild, RemoteBuildersGoToNixsOwnSettings) {
   r.on([](const Argv& a) { return a[1] == "build"; }, exited(0, R"([{"drvPath":"/nix/store/x.drv","outputs":{"out":"/nix/store/x-out"}}])"));
   CliNixRunner nix(r, {.builders = "ssh-ng://mac aarch64-darwin - 4", .max_jobs = 0});
   ASSERT_TRUE(nix.build({.drv_path = "/nix/store/x.drv"}).has_value());
-  EXPECT_THAT(r.calls[0].argv, ElementsAre("nix", "build", "--no-link", "--json", "-L", "--builders", "ssh-ng://mac aarch64-darwin - 4",
+  EXPECT_THAT(r.calls[0].argv, ElementsAre("nix", "build", "--no-link", "--json", "-L", "--log-format", "internal-json", "--builders",
+                                           "ssh-ng://mac aarch64-darwin - 4",
                                            "--max-jobs", "0", "/nix/store/x.drv"));
 }
 
@@ -592,7 +593,7 @@ TEST(CliNixBuild, WithoutJsonOutputsComeFromTheDerivation) {
   auto b = nix.build({.drv_path = "/nix/store/x.drv"});
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(b->outputs.at("out"), "/nix/store/x-out");
-  EXPECT_THAT(r.calls[0].argv, ElementsAre("nix", "build", "--no-link", "--json", "-L", "/nix/store/x.drv"));
+  EXPECT_THAT(r.calls[0].argv, ElementsAre("nix", "build", "--no-link", "--json", "-L", "--log-format", "internal-json", "/nix/store/x.drv"));
   EXPECT_EQ(r.calls[0].timeout.count(), 0);
 }
 
@@ -606,6 +607,11 @@ TEST(CliNixBuild, ClassifiesFailedTimedOutAndCancelled) {
   auto failed = outcome(exited(1, "", "x> boom\nerror: builder for '/nix/store/x.drv' failed with exit code 3;\n       last 1 log lines:\n"));
   EXPECT_EQ(failed.outcome, BuildResult::Outcome::kFailed);
   EXPECT_EQ(failed.error, "error: builder for '/nix/store/x.drv' failed with exit code 3");
+  EXPECT_EQ(failed.failed_drv, "/nix/store/x.drv");
+  // A dependency's builder failed inside this build: nix names that one.
+  auto dep = outcome(exited(1, "", "error: builder for '/nix/store/dep.drv' failed with exit code 1\n"
+                                   "error: 1 dependencies of derivation '/nix/store/x.drv' failed to build\n"));
+  EXPECT_EQ(dep.failed_drv, "/nix/store/dep.drv");
   auto nix_timeout = outcome(exited(1, "", "error: building of '/nix/store/x.drv!out' from .drv file timed out after 1 seconds of silence\n"));
   EXPECT_EQ(nix_timeout.outcome, BuildResult::Outcome::kTimedOut);
   EXPECT_THAT(nix_timeout.error, HasSubstr("timed out after 1 seconds of silence"));
@@ -618,6 +624,77 @@ TEST(CliNixBuild, ClassifiesFailedTimedOutAndCancelled) {
   ProcessResult cancelled = exited(-1, "", "");
   cancelled.cancelled = true;
   EXPECT_EQ(outcome(cancelled).outcome, BuildResult::Outcome::kCancelled);
+}
+
+// nix's internal-json stderr (what it writes with --log-format internal-json).
+const std::string kJsonBuildLog =
+    R"(@nix {"action":"start","fields":["/nix/store/00000000000000000000000000000000-x-1.0.drv","",1,1],"id":5,"level":3,)"
+    R"("text":"building '/nix/store/00000000000000000000000000000000-x-1.0.drv'","type":105})" "\n"
+    R"(@nix {"action":"result","fields":[0,1,1,0],"id":1,"type":105})" "\n"
+    R"(@nix {"action":"result","fields":["\u001b[32mgreen\u001b[0m"],"id":5,"type":101})" "\n"
+    R"(@nix {"action":"result","fields":["error: not nix's, the builder's"],"id":5,"type":101})" "\n"
+    R"(@nix {"action":"stop","id":5})" "\n";
+
+TEST(CliNixBuild, TheLogKeepsTheBuildersColoursAndTheSummaryHasNone) {
+  ScriptedRunner r;
+  r.on([](const Argv&) { return true; },
+       exited(1, "",
+              kJsonBuildLog + R"(@nix {"action":"msg","level":0,"msg":"\u001b[31;1merror:\u001b[0m builder for '\u001b[35;1m)"
+                              R"(/nix/store/00000000000000000000000000000000-x-1.0.drv\u001b[0m' failed with exit code 3\u001b[0m"})"));
+  CliNixRunner nix(r);
+  std::string log;
+  auto b = nix.build({.drv_path = "/nix/store/00000000000000000000000000000000-x-1.0.drv", .on_log = [&](std::string_view s) { log += s; }});
+  ASSERT_TRUE(b.has_value()) << b.error().message;
+  EXPECT_EQ(b->outcome, BuildResult::Outcome::kFailed);
+  EXPECT_EQ(b->error, "error: builder for '/nix/store/00000000000000000000000000000000-x-1.0.drv' failed with exit code 3");
+  EXPECT_EQ(log,
+            "building '/nix/store/00000000000000000000000000000000-x-1.0.drv'...\n"
+            "x> \x1b[32mgreen\x1b[0m\n"
+            "x> error: not nix's, the builder's\n"
+            "\x1b[31;1merror:\x1b[0m builder for '\x1b[35;1m/nix/store/00000000000000000000000000000000-x-1.0.drv\x1b[0m' "
+            "failed with exit code 3\x1b[0m\n");  // translated, though nix left it unterminated
+}
+
+TEST(CliNixBuild, InfrastructureTroubleIsReadFromNixsJsonMessages) {
+  ScriptedRunner r;
+  r.on([](const Argv&) { return true; },
+       exited(1, "",
+              kJsonBuildLog + R"(@nix {"action":"msg","level":0,"msg":"\u001b[31;1merror:\u001b[0m writing to file: )"
+                              R"(\u001b[35;1mNo space left on device\u001b[0m"})" "\n"));
+  CliNixRunner nix(r);
+  auto b = nix.build({.drv_path = "/nix/store/00000000000000000000000000000000-x-1.0.drv"});
+  ASSERT_FALSE(b.has_value());
+  EXPECT_EQ(b.error().code, ErrorCode::kTransient);
+  EXPECT_THAT(b.error().message, HasSubstr(": error: writing to file: No space left on device"));
+}
+
+TEST(CliNixBuild, NixsTimeLimitInAJsonMessageIsATimeout) {
+  ScriptedRunner r;
+  r.on([](const Argv&) { return true; },
+       exited(1, "",
+              kJsonBuildLog + R"(@nix {"action":"msg","level":0,"msg":"\u001b[31;1merror:\u001b[0m building of '\u001b[35;1m/nix/store/)"
+                              R"(00000000000000000000000000000000-x-1.0.drv!out\u001b[0m' timed out after 1 seconds of silence"})" "\n"));
+  CliNixRunner nix(r);
+  auto b = nix.build({.drv_path = "/nix/store/00000000000000000000000000000000-x-1.0.drv"});
+  ASSERT_TRUE(b.has_value()) << b.error().message;
+  EXPECT_EQ(b->outcome, BuildResult::Outcome::kTimedOut);
+  EXPECT_EQ(b->error, "error: building of '/nix/store/00000000000000000000000000000000-x-1.0.drv!out' timed out after 1 seconds of silence");
+}
+
+TEST(CliNixBuild, TheSummaryIsFoundAfterALongLog) {
+  std::string err;
+  for (int i = 0; i < 100000; ++i) {
+    err += R"(@nix {"action":"result","fields":["error: line )" + std::to_string(i) + R"( of a chatty build"],"id":5,"type":101})" "\n";
+  }
+  ScriptedRunner r;
+  r.on([](const Argv&) { return true; },
+       exited(1, "", kJsonBuildLog + err + R"(@nix {"action":"msg","level":0,"msg":"error: builder for 'x' failed with exit code 1"})" "\n"));
+  CliNixRunner nix(r);
+  std::size_t logged = 0;
+  auto b = nix.build({.drv_path = "/nix/store/00000000000000000000000000000000-x-1.0.drv", .on_log = [&](std::string_view s) { logged += s.size(); }});
+  ASSERT_TRUE(b.has_value()) << b.error().message;
+  EXPECT_GT(logged, std::size_t{3} << 20);  // all of it logged, far more than is kept for the summary
+  EXPECT_EQ(b->error, "error: builder for 'x' failed with exit code 1");
 }
 
 TEST(CliNixStore, CopyRealiseAndEvalJsonArgv) {

@@ -172,6 +172,36 @@ std::vector<std::vector<std::string>> feature_queues(const std::vector<std::stri
   return out;
 }
 
+namespace {
+
+// How a build nix ran ends for its job. When the builder that failed is
+// another job's of the same eval, this job did not fail: its dependency
+// did. (Evaluation streams jobs in batches; a job recorded before the job
+// it needs has no edge to wait on, and nix builds that one inside it.)
+std::pair<JobState, std::string> end_of_build(const nix::BuildResult& built, const state::JobRecord& rec, BuildPorts ports) {
+  switch (built.outcome) {
+    case nix::BuildResult::Outcome::kSucceeded: return {JobState::kSucceeded, built.error};
+    case nix::BuildResult::Outcome::kTimedOut: return {JobState::kTimedOut, built.error};
+    case nix::BuildResult::Outcome::kCancelled: return {JobState::kCancelled, built.error};
+    case nix::BuildResult::Outcome::kFailed: break;
+  }
+  if (!built.failed_drv.empty() && built.failed_drv != rec.drv_path) {
+    auto jobs = ports.state.list_jobs(rec.eval_id);  // a failure's rare path: one read of the eval's jobs
+    if (!jobs) log::warn("build.jobs_unreadable", jobs.error().message, {{"job_id", rec.id}});
+    for (const auto& j : jobs ? *jobs : std::vector<state::JobRecord>{}) {
+      if (j.drv_path == built.failed_drv && j.id != rec.id) return {JobState::kDependencyFailed, "dependency " + j.attr + " failed"};
+    }
+  }
+  // For the failed-build cache (projects that enable it skip this
+  // derivation from now on); losing the record only costs a rebuild.
+  if (auto r = ports.state.record_failed_build(rec.drv_path, {rec.id, rec.eval_id, rec.attr, built.error, ports.clock.now_ms()}); !r) {
+    log::warn("build.failure_not_cached", r.error().message, {{"job_id", rec.id}});
+  }
+  return {JobState::kFailed, built.error};
+}
+
+}  // namespace
+
 BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery delivery, BuildPorts ports, const BuilderConfig& cfg) {
   auto job = ports.state.get_job(req.job_id);
   if (!job) return retry(job.error(), delivery.num_delivered);
@@ -278,21 +308,8 @@ BuildOutcome handle_build_request(const msg::BuildRequest& req, Delivery deliver
     built->error = cancel_reason.empty() ? "cancelled" : cancel_reason;
   }
   sink.flush();
-  JobState st = JobState::kFailed;
-  switch (built->outcome) {
-    case nix::BuildResult::Outcome::kSucceeded: st = JobState::kSucceeded; break;
-    case nix::BuildResult::Outcome::kFailed: st = JobState::kFailed; break;
-    case nix::BuildResult::Outcome::kTimedOut: st = JobState::kTimedOut; break;
-    case nix::BuildResult::Outcome::kCancelled: st = JobState::kCancelled; break;
-  }
-  if (st == JobState::kFailed) {
-    // For the failed-build cache (projects that enable it skip this
-    // derivation from now on); losing the record only costs a rebuild.
-    if (auto r = ports.state.record_failed_build(rec.drv_path, {rec.id, rec.eval_id, rec.attr, built->error, ports.clock.now_ms()}); !r) {
-      log::warn("build.failure_not_cached", r.error().message, {{"job_id", rec.id}});
-    }
-  }
-  auto o = finish_and_publish(rec, st, built->error, ports, cfg, delivery.num_delivered, std::string(msg::to_string(st)));
+  const auto [st, error] = end_of_build(*built, rec, ports);
+  auto o = finish_and_publish(rec, st, error, ports, cfg, delivery.num_delivered, std::string(msg::to_string(st)));
   o.seconds = secs;
   return o;
 }

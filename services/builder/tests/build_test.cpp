@@ -108,6 +108,25 @@ TEST_F(Build, FailureFailsTransitiveDependentsWithoutBuildingThem) {
   EXPECT_EQ(nix.builds, std::vector<std::string>{"/nix/store/a.drv"});
 }
 
+// `d` needs `a`'s derivation but was recorded before `a` (no edge): nix
+// builds `a` inside `d`'s build and `a`'s builder fails. `d` did not fail,
+// its dependency did; and `d`'s derivation is not remembered as failed.
+TEST_F(Build, AJobWhoseDependencysBuilderFailedEndsDependencyFailed) {
+  nix.build_results["/nix/store/d.drv"] = {nix::BuildResult::Outcome::kFailed, {},
+                                           "error: builder for '/nix/store/a.drv' failed with exit code 1", "/nix/store/a.drv"};
+  auto o = build("d");
+  EXPECT_EQ(o.state, JobState::kDependencyFailed);
+  EXPECT_EQ((**store.get_job("d")).error, "dependency checks.x86_64-linux.a failed");
+  EXPECT_TRUE((*store.failed_builds({"/nix/store/d.drv"})).empty());
+  // A derivation that is no job's: the job failed, as nix says.
+  nix.build_results["/nix/store/c.drv"] = {nix::BuildResult::Outcome::kFailed, {},
+                                           "error: builder for '/nix/store/zz-lib.drv' failed with exit code 1", "/nix/store/zz-lib.drv"};
+  ASSERT_EQ(build("a").state, JobState::kSucceeded);
+  ASSERT_EQ(build("b").state, JobState::kSucceeded);
+  EXPECT_EQ(build("c").state, JobState::kFailed);
+  EXPECT_EQ((**store.get_job("c")).error, "error: builder for '/nix/store/zz-lib.drv' failed with exit code 1");
+}
+
 TEST_F(Build, TheLastJobEndsTheEvalExactlyOnce) {
   build("a");
   build("b");

@@ -767,6 +767,8 @@ EvalOutcome rerun(const msg::ChangeEvent& change, std::uint64_t num_delivered, E
   again.id = change.id;
   again.received_at_ms = change.received_at_ms;
   again.sender = change.sender.empty() ? original->sender : change.sender;
+  // The new eval records that it is a re-run, of what.
+  again.rerun = {change.rerun.job_id, change.rerun.eval_id.empty() ? old.id : change.rerun.eval_id};
   return Handler(again, num_delivered, ports, config, /*repeat=*/true).run();
 }
 

@@ -82,6 +82,8 @@ async function render({focus = false} = {}) {
   ctx.setCrumbs([]);
   ctx.setTitle('');
   replace(main, h('p', {class: 'loading muted'}, 'Loading…'));
+  // Busy until the page is drawn (screen readers wait; so do the tests).
+  main.setAttribute('aria-busy', 'true');
   try {
     if (found) await found.page.render(main, found.params, ctx);
     else await notFoundPage.render(main, {}, ctx);
@@ -91,6 +93,7 @@ async function render({focus = false} = {}) {
       h('p', null, h('a', {href: location.href}, 'Reload the page')));
     console.error(e);
   }
+  if (!signal.aborted) main.setAttribute('aria-busy', 'false');
   if (focus && !signal.aborted) main.focus({preventScroll: true});
 }
 

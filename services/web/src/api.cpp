@@ -202,7 +202,7 @@ http::Response approve(const http::Request& req, ApiPorts ports, const ApiConfig
 http::Response get(const http::Request& req, ApiPorts ports) {
   if (ports.catalog) {
     auto read = [&](const msg::Repo& repo) -> Result<bool> { return ports.access.may_read ? ports.access.may_read(req, repo) : true; };
-    if (auto listed = handle_listing(req, {ports.state, *ports.catalog}, read)) return *listed;
+    if (auto listed = handle_listing(req, {ports.state, *ports.catalog}, read, ports.access.is_public)) return *listed;
   }
   std::string id, tail;
   if (split_id(req.path, "/api/evals/", id, tail) && (tail.empty() || tail == "jobs" || tail == "events")) {

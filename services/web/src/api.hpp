@@ -26,6 +26,8 @@ struct ApiConfig {
 struct Access {
   std::function<Result<bool>(const http::Request&, const msg::Repo&)> may_read;
   std::function<Result<bool>(const http::Request&, const msg::Repo&)> may_act;
+  // Whether everyone may read it (listings mark the others private).
+  std::function<Result<bool>(const msg::Repo&)> is_public;
 };
 
 struct ApiPorts {

@@ -27,7 +27,9 @@ std::string commit_url(const msg::Repo& r, const std::string& rev) {
 json eval_json(const state::EvalRecord& e) {
   json trigger = {{"kind", ""}, {"sender", ""}, {"pull_request", nullptr}};
   if (auto c = msg::decode_change_event(e.change)) {
-    trigger["kind"] = c->kind;
+    const bool rerun = c->kind == msg::kRerun || !c->rerun.job_id.empty() || !c->rerun.eval_id.empty();
+    trigger["kind"] = rerun ? std::string(msg::kRerun) : c->kind;
+    if (rerun) trigger["rerun"] = {{"job_id", c->rerun.job_id}, {"eval_id", c->rerun.eval_id}};
     trigger["sender"] = c->sender;
     if (c->is_pull_request()) {
       trigger["pull_request"] = {{"number", c->pull_request.number},

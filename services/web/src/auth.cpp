@@ -89,6 +89,14 @@ Result<bool> Auth::user_can_read(forge::OAuth& oauth, const Viewer& viewer, cons
   return answer;
 }
 
+Result<bool> Auth::is_public(const msg::Repo& repo) {
+  auto* source = find(ports_.visibility, repo.forge);
+  if (!source) return true;
+  auto visibility = visibility_of(*source, repo);
+  if (!visibility) return fail(visibility.error());
+  return *visibility == forge::Visibility::kPublic;
+}
+
 Result<bool> Auth::may_read(const std::optional<Viewer>& viewer, const msg::Repo& repo) {
   if (viewer && viewer->api_token) return true;
   auto* source = find(ports_.visibility, repo.forge);

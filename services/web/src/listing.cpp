@@ -49,7 +49,9 @@ Located locate(const std::map<std::string, std::string>& q, ListingPorts ports, 
   return {*p, std::nullopt};
 }
 
-http::Response projects(ListingPorts ports, const ReadCheck& may_read) {
+using PrivateCheck = std::function<bool(const msg::Repo&)>;
+
+http::Response projects(ListingPorts ports, const ReadCheck& may_read, const PrivateCheck& is_private) {
   auto listed = ports.catalog.projects(kMaxProjects);
   if (!listed) return store_error(listed.error());
   std::vector<ProjectView> out;
@@ -60,12 +62,13 @@ http::Response projects(ListingPorts ports, const ReadCheck& may_read) {
     if (!head) return store_error(head.error());
     auto latest = eval_of(ports, *head && head->has_value() ? (**head).latest_eval : "");
     if (!latest) return store_error(latest.error());
-    out.push_back({p, *latest, false});
+    out.push_back({p, *latest, is_private(repo_of(p))});
   }
   return json_answer(200, encode_projects(out));
 }
 
-http::Response project(const std::map<std::string, std::string>& q, ListingPorts ports, const ReadCheck& may_read) {
+http::Response project(const std::map<std::string, std::string>& q, ListingPorts ports, const ReadCheck& may_read,
+                       const PrivateCheck& is_private) {
   auto at = locate(q, ports, may_read);
   if (at.instead) return *at.instead;
   auto refs = ports.catalog.refs(at.project->key, kMaxRefs);
@@ -78,7 +81,7 @@ http::Response project(const std::map<std::string, std::string>& q, ListingPorts
     if (r.ref == "refs/heads/" + at.project->default_branch) default_latest = *latest;
     views.push_back({r, *latest});
   }
-  return json_answer(200, encode_project({*at.project, default_latest, false}, views));
+  return json_answer(200, encode_project({*at.project, default_latest, is_private(repo_of(*at.project))}, views));
 }
 
 std::size_t limit_of(const std::map<std::string, std::string>& q) {
@@ -134,14 +137,21 @@ std::optional<http::Response> about_eval(const std::string& path, ListingPorts p
 
 }  // namespace
 
-std::optional<http::Response> handle_listing(const http::Request& req, ListingPorts ports, const ReadCheck& may_read) {
+std::optional<http::Response> handle_listing(const http::Request& req, ListingPorts ports, const ReadCheck& may_read,
+                                             const PublicCheck& is_public) {
   if (req.method != "GET") return std::nullopt;
+  // A project one may read but not everyone: private (unknown counts as private).
+  auto is_private = [&](const msg::Repo& repo) {
+    if (!is_public) return false;
+    auto pub = is_public(repo);
+    return !pub || !*pub;
+  };
   const bool project_route = req.path == "/api/project" || req.path == "/api/project/evals";
-  if (req.path == "/api/projects") return projects(ports, may_read);
+  if (req.path == "/api/projects") return projects(ports, may_read, is_private);
   if (project_route) {
     auto q = parse_query(req.query);
     if (!q) return error(400, "malformed query");
-    return req.path == "/api/project" ? project(*q, ports, may_read) : evals(*q, ports, may_read);
+    return req.path == "/api/project" ? project(*q, ports, may_read, is_private) : evals(*q, ports, may_read);
   }
   return about_eval(req.path, ports, may_read);
 }

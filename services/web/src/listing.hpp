@@ -20,8 +20,10 @@ struct ListingPorts {
   state::Catalog& catalog;
 };
 
-// Whether the asker may read a repository's evals (web::Access).
+// Whether the asker may read a repository's evals (web::Access); and
+// whether everyone may (none: every project is public).
 using ReadCheck = std::function<Result<bool>(const msg::Repo& repo)>;
+using PublicCheck = std::function<Result<bool>(const msg::Repo& repo)>;
 
 // Most items one answer holds.
 inline constexpr std::size_t kMaxProjects = 500;
@@ -31,6 +33,7 @@ inline constexpr std::size_t kMaxEvalsPerPage = 100;
 // Answers a listing request (routes in api.hpp); nullopt when `req` is
 // none of them. Projects the asker may not read are left out of lists and
 // answered 404 alone, as if they did not exist.
-std::optional<http::Response> handle_listing(const http::Request& req, ListingPorts ports, const ReadCheck& may_read);
+std::optional<http::Response> handle_listing(const http::Request& req, ListingPorts ports, const ReadCheck& may_read,
+                                             const PublicCheck& is_public = {});
 
 }  // namespace flurry::web

@@ -71,7 +71,7 @@ std::string shell(bool have_assets) {
          "<body>\n"
          "<a class=\"skip-link\" href=\"#main\">Skip to content</a>\n"
          "<header id=\"site-header\" class=\"site-header\"><a class=\"brand\" href=\"/\">Flurry</a></header>\n"
-         "<main id=\"main\" tabindex=\"-1\">" +
+         "<main id=\"main\" tabindex=\"-1\" aria-busy=\"true\">" +
          main +
          "</main>\n"
          "<noscript><p class=\"noscript\">Flurry's pages are drawn by JavaScript; without it, the JSON API under "

@@ -329,6 +329,17 @@ TEST_F(Listings, WhatTheAskerMayNotReadIsNotThere) {
   EXPECT_EQ(get("/api/evals/e1").status, 503);
 }
 
+TEST_F(Listings, AProjectNotEveryoneMayReadIsMarkedPrivate) {
+  EXPECT_FALSE(json::parse(get("/api/projects").body)["projects"][0]["private"].get<bool>());  // no forge to ask: public
+  access.is_public = [](const msg::Repo&) -> Result<bool> { return false; };
+  EXPECT_TRUE(json::parse(get("/api/projects").body)["projects"][0]["private"].get<bool>());
+  EXPECT_TRUE(json::parse(get("/api/project", "forge=github&owner=octo&repo=hello").body)["project"]["private"].get<bool>());
+  access.is_public = [](const msg::Repo&) -> Result<bool> { return fail(Error::transient("forge down")); };
+  EXPECT_TRUE(json::parse(get("/api/projects").body)["projects"][0]["private"].get<bool>()) << "unknown is private";
+  access.is_public = [](const msg::Repo&) -> Result<bool> { return true; };
+  EXPECT_FALSE(json::parse(get("/api/projects").body)["projects"][0]["private"].get<bool>());
+}
+
 TEST_F(Listings, ALogIsServedInPiecesAndWhole) {
   ASSERT_TRUE(store.append_log("j-a", "0123456789", 1 << 20).has_value());
   auto piece = get("/api/jobs/j-a/log", "offset=2&limit=3");

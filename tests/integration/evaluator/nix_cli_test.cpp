@@ -48,7 +48,7 @@ class NixCli : public ::testing::Test {
 }  // namespace
 
 TEST_F(NixCli, BuildsADerivationStreamingItsLogAndReturnsItsOutputs) {
-  auto d = drv("hello", "echo building-hello; echo hi > $out");
+  auto d = drv("hello-1.0", "echo building-hello; printf '\\033[32mgreen\\033[0m\\n'; echo hi > $out");
   std::mutex mu;
   std::string log;
   auto r = nix.build({.drv_path = d, .timeout = std::chrono::minutes(1), .on_log = [&](std::string_view s) {
@@ -59,7 +59,12 @@ TEST_F(NixCli, BuildsADerivationStreamingItsLogAndReturnsItsOutputs) {
   EXPECT_EQ(r->outcome, BuildResult::Outcome::kSucceeded) << r->error;
   ASSERT_EQ(r->outputs.size(), 1u);
   EXPECT_THAT(r->outputs.at("out"), StartsWith("/nix/store/"));
-  EXPECT_THAT(log, HasSubstr("hello> building-hello"));
+  EXPECT_THAT(log, HasSubstr("hello> building-hello\n"));
+  // The builder's colours reach the log (nix strips them from its plain
+  // log formats on a pipe), with nix's prefix: the name without version.
+  EXPECT_THAT(log, HasSubstr("hello> \x1b[32mgreen\x1b[0m\n"));
+  EXPECT_THAT(log, HasSubstr("building '" + d + "'...\n"));
+  EXPECT_EQ(log.find("@nix "), std::string::npos) << log;
   auto invalid = nix.invalid_paths({r->outputs.at("out")});
   ASSERT_TRUE(invalid.has_value());
   EXPECT_TRUE(invalid->empty());

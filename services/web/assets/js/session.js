@@ -45,10 +45,20 @@ export async function renderAuth(box) {
     });
     return replace(box, h('span', {class: 'user', title: `signed in through ${forgeName(s.user.forge)}`}, who), out);
   }
+  // Signing in comes back to the page it started from (`next`), read when
+  // the link is followed: the page may have moved on since it was drawn.
+  const here = () => `?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`;
   const links = s.sign_in
     .map((p) => ({href: safeUrl(p.url), forge: p.forge}))
     .filter((p) => p.href)
-    .map((p) => h('a', {class: 'btn btn-quiet', href: p.href}, `Sign in with ${forgeName(p.forge)}`));
+    .map((p) => {
+      const a = h('a', {class: 'btn btn-quiet', href: p.href + here()}, `Sign in with ${forgeName(p.forge)}`);
+      const refresh = () => a.setAttribute('href', p.href + here());
+      a.addEventListener('mousedown', refresh);
+      a.addEventListener('focus', refresh);
+      a.addEventListener('click', refresh);
+      return a;
+    });
   return replace(box, ...links);
 }
 

@@ -90,7 +90,7 @@ struct ChangeEvent {
   std::string sender;
   std::int64_t received_at_ms = 0;
   PullRequest pull_request;  // set for the pull_request kinds
-  Rerun rerun;               // for kind rerun
+  Rerun rerun;               // for kind rerun; and on the change a re-run evaluates again
   Approval approval;         // for kind approve
   bool operator==(const ChangeEvent&) const = default;
   bool is_pull_request() const { return pull_request.number > 0; }

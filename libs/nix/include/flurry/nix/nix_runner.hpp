@@ -76,6 +76,9 @@ struct BuildResult {
   Outcome outcome = Outcome::kFailed;
   std::map<std::string, std::string> outputs;
   std::string error;  // nix's summary line(s) when not succeeded
+  // The derivation whose builder failed, as nix names it ("builder for
+  // '<drv>' failed"): the one built or one it needs.
+  std::string failed_drv;
 };
 
 // What effects-runner needs to run a derivation's builder itself.
