@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
                                                                                           : log::Level::kInfo;
       log::write(level, "status." + o.result, o.detail.empty() ? o.result : o.detail,
                  {{"eval_id", status->eval_id}, {"forge", status->repo.forge}, {"repo", status->repo.full_name()}, {"rev", status->rev},
-                  {"context", status->context}, {"state", std::string(msg::to_string(status->state))}});
+                  {"context", status->context}, {"state", std::string(msg::to_string(status->state))},
+                  {"target_url", status->target_url}});
       return o.disposition;
     });
   });

@@ -43,10 +43,10 @@ Ran run_flurry(std::vector<std::string> args) {
   return {r->timed_out ? -1 : r->exit_code, r->out + r->err};
 }
 
-// The web service's address as `flurry up` printed it ("web: http://...").
+// The web UI's address as `flurry up` printed it ("web UI: http://...").
 std::string printed_web_address(const std::string& output) {
   std::smatch m;
-  return std::regex_search(output, m, std::regex(R"(web: (http://127\.0\.0\.1:[0-9]+))")) ? m[1].str() : "";
+  return std::regex_search(output, m, std::regex(R"(web UI: (http://127\.0\.0\.1:[0-9]+))")) ? m[1].str() : "";
 }
 
 }  // namespace

@@ -68,8 +68,9 @@ struct Watch {
   bool stopped = false;
 };
 
-// Prints job results of `eval_id` as they land, then the effects.
-Watch watch_eval(state::StateStore& store, const std::string& eval_id, std::chrono::seconds timeout) {
+// Prints job results of `eval_id` as they land (a job that did not
+// succeed with its page on `web`), then the effects.
+Watch watch_eval(state::StateStore& store, const std::string& eval_id, const std::string& web, std::chrono::seconds timeout) {
   Watch w;
   std::map<std::string, msg::JobState> shown;
   bool announced = false;
@@ -96,6 +97,7 @@ Watch watch_eval(state::StateStore& store, const std::string& eval_id, std::chro
         shown[j.id] = j.state;
         std::string line = "  " + mark(j.state) + " " + j.attr + "  " + std::string(msg::to_string(j.state));
         if (!j.error.empty() && !msg::is_success(j.state)) line += paint("2", "  (" + j.error.substr(0, j.error.find('\n')) + ")");
+        if (!msg::is_success(j.state) && !web.empty()) line += "\n      " + web + "/evals/" + eval_id + "/jobs/" + j.id;
         std::cout << line << std::endl;
       }
     }
@@ -104,7 +106,8 @@ Watch watch_eval(state::StateStore& store, const std::string& eval_id, std::chro
       w.finished = true;
       w.succeeded = eval->state == state::EvalState::kSucceeded;
       say(std::string("eval ") + (w.succeeded ? paint("32", "succeeded") : paint("31", std::string(state::to_string(eval->state)))) +
-          " (" + std::to_string(eval->jobs_total) + " jobs, " + std::to_string(eval->jobs_failed) + " not successful)");
+          " (" + std::to_string(eval->jobs_total) + " jobs, " + std::to_string(eval->jobs_failed) + " not successful)" +
+          (web.empty() ? "" : ": " + web + "/evals/" + eval_id));
       break;
     }
   }
@@ -310,7 +313,8 @@ ExampleRun run_example(stack::Stack& stack, const UpFlags& f) {
     say(paint("31", "cannot read state: ") + store.error().message);
     return {1, true};
   }
-  auto w = watch_eval(**store, state::eval_id_for_change("github:" + *delivery), std::chrono::seconds(f.timeout_s));
+  auto w = watch_eval(**store, state::eval_id_for_change("github:" + *delivery), stack.service_url("web"),
+                      std::chrono::seconds(f.timeout_s));
   if (w.stopped) {
     say("stopping");
     return {130, true};
@@ -344,7 +348,7 @@ int run_stack(const UpFlags& f, const stack::StackOptions& opts, bool settings_k
   say("nats-server, redis-server and " + std::to_string(stack::service_names().size()) + " services are up (logs in " + state_dir +
       "/logs)");
   const auto web = stack.service_url("web");
-  say("web: " + web + " (API: " + web + "/api/evals/<eval>; token for rebuild and cancel in " + state_dir + "/secrets/api-token)");
+  say("web UI: " + web + " (API: " + web + "/api/evals/<eval>; token for rebuild and cancel in " + state_dir + "/secrets/api-token)");
   if (opts.public_url != web) say("status and check-run links point at " + opts.public_url);
   int exit_code = 0;
   if (!f.no_example) {

@@ -79,10 +79,10 @@ class Auth {
   // token) and the API token. A forge Flurry has no API credentials for (a
   // polled "git" repository, the local example): public. An error when the
   // forge cannot be asked now: refused, the message saying why (fail closed).
+  Result<bool> may_read(const std::optional<Viewer>& viewer, const msg::Repo& repo);
   // Whether the forge shows the repository to everyone (true when no
   // forge is asked: Flurry reads it without credentials).
   Result<bool> is_public(const msg::Repo& repo);
-  Result<bool> may_read(const std::optional<Viewer>& viewer, const msg::Repo& repo);
   // Rebuild, cancel, approve: the API token, or a user signed in with the
   // repository's forge who may write to it (asked with Flurry's credentials).
   // An error when the forge cannot be asked now (fail closed).
