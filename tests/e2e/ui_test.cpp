@@ -355,6 +355,10 @@ TEST_F(BrowserUi, StatusLinksLiveLogsEvalPagesSigningInAndPrivateProjectsWorkInC
     browse("status_link", {{"url", link}, {"error", kErrorLine}});
   }
   {
+    SCOPED_TRACE("keyboard and contrast");
+    browse("keyboard", {{"eval", eval1}, {"failing", attr("fail")}, {"error", kErrorLine}});
+  }
+  {
     SCOPED_TRACE("eval page");
     const json expected = {{attr("ok"), "succeeded"},         {attr("fail"), "failed"},        {attr("dependent"), "dependency failed"},
                            {attr("broken"), "evaluation failed"}, {attr("chatty"), "succeeded"}};
