@@ -6,7 +6,7 @@
 // frame: nothing was left blocking input). A fresh page per run; the
 // first run of each is cold (nothing cached).
 //
-//   node bench/ui_bench.mjs base=URL big_eval=<eval id> log_job=<job id> [runs=5]
+//   node bench/ui_bench.mjs base=URL big_eval=<eval id> big_jobs=<its jobs> log_job=<job id> log_mb=<its log's MiB> [runs=5]
 import {chromium} from '../tests/browser/node_modules/playwright-core/index.mjs';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,22 +37,23 @@ const scenarios = [
     until: 'heading',
   },
   {
-    name: 'eval page, 10,000 jobs',
+    name: `eval page, ${Number(args.big_jobs || 10000).toLocaleString('en')} jobs`,
     url: () => `${args.base}/evals/${args.big_eval}`,
     until: 'rows',
     // Interactive: typing a filter narrows the 10,000 rows to one.
     after: async (page) => {
       const t0 = await page.evaluate(() => performance.now());
-      await page.getByRole('searchbox', {name: 'Filter jobs by attribute'}).fill('pkg-9999');
-      const t1 = await (await page.waitForFunction(() => {
+      const last = `pkg-${Number(args.big_jobs || 10000) - 1}`;  // the one attribute holding it
+      await page.getByRole('searchbox', {name: 'Filter jobs by attribute'}).fill(last);
+      const t1 = await (await page.waitForFunction((last) => {
         const rows = document.querySelectorAll('.jobs-table tbody tr');
-        return rows.length === 1 && rows[0].textContent.includes('pkg-9999') ? performance.now() : 0;
-      }, null, {polling: 'raf', timeout: 60_000})).jsonValue();
+        return rows.length === 1 && rows[0].textContent.includes(last) ? performance.now() : 0;
+      }, last, {polling: 'raf', timeout: 60_000})).jsonValue();
       return {'filter typed → 1 row ms': t1 - t0};
     },
   },
   {
-    name: 'job page, 50 MiB log',
+    name: `job page, ${args.log_mb || 50} MiB log`,
     url: () => `${args.base}/evals/${args.big_eval}/jobs/${args.log_job}`,
     until: 'log lines',
     after: async (page) => {

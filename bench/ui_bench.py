@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,34 +31,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} does not answer")
-
-
-def wait_port(port: int) -> None:
-    for _ in range(200):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
+sys.path.insert(0, HERE)
+from load_bench import free_port, wait_http, wait_port  # noqa: E402  (the benches' server helpers)
 
 
 def get(url: str) -> bytes:
@@ -170,7 +143,7 @@ def main() -> int:
             mjs = os.path.join(HERE, "ui_bench.mjs")
             print(f"\nPages in headless Chromium, {args.runs} runs each (targets: eval page of 10,000 jobs "
                   f"interactive < 1 s, 50 MiB log's first lines < 1 s)", flush=True)
-            subprocess.run(["node", mjs, f"base={base}", f"big_eval={seed['big_eval']}", f"log_job={seed['log_job']}",
+            subprocess.run(["node", mjs, f"base={base}", f"big_eval={seed['big_eval']}", f"big_jobs={args.big_jobs}", f"log_job={seed['log_job']}", f"log_mb={args.log_mb}",
                             f"runs={args.runs}"], check=True)
     finally:
         for p in reversed(procs):
