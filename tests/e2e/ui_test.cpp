@@ -133,7 +133,7 @@ class BrowserUi : public ::testing::Test {
     ASSERT_TRUE(fs::exists(kBrowserDir + "/node_modules/playwright-core"))
         << "playwright-core is not installed: run `npm ci --prefix tests/browser` (./flurry test does)";
     const char* chromium = std::getenv("FLURRY_CHROMIUM");
-    ASSERT_TRUE(fs::exists(chromium ? chromium : "/usr/bin/chromium")) << "chromium is not installed (deploy/debian-packages.txt)";
+    ASSERT_TRUE(fs::exists(chromium ? chromium : "/usr/bin/chromium")) << "chromium is not installed (./flurry test installs it)";
     fs::remove_all(kArtifacts);
     fs::create_directories(kArtifacts);
 
