@@ -16,23 +16,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string query_value(const std::string& s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
-}
 
 http::Response redirect(std::string to, const std::vector<std::pair<std::string, std::string>>& params) {
-  for (const auto& [k, v] : params) to += (to.find('?') == std::string::npos ? "?" : "&") + k + "=" + query_value(v);
+  for (const auto& [k, v] : params) to += (to.find('?') == std::string::npos ? "?" : "&") + k + "=" + text::percent_encode(v);
   http::Response r{302, ""};
   r.headers["Location"] = to;
   return r;
@@ -91,7 +77,7 @@ http::Response authorize(ForgeState& s, const std::string& forge, const http::Re
 http::Response token_error(const std::string& forge, const http::Request& req, const std::string& error, const std::string& description) {
   if (forge == kGitHub) {
     if (req.header("accept").find("json") == std::string::npos) {
-      return {200, "error=" + error + "&error_description=" + query_value(description), "application/x-www-form-urlencoded"};
+      return {200, "error=" + error + "&error_description=" + text::percent_encode(description), "application/x-www-form-urlencoded"};
     }
     return json_answer(200, {{"error", error}, {"error_description", description},
                              {"error_uri", "https://docs.github.com/apps/managing-oauth-apps/"
@@ -105,7 +91,7 @@ http::Response token_answer(ForgeState& s, const std::string& forge, const http:
   const auto token = prefix + crypto::random_hex(20);
   s.user_tokens[token] = {forge, grant.scope, grant.user};
   if (forge == kGitHub && req.header("accept").find("json") == std::string::npos) {
-    return {200, "access_token=" + token + "&scope=" + query_value(grant.scope) + "&token_type=bearer", "application/x-www-form-urlencoded"};
+    return {200, "access_token=" + token + "&scope=" + text::percent_encode(grant.scope) + "&token_type=bearer", "application/x-www-form-urlencoded"};
   }
   json body = {{"access_token", token}, {"token_type", forge == kGitLab ? "Bearer" : "bearer"}, {"scope", grant.scope}};
   if (forge != kGitHub) {

@@ -4,6 +4,13 @@
 
 using namespace flurry::text;
 
+TEST(Text, PercentEncodingLeavesOnlyUnreservedBytes) {
+  EXPECT_EQ(percent_encode("a-Z_0.~"), "a-Z_0.~");
+  EXPECT_EQ(percent_encode("a b/c?d=e&f"), "a%20b%2Fc%3Fd%3De%26f");
+  EXPECT_EQ(percent_encode(std::string("\xff\x00", 2)), "%FF%00");
+  EXPECT_EQ(percent_encode(""), "");
+}
+
 TEST(Text, SafeFileNameNeutralisesTraversalAndSeparators) {
   EXPECT_EQ(safe_file_name("../../etc/passwd"), "_.._.._etc_passwd");
   EXPECT_EQ(safe_file_name(".."), "_..");

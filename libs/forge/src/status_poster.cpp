@@ -17,20 +17,7 @@ std::optional<std::int64_t> number(const std::string& s) {
 
 }  // namespace
 
-std::string path_segment(const std::string& s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
-}
+std::string path_segment(const std::string& s) { return text::percent_encode(s); }
 
 std::string api(const std::string& api_url, const std::string& path) {
   std::string url = api_url;

@@ -46,20 +46,8 @@ class Reporter {
   }
 
  private:
-  ReportOutcome done(std::string result, std::string detail = "") {
-    ReportOutcome o;
-    o.result = std::move(result);
-    o.detail = std::move(detail);
-    o.disposition = bus::Disposition::ack();
-    return o;
-  }
-  ReportOutcome retry(const Error& e) {
-    ReportOutcome o;
-    o.result = "retry";
-    o.detail = e.message;
-    o.disposition = bus::disposition_for(e, delivered_);
-    return o;
-  }
+  ReportOutcome done(std::string result, std::string detail = "") { return acked(std::move(result), std::move(detail)); }
+  ReportOutcome retry(const Error& e) { return retried(e, delivered_); }
   static std::string posted_key(const msg::StatusEvent& s) { return "posted\n" + context_key(s); }
 
   // Posts in order per context: an older status never overwrites a newer

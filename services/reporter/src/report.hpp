@@ -47,6 +47,15 @@ struct ReportOutcome {
   int refused_status = 0;  // reduced, refused: the HTTP status of the refusal
 };
 
+// The outcomes every reporter handler ends with: done (acknowledged, with
+// its result), and retry (the error model decides nak or dead letter).
+inline ReportOutcome acked(std::string result, std::string detail = "") {
+  return {bus::Disposition::ack(), std::move(result), std::move(detail)};
+}
+inline ReportOutcome retried(const Error& e, std::uint64_t num_delivered) {
+  return {bus::disposition_for(e, num_delivered), "retry", e.message};
+}
+
 // The per-context ordering key: forge/owner/repo/sha/context.
 std::string context_key(const msg::StatusEvent& s);
 

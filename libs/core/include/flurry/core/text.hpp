@@ -17,6 +17,10 @@ bool is_sha1_hex(std::string_view s);
 // never "." or "..", never empty. Used for directory names derived from
 // attacker-controlled strings.
 std::string safe_file_name(std::string_view s);
+// RFC 3986 percent-encoding: every byte but the unreserved ones
+// (A-Z a-z 0-9 - _ . ~) becomes %XX; fit for a path segment, a query
+// value or a form field.
+std::string percent_encode(std::string_view s);
 // A Nix string literal ("...") with \, ", ${ escaped: safe to embed any text
 // in a Nix expression.
 std::string nix_string_literal(std::string_view s);
