@@ -27,9 +27,6 @@ struct CookieSpec {
 // Max-Age=<s>" and "; Secure" when `secure`.
 std::string set_cookie(const CookieSpec& spec);
 
-// Query parameters, %XX and '+' decoded; a repeated key keeps its first value.
-std::map<std::string, std::string> query_params(std::string_view query);
-
 // `next` when it is a path on this site ("/..." but not "//...", no
 // backslash, no control characters or spaces, at most 2,048 bytes): the
 // only redirect targets a sign-in accepts. "/" otherwise.

@@ -3,6 +3,7 @@
 
 #include "auth.hpp"
 #include "auth_http.hpp"
+#include "query.hpp"
 #include "flurry/core/crypto.hpp"
 #include "flurry/core/log.hpp"
 #include "flurry/core/text.hpp"
@@ -70,7 +71,7 @@ forge::OAuth* Auth::find_sign_in(const std::string& forge) const {
 // A fresh state, remembered server-side with `next` and the forge (single
 // use, state_ttl), and in a cookie that only this browser's callback gets.
 http::Response Auth::login(const std::string& forge, const http::Request& req) {
-  const auto next = local_path(query_params(req.query)["next"]);
+  const auto next = local_path(parse_query(req.query).value_or(Query{})["next"]);
   const auto state = crypto::random_hex(32);
   if (auto put = ports_.sessions.put_state(state, forge + "\n" + next, config_.state_ttl); !put) {
     log::warn("web.sign_in_unavailable", "cannot start a sign-in: the session store did not answer", {{"error", put.error().message}});
@@ -85,7 +86,7 @@ http::Response Auth::login(const std::string& forge, const http::Request& req) {
 // The state must be one this service handed out (unused, not expired), for
 // this forge, to this browser; then the code becomes a session.
 http::Response Auth::callback(const std::string& forge, const http::Request& req) {
-  auto q = query_params(req.query);
+  auto q = parse_query(req.query).value_or(Query{});  // a malformed one has no state: refused below
   const auto state = q["state"];
   if (state.empty() || state.size() > 128) return answer(400, "This sign-in has no state. Sign in again.\n");
   auto taken = ports_.sessions.take_state(state);

@@ -8,6 +8,7 @@
 
 namespace flurry::web {
 
-std::optional<std::map<std::string, std::string>> parse_query(const std::string& query);
+using Query = std::map<std::string, std::string>;
+std::optional<Query> parse_query(const std::string& query);
 
 }  // namespace flurry::web

@@ -7,6 +7,7 @@
 
 #include "auth_http.hpp"
 #include "auth_setup.hpp"
+#include "query.hpp"
 #include "flurry/core/text.hpp"
 #include "flurry/fakes/fake_forge.hpp"
 #include "flurry/fakes/raw_http_client.hpp"
@@ -30,7 +31,7 @@ std::string shown(const Result<bool>& r) { return r ? (*r ? "true" : "false") : 
 std::string location_param(const http::Response& r, const std::string& key) {
   auto location = r.header("location");
   auto q = location.find('?');
-  return q == std::string::npos ? "" : query_params(location.substr(q + 1))[key];
+  return q == std::string::npos ? "" : parse_query(location.substr(q + 1)).value_or(Query{})[key];
 }
 
 // The value a Set-Cookie header gives cookie `name`.
