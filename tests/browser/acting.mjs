@@ -76,9 +76,10 @@ run(async (t) => {
   await page.locator('.crumbs a').nth(1).click();
   await page.waitForURL((u) => u.pathname.startsWith('/projects/'));
   await t.drawn();
-  const reruns = () => page.locator('.evals-table tbody tr').evaluateAll((rows, rev) => rows.filter((r) =>
-    r.querySelector('td[data-label="Trigger"]')?.textContent.startsWith('re-run') &&
-    rev.startsWith(r.querySelector('td[data-label="Commit"]')?.textContent.trim() || '-')).length, args.rev);
+  // A re-run of the commit, sent by whom pressed Rebuild.
+  const reruns = () => page.locator('.evals-table tbody tr').evaluateAll((rows, {rev, login}) => rows.filter((r) =>
+    r.querySelector('td[data-label="Trigger"]')?.textContent === `re-run by ${login}` &&
+    rev.startsWith(r.querySelector('td[data-label="Commit"]')?.textContent.trim() || '-')).length, {rev: args.rev, login: args.login});
   await eventually('the re-run is listed', async () => {
     if (await reruns()) return true;
     await page.reload();

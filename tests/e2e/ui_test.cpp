@@ -422,6 +422,7 @@ TEST_F(BrowserUi, StatusLinksLiveLogsEvalPagesSigningInAndPrivateProjectsWorkInC
         },
         60s));
     ASSERT_EQ(reruns.size(), 1u);
+    EXPECT_EQ(reruns[0]["trigger"].value("sender", ""), "mona") << "the re-run is sent by whom pressed Rebuild";
     const auto rerun = reruns[0].value("id", "");
     EXPECT_TRUE(eventually(
         [&] {

@@ -7,6 +7,7 @@ namespace flurry::web {
 Access access_of(Auth& auth, const http::Request& req) {
   auto viewer = std::make_shared<std::optional<Viewer>>(auth.viewer_of(req));
   Access a;
+  if (viewer->has_value() && !(*viewer)->api_token) a.actor = (*viewer)->login;
   a.may_read = [&auth, viewer](const http::Request&, const msg::Repo& repo) { return auth.may_read(*viewer, repo); };
   a.is_public = [&auth](const msg::Repo& repo) { return auth.is_public(repo); };
   a.may_act = [&auth, viewer](const http::Request& r, const msg::Repo& repo) -> Result<bool> {

@@ -152,6 +152,7 @@ http::Response rerun_job(const JobAndEval& at, ApiPorts ports) {
   c.tag = at.eval.tag;
   c.rev = at.eval.rev;
   c.received_at_ms = ports.clock.now_ms();
+  c.sender = ports.access.actor;  // who pressed it; the API token: the original change's sender
   c.rerun.job_id = at.job.id;
   if (auto r = ports.bus.publish({subjects::change(c.repo.forge), msg::encode(c), c.id}); !r) {
     return error(503, "cannot queue the rebuild: " + r.error().message);

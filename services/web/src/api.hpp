@@ -28,6 +28,9 @@ struct Access {
   std::function<Result<bool>(const http::Request&, const msg::Repo&)> may_act;
   // Whether everyone may read it (listings mark the others private).
   std::function<Result<bool>(const msg::Repo&)> is_public;
+  // Who asks, as the forge names them ("" for the API token or nobody):
+  // the sender of what they start (a re-run).
+  std::string actor;
 };
 
 struct ApiPorts {

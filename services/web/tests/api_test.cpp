@@ -362,6 +362,7 @@ TEST_F(Listings, RebuildingAFailedJobQueuesAReRunForWhomMayAct) {
   EXPECT_EQ(send().status, 403);
   EXPECT_TRUE(bus.published("flurry.change.").empty());
   req.headers["cookie"] = "maintainer";
+  access.actor = "mona";
   auto r = send();
   ASSERT_EQ(r.status, 202) << r.body;
   auto msgs = bus.published("flurry.change.github");
@@ -369,6 +370,7 @@ TEST_F(Listings, RebuildingAFailedJobQueuesAReRunForWhomMayAct) {
   auto c = *msg::decode_change_event(msgs[0].data);
   EXPECT_EQ(c.kind, "rerun");
   EXPECT_EQ(c.rerun.job_id, a2);
+  EXPECT_EQ(c.sender, "mona") << "the re-run is sent by whom pressed it";
   EXPECT_EQ(c.rev, std::string(40, 'c'));
   EXPECT_EQ(send().status, 202);  // a double click is one re-run
   EXPECT_EQ(bus.published("flurry.change.github").size(), 1u);
